@@ -1,0 +1,63 @@
+"""One error type for everything a user can get wrong, carrying structured diagnostics.
+
+Errors are data (as in sqlglot and formulaic): each problem is a `Diagnostic` record that tests
+compare field by field; `render` turns them into the text people read:
+
+    models/x.law:3:14: error: unknown name 'alhpa'
+        loss ~ A/N^alhpa + E
+                   ^~~~~
+    hint: did you mean 'alpha'?
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a spec file (line/column) or in a data table (table_column/rows)."""
+
+    message: str
+    line: int | None = None  # 1-based, in the spec file
+    column: int | None = None  # 1-based
+    end_column: int | None = None  # exclusive; the caret spans column..end_column
+    hint: str | None = None
+    filename: str | None = None  # spec file or data table
+    source_line: str | None = None  # the spec line, for the caret display
+    table_column: str | None = None  # data errors: the offending column of the table
+    rows: tuple[int, ...] = ()  # data errors: 0-based row numbers (first ones only)
+    n_rows: int = 0  # data errors: how many rows are affected in all
+
+    def render(self) -> str:
+        where = self.filename or "<spec>"
+        if self.line is not None:
+            where += f":{self.line}:{self.column or 1}"
+        text = f"{where}: error: {self.message}"
+        if self.source_line is not None and self.column is not None:
+            width = max(1, (self.end_column or self.column + 1) - self.column)
+            text += f"\n    {self.source_line.rstrip()}\n    {' ' * (self.column - 1)}^{'~' * (width - 1)}"
+        if self.table_column is not None and self.rows:
+            shown = ", ".join(str(r) for r in self.rows)
+            more = f" and {self.n_rows - len(self.rows)} more" if self.n_rows > len(self.rows) else ""
+            text += f"\n    column '{self.table_column}', rows {shown}{more}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+
+class LawError(Exception):
+    """Raised for any bad spec or bad table; `.diagnostics` holds every problem found."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        super().__init__(render(self.diagnostics))
+
+
+def render(diagnostics: list[Diagnostic], limit: int = 20) -> str:
+    """All diagnostics, one block each, with '... and N more' past `limit`."""
+    blocks = [d.render() for d in diagnostics[:limit]]
+    if len(diagnostics) > limit:
+        blocks.append(f"... and {len(diagnostics) - limit} more")
+    return "\n".join(blocks)

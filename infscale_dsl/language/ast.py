@@ -1,0 +1,180 @@
+"""The syntax tree of a .law file, and the checked spec that the compiler reads.
+
+Two layers, like Stan's blocks of names:
+- `Spec` is what the parser read: statements in file order, each with its source span.
+- `CheckedSpec` is what `check` proved sound against a table's columns: every name resolved
+  to exactly one kind (data column, derived variable, constant or parameter), derived variables
+  in dependency order, one `Law` per response with its noise model.
+All nodes are frozen dataclasses, so trees compare by value in tests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Span:
+    line: int  # 1-based
+    column: int  # 1-based
+    end_line: int
+    end_column: int  # exclusive
+
+
+# --- expressions -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Number:
+    value: float
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # "-"
+    operand: "Expr"
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # one of + - * / ^
+    left: "Expr"
+    right: "Expr"
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str  # one of FUNCTIONS
+    args: tuple["Expr", ...]
+    span: Span | None = field(default=None, compare=False)
+
+
+Expr = Union[Number, Name, Unary, Binary, Call]
+
+# name -> number of arguments; the whitelist of functions an expression may call
+FUNCTIONS: dict[str, int] = {"log": 1, "exp": 1, "sqrt": 1, "log1p": 1, "min": 2, "max": 2}
+DOMAINS = ("real", "positive", "count", "category")
+NOISE_SCALES = ("log", "identity")
+
+
+# --- statements ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DataDecl:
+    """`data N = params_N : positive`: the name N reads table column params_N."""
+
+    name: str
+    column: str  # equals name when the declaration gives no `= column`
+    domain: str  # one of DOMAINS
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Assign:
+    """`R = d_model / n_layers` (a derived variable) or `eta = 1.25` (a fixed constant)."""
+
+    name: str
+    expr: Expr
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """`Normal(0.3, 0.1)`, `StudentT(nu=4)`: positional and keyword arguments as written."""
+
+    name: str
+    args: tuple[Expr, ...] = ()
+    kwargs: tuple[tuple[str, Expr], ...] = ()
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class PriorDecl:
+    """`alpha ~ Normal(0.3, 0.1) in [0, 1]`; `E[family] ~ LogNormal(mu_E, tau_E)`."""
+
+    name: str
+    distribution: Distribution
+    lower: float | None = None  # bounds from `in [lower, upper]`; None where open
+    upper: float | None = None
+    group: str | None = None  # category column the parameter varies by
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class LawDecl:
+    """`loss ~ A/N^a + B/D^b + E`: the response column on the left, the law on the right."""
+
+    response: str
+    expr: Expr
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class NoiseDecl:
+    """`loss noise StudentT(nu=4) on log`."""
+
+    response: str
+    distribution: Distribution  # Normal or StudentT
+    scale: str  # one of NOISE_SCALES
+    span: Span | None = field(default=None, compare=False)
+
+
+Statement = Union[DataDecl, Assign, PriorDecl, LawDecl, NoiseDecl]
+
+
+@dataclass(frozen=True)
+class Spec:
+    statements: tuple[Statement, ...]
+    source: str = field(default="", compare=False)
+    filename: str = field(default="<spec>", compare=False)
+
+
+# --- the checked spec --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Noise:
+    family: str  # "Normal" | "StudentT"
+    scale: str  # "log" | "identity"
+    nu: float | None = None  # StudentT degrees of freedom (fixed)
+
+
+@dataclass(frozen=True)
+class Law:
+    response: str  # a name in CheckedSpec.data
+    expr: Expr  # names in it are data, derived, constants or parameters
+    noise: Noise
+    span: Span | None = field(default=None, compare=False)
+
+    @property
+    def sigma(self) -> str:
+        """Name of the parameter that is this response's noise scale."""
+        return f"sigma_{self.response}"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    prior: PriorDecl | None  # None: the compiler picks a default prior for the parameter's role
+    group: str | None = None  # category data name it varies by (partially pooled), if any
+
+
+@dataclass(frozen=True)
+class CheckedSpec:
+    filename: str
+    source: str
+    data: dict[str, DataDecl]  # every table column the spec reads, by name (responses included)
+    derived: tuple[Assign, ...]  # derived variables, in dependency order
+    constants: dict[str, float]
+    parameters: dict[str, Parameter]  # in order of first use; sigma_<response> included
+    laws: tuple[Law, ...]
+
+    def law_for(self, response: str) -> Law:
+        return next(law for law in self.laws if law.response == response)

@@ -1,0 +1,62 @@
+"""The `infscale-dsl` command. Each sub-command lives in its own module with two functions:
+`register(subparsers)` adds its parser (with `func=run` as default), `run(args) -> int`.
+
+Exit codes: 0 success, 1 a check the user asked for failed (e.g. `fit --strict` with failing
+diagnostics), 2 bad input (a spec or table error, printed as diagnostics).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import LawError
+
+# sub-command name -> module under infscale_dsl.cli; modules import lazily so `--help` is fast
+COMMANDS = {
+    "check": "language",
+    "show": "language",
+    "fit": "fit",
+    "predict": "fit",
+    "sweep": "sweep",
+    "latency": "latency",
+    "report": "report",
+    "recommend": "report",
+    "compare": "report",
+    "backtest": "report",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="infscale-dsl",
+        description="Scaling laws as .law files: check, fit, predict, sweep, time and report.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    registered: set[str] = set()
+    for module_name in dict.fromkeys(COMMANDS.values()):
+        try:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+        except ModuleNotFoundError as missing:
+            if missing.name and missing.name.startswith(f"{__name__}.{module_name}"):
+                continue  # that command is not built yet
+            raise
+        module.register(subparsers)
+        registered.add(module_name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LawError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,7 +15,7 @@ from ..errors import LawError
 # sub-command name -> module under infscale_dsl.cli; modules import lazily so `--help` is fast
 COMMANDS = {
     "check": "language",
-    "show": "language",
+    "show": "fit",
     "fit": "fit",
     "predict": "fit",
     "sweep": "sweep",

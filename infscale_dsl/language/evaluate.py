@@ -51,3 +51,24 @@ def evaluate(expr: Expr, env: Mapping[str, Any], xp: Any) -> Any:
     if expr.func == "max":
         return xp.maximum(*args)
     return getattr(xp, expr.func)(*args)
+
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4}
+
+
+def unparse(expr: Expr, parent: int = 0) -> str:
+    """Source text of an expression, with only the parentheses it needs."""
+    if isinstance(expr, Number):
+        return f"{expr.value:g}"
+    if isinstance(expr, Name):
+        return expr.id
+    if isinstance(expr, Call):
+        return f"{expr.func}({', '.join(unparse(a) for a in expr.args)})"
+    if isinstance(expr, Unary):
+        text = "-" + unparse(expr.operand, 3)
+        return f"({text})" if parent > 3 else text
+    level = _PRECEDENCE[expr.op]
+    left = unparse(expr.left, level + (expr.op == "^"))
+    right = unparse(expr.right, level + (expr.op in "-/"))
+    text = f"{left}{expr.op}{right}" if expr.op in "^*/" else f"{left} {expr.op} {right}"
+    return f"({text})" if level < parent else text

@@ -1,0 +1,227 @@
+"""Compile a checked spec and its prepared data into a NumPyro model.
+
+What the compiler does so that NUTS samples well with no tuning by the user:
+- a power-law coefficient is sampled as `log_ref`, the log of its term's value at the data's
+  typical X (the mean of log X over the fitted rows); the coefficient is then the deterministic
+  `c = exp(log_ref - sum_i e_i * mean(log X_i))`. This removes the long curved ridge between
+  c and its exponent, the reason raw power laws sample badly;
+- bounds truncate the prior (numpyro truncates Normal-like families) or come from the family's
+  own support, which numpyro maps to an unconstrained space;
+- a parameter that varies by a category (`E[family] ~ LogNormal(mu, tau)`) is non-centred:
+  z ~ Normal(0, 1) per level, E = exp(mu + tau z);
+- each response has its own likelihood over the rows where it is present, Normal or StudentT,
+  on the log scale (log y ~ Normal(log law, sigma)) or the identity scale.
+`describe()` prints all of it, which is what `infscale-dsl show` shows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from .data import PreparedData
+from .errors import Diagnostic, LawError
+from .language.ast import CheckedSpec, Law, Number
+from .language.distributions import bind_arguments
+from .language.evaluate import evaluate, names_in, unparse
+from .priors import PriorChoice, choose_priors
+from .roles import PowerTerm, Roles, find_roles
+
+LOG_REF_SUFFIX = "__log_ref"  # sampling site of a coefficient: log of its term at typical X
+GROUP_Z_SUFFIX = "__z"  # standard-normal sampling site of a grouped parameter
+
+
+@dataclass
+class CompiledModel:
+    spec: CheckedSpec
+    roles: Roles
+    priors: dict[str, PriorChoice]
+    log_reference: dict[str, float]  # data name -> mean log value over the fitted rows
+    y_ref: dict[str, float]  # response -> median over its rows (the defaults' scale)
+    levels: dict[str, tuple[str, ...]]  # category data name -> level labels
+
+    # ---- evaluation -------------------------------------------------------------------------
+
+    def law_value(self, law: Law, params: Mapping[str, object], values: Mapping[str, object]):
+        return law_value(self.spec, law, params, values, jnp)
+
+    def term_text(self, term: PowerTerm) -> str:
+        refs = ", ".join(f"{base} = {np.exp(self.log_reference[base]):.3g}" for base, _ in term.powers)
+        return f"{unparse(term.node)} at {refs}"
+
+    # ---- the NumPyro model ------------------------------------------------------------------
+
+    def sample_order(self) -> list[str]:
+        """Parameters in an order where each prior's hyperparameters and each coefficient's
+        exponents come first."""
+        needs: dict[str, set[str]] = {n: set(c.depends_on) for n, c in self.priors.items()}
+        for term in self.roles.terms:
+            needs[term.coefficient] |= {n for _, e in term.powers for n in names_in(e)}
+        order: list[str] = []
+        while len(order) < len(needs):
+            ready = [n for n in needs if n not in order and needs[n] <= set(order)]
+            if not ready:  # check() rejects cycles; this guards hand-built specs
+                raise LawError(Diagnostic("the priors' hyperparameters depend on each other in a cycle"))
+            order.extend(ready)
+        return order
+
+    def sample_parameters(self, start_mode: bool = False) -> dict[str, object]:
+        """Sample every parameter (inside a numpyro model); returns name -> value."""
+        params: dict[str, object] = {}
+        for name in self.sample_order():
+            parameter, choice = self.spec.parameters[name], self.priors[name]
+            if parameter.group is not None:
+                params[name] = self._sample_grouped(name, params)
+            elif self.roles.role[name] == "coefficient":
+                params[name] = self._sample_coefficient(name, params, start_mode)
+            else:
+                params[name] = numpyro.sample(name, choice.build(params))
+        return params
+
+    def _sample_coefficient(self, name: str, params: dict, start_mode: bool):
+        term = self.roles.term_for(name)
+        choice = self.priors[name]
+        site = name + LOG_REF_SUFFIX
+        if choice.source == "default" or start_mode:
+            loc = float(np.log(self.y_ref[term.response]))
+            log_ref = numpyro.sample(site, dist.Normal(loc, 3.0) if start_mode else choice.build(params))
+        else:
+            log_ref = numpyro.sample(site, dist.ImproperUniform(dist.constraints.real, (), ()))
+        shift = sum(evaluate(e, params, jnp) * self.log_reference[base] for base, e in term.powers)
+        value = numpyro.deterministic(name, jnp.exp(log_ref - shift))
+        if choice.source == "declared" and not start_mode:
+            # the user's prior is on the coefficient; d(value)/d(log_ref) = value
+            numpyro.factor(name + "__prior", choice.build(params).log_prob(value) + log_ref - shift)
+        return value
+
+    def _sample_grouped(self, name: str, params: dict):
+        parameter = self.spec.parameters[name]
+        family = parameter.prior.distribution.name
+        arguments = {k: evaluate(e, params, jnp) for k, e in bind_arguments(parameter.prior.distribution).items()}
+        n_levels = len(self.levels[parameter.group])
+        z = numpyro.sample(name + GROUP_Z_SUFFIX, dist.Normal(0.0, 1.0).expand([n_levels]).to_event(1))
+        centred = arguments["loc"] + arguments["scale"] * z  # (n_levels,)
+        return numpyro.deterministic(name, jnp.exp(centred) if family == "LogNormal" else centred)
+
+    def model(self, data: PreparedData, observed: bool = True, likelihood: bool = True,
+              start_mode: bool = False):
+        """The numpyro model function for these data. `observed=False` leaves responses
+        unobserved (predictive draws); `likelihood=False` keeps only the priors; `start_mode`
+        swaps improper sampling priors for proper ones so point-fit starts can be drawn."""
+        values = {n: jnp.asarray(v) for n, v in data.values.items()}
+
+        def numpyro_model():
+            params = self.sample_parameters(start_mode)
+            if not likelihood:
+                return
+            for law in self.spec.laws:
+                rows = jnp.asarray(data.rows[law.response])
+                law_rows = {n: v[rows] for n, v in values.items()}
+                mu = self.law_value(law, params, law_rows)
+                y = None
+                if observed:
+                    y = law_rows[law.response]
+                    y = jnp.log(y) if law.noise.scale == "log" else y
+                numpyro.sample(f"obs_{law.response}", self.noise(law, mu, params[law.sigma]), obs=y)
+        return numpyro_model
+
+    @staticmethod
+    def noise(law: Law, mu, sigma) -> dist.Distribution:
+        """The likelihood of one observation of `law` whose law value is `mu` (on the log
+        scale this is the distribution of log y)."""
+        loc = jnp.log(mu) if law.noise.scale == "log" else mu
+        if law.noise.family == "StudentT":
+            return dist.StudentT(law.noise.nu, loc, sigma)
+        return dist.Normal(loc, sigma)
+
+    # ---- what `show` prints -----------------------------------------------------------------
+
+    def describe(self) -> str:
+        lines = [f"spec: {self.spec.filename}"]
+        for law in self.spec.laws:
+            noise = law.noise.family + (f"(nu={law.noise.nu:g})" if law.noise.nu else "")
+            lines.append(f"law {law.response}: {noise} noise on the {law.noise.scale} scale, "
+                         f"scale parameter {law.sigma}")
+        if self.spec.derived:
+            lines.append("derived: " + ", ".join(d.name for d in self.spec.derived))
+        lines.append("")
+        lines.append(f"{'parameter':<12} {'role':<12} {'prior':<34} {'source':<9} over")
+        for name in self.spec.parameters:
+            choice, role = self.priors[name], self.roles.role[name]
+            group = self.spec.parameters[name].group
+            label = f"{name}[{group}]" if group else name
+            lines.append(f"{label:<12} {role:<12} {choice.text:<34} {choice.source:<9} {choice.on}")
+        lines.append("")
+        for term in self.roles.terms:
+            refs = ", ".join(f"mean log {b} = {self.log_reference[b]:.4g}" for b, _ in term.powers)
+            lines.append(f"{term.coefficient} is sampled as {term.coefficient}{LOG_REF_SUFFIX}, "
+                         f"the log of its term at typical values ({refs})")
+        for name, parameter in self.spec.parameters.items():
+            if parameter.group:
+                lines.append(f"{name} varies by {parameter.group} "
+                             f"({len(self.levels.get(parameter.group, ()))} levels), non-centred: "
+                             f"{name}{GROUP_Z_SUFFIX} ~ Normal(0, 1) per level")
+        return "\n".join(lines)
+
+
+def law_value(spec: CheckedSpec, law: Law, params: Mapping[str, object],
+              values: Mapping[str, object], xp=jnp):
+    """The law's value for every row of `values` (numpy or jax.numpy as `xp`). Grouped
+    parameters are indexed by the rows' category codes; params may carry a leading draws
+    axis: scalars (S, 1), grouped (S, n_levels), giving (S, n_rows)."""
+    env: dict[str, object] = dict(spec.constants)
+    for name in names_in(law.expr):
+        if name in values:
+            env[name] = values[name]
+    for name, parameter in spec.parameters.items():
+        if name not in params:
+            continue
+        value = params[name]
+        if parameter.group is not None:
+            value = xp.take(value, xp.asarray(values[parameter.group]).astype(int), axis=-1)
+        env[name] = value
+    return evaluate(law.expr, env, xp)
+
+
+def compile_spec(spec: CheckedSpec, data: PreparedData) -> CompiledModel:
+    """Roles, priors and centring references for `spec` on the rows of `data`."""
+    roles = find_roles(spec)
+    y_ref, y_sd = {}, {}
+    for law in spec.laws:
+        y = np.asarray(data.values[law.response])[data.rows[law.response]]
+        y = y[np.isfinite(y)]
+        typical = float(np.median(np.abs(y))) if y.size else 1.0
+        y_ref[law.response] = typical if typical > 0 else 1.0
+        y_sd[law.response] = float(np.std(y)) if y.size > 1 else y_ref[law.response]
+    log_reference = {}
+    for term in roles.terms:
+        for base, _ in term.powers:
+            rows = data.rows[term.response]
+            log_reference[base] = float(np.mean(np.log(np.asarray(data.values[base])[rows])))
+    model = CompiledModel(spec, roles, {}, log_reference, y_ref, dict(data.levels))
+    term_texts = {t.coefficient: model.term_text(t) for t in roles.terms}
+    model.priors = choose_priors(spec, roles, y_ref, y_sd, term_texts)
+    _check_grouped(spec)
+    return model
+
+
+def _check_grouped(spec: CheckedSpec) -> None:
+    problems = []
+    for name, parameter in spec.parameters.items():
+        if parameter.group is None:
+            continue
+        prior = parameter.prior
+        if prior.distribution.name not in ("Normal", "LogNormal") or prior.lower is not None or prior.upper is not None:
+            span = prior.span
+            problems.append(Diagnostic(
+                f"grouped parameter '{name}' needs a Normal or LogNormal population prior without bounds",
+                line=span.line if span else None, column=span.column if span else None,
+                filename=spec.filename,
+                hint=f"write e.g. `{name}[{parameter.group}] ~ LogNormal(mu_{name}, tau_{name})`",
+            ))
+    if problems:
+        raise LawError(problems)

@@ -1,0 +1,203 @@
+"""A fitted law: posterior draws, diagnostics, and the fit folder that stores them.
+
+A fit folder (`infscale-dsl fit ... -o fit/`) holds
+    posterior.nc   arviz InferenceData (NetCDF): posterior, log_likelihood, sample_stats
+    summary.json   the figures benchmarks and tests read (see `FitResult.summary_json`)
+    spec.law       a copy of the spec as fitted
+    fit.json       what predict needs besides the draws: levels, observed ranges, data hash
+Every file is written to a temporary name first and renamed, so none is left half-written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .language import check, parse
+from .language.ast import CheckedSpec
+
+# the diagnostics gate: a fit that fails any of these is flagged (and `--strict` exits 1)
+MAX_R_HAT = 1.01
+MIN_ESS = 400
+
+
+@dataclass
+class FitResult:
+    spec: CheckedSpec
+    method: str  # "nuts" | "map"
+    idata: az.InferenceData
+    levels: dict[str, tuple[str, ...]]
+    data_ranges: dict[str, tuple[float, float]]  # data/derived name -> observed (min, max)
+    n_obs: dict[str, int]  # response -> rows fitted
+    left_out: dict[str, int]  # response -> rows without that response
+    data_sha256: str
+    columns: tuple[str, ...]  # the table's columns (to re-check the spec on load)
+    objective: float | None = None  # point fit only: the robust loss at the optimum
+    table: pd.DataFrame = field(init=False, repr=False)  # per-parameter summary
+
+    def __post_init__(self):
+        self.table = _summarise(self)
+
+    # ---- draws ------------------------------------------------------------------------------
+
+    @property
+    def draws(self) -> dict[str, np.ndarray]:
+        """Parameter -> draws with chains flattened: (S,) or (S, n_levels) if grouped."""
+        posterior = self.idata.posterior
+        out = {}
+        for name in self.spec.parameters:
+            values = posterior[name].values  # (chains, draws, ...)
+            out[name] = values.reshape((-1,) + values.shape[2:])
+        return out
+
+    @property
+    def n_draws(self) -> int:
+        posterior = self.idata.posterior
+        return posterior.sizes["chain"] * posterior.sizes["draw"]
+
+    @property
+    def ess(self) -> dict[str, float]:
+        """Bulk ESS per summary row (parameter or `name[level]`)."""
+        return self.table["ess_bulk"].to_dict()
+
+    @property
+    def diagnostics(self) -> dict:
+        """Divergences, worst R-hat and ESS, whether the gate passed and, if not, why."""
+        divergences = 0
+        if "sample_stats" in self.idata.groups() and "diverging" in self.idata.sample_stats:
+            divergences = int(self.idata.sample_stats["diverging"].values.sum())
+        r_hat = self.table["r_hat"].to_numpy(dtype=float)
+        ess = self.table["ess_bulk"].to_numpy(dtype=float)
+        problems: list[str] = []
+        if self.method == "map":
+            problems.append("a point fit (--method map) has no posterior: intervals and "
+                            "probabilities show noise only, not the law's own uncertainty")
+            return {"divergences": 0, "max_r_hat": None, "min_ess_bulk": None, "ok": False,
+                    "problems": problems}
+        max_r_hat = float(np.nanmax(r_hat)) if np.isfinite(r_hat).any() else float("nan")
+        min_ess = float(np.nanmin(ess)) if np.isfinite(ess).any() else float("nan")
+        if divergences:
+            problems.append(f"{divergences} divergent transitions: the sampler missed part of "
+                            "the posterior (tighten priors or bounds, or raise --target-accept)")
+        if not max_r_hat <= MAX_R_HAT:
+            worst = self.table["r_hat"].idxmax() if np.isfinite(r_hat).any() else "?"
+            problems.append(f"R-hat {max_r_hat:.3f} > {MAX_R_HAT} ({worst}): chains disagree; "
+                            "run more warm-up and draws, or use at least 2 chains")
+        if not min_ess >= MIN_ESS:
+            worst = self.table["ess_bulk"].idxmin() if np.isfinite(ess).any() else "?"
+            problems.append(f"bulk ESS {min_ess:.0f} < {MIN_ESS} ({worst}): run more draws")
+        return {"divergences": divergences, "max_r_hat": max_r_hat, "min_ess_bulk": min_ess,
+                "ok": not problems, "problems": problems}
+
+    def summary(self) -> pd.DataFrame:
+        """Per parameter (and per level of a grouped one): mean, median, q05, q95, r_hat,
+        ess_bulk, ess_tail."""
+        return self.table.copy()
+
+    def summary_json(self) -> dict:
+        params = {name: {k: _plain(row[k]) for k in ("mean", "median", "q05", "q95", "r_hat", "ess_bulk")}
+                  for name, row in self.table.iterrows()}
+        diagnostics = self.diagnostics
+        return {
+            "params": params,
+            "diagnostics": {k: diagnostics[k] for k in ("divergences", "max_r_hat", "min_ess_bulk", "ok")}
+                           | {"problems": diagnostics["problems"]},
+            "n_obs": self.n_obs,
+            "left_out": self.left_out,
+            "method": self.method,
+            "objective": self.objective,
+            "data_sha256": self.data_sha256,
+            "infscale_dsl_version": __version__,
+        }
+
+    # ---- the fit folder -----------------------------------------------------------------------
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(folder / "posterior.nc", lambda path: self.idata.to_netcdf(str(path)))
+        _atomic_write(folder / "spec.law", lambda path: Path(path).write_text(self.spec.source))
+        meta = {"method": self.method, "spec_filename": self.spec.filename,
+                "levels": {k: list(v) for k, v in self.levels.items()},
+                "data_ranges": {k: list(v) for k, v in self.data_ranges.items()},
+                "n_obs": self.n_obs, "left_out": self.left_out, "data_sha256": self.data_sha256,
+                "columns": list(self.columns), "objective": self.objective}
+        _atomic_write(folder / "fit.json", lambda path: Path(path).write_text(json.dumps(meta, indent=2)))
+        _atomic_write(folder / "summary.json",
+                      lambda path: Path(path).write_text(json.dumps(self.summary_json(), indent=2)))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "FitResult":
+        folder = Path(folder)
+        if not (folder / "fit.json").is_file():
+            from .errors import Diagnostic, LawError
+
+            raise LawError(Diagnostic(f"{folder} is not a fit folder (no fit.json in it)",
+                                      hint="pass the folder written by `infscale-dsl fit SPEC TABLE -o FOLDER`"))
+        meta = json.loads((folder / "fit.json").read_text())
+        source = (folder / "spec.law").read_text()
+        spec = check(parse(source, meta["spec_filename"]), meta["columns"])
+        idata = az.from_netcdf(str(folder / "posterior.nc"))
+        idata.load()
+        return cls(spec=spec, method=meta["method"], idata=idata,
+                   levels={k: tuple(v) for k, v in meta["levels"].items()},
+                   data_ranges={k: tuple(v) for k, v in meta["data_ranges"].items()},
+                   n_obs=meta["n_obs"], left_out=meta["left_out"], data_sha256=meta["data_sha256"],
+                   columns=tuple(meta["columns"]), objective=meta.get("objective"))
+
+
+def _summarise(result: FitResult) -> pd.DataFrame:
+    posterior = result.idata.posterior[list(result.spec.parameters)]
+    several_chains = posterior.sizes["chain"] > 1 and posterior.sizes["draw"] > 3
+    r_hat = az.rhat(posterior) if several_chains else None
+    ess_bulk = az.ess(posterior, method="bulk") if posterior.sizes["draw"] > 3 else None
+    ess_tail = az.ess(posterior, method="tail") if posterior.sizes["draw"] > 3 else None
+    rows = {}
+    for name in result.spec.parameters:
+        values = posterior[name].values  # (chains, draws) or (chains, draws, levels)
+        group = result.spec.parameters[name].group
+        labels = [name] if values.ndim == 2 else [f"{name}[{lv}]" for lv in result.levels[group]]
+        flat = values.reshape(values.shape[0] * values.shape[1], -1)
+        for i, label in enumerate(labels):
+            rows[label] = {
+                "mean": float(flat[:, i].mean()),
+                "median": float(np.median(flat[:, i])),
+                "q05": float(np.quantile(flat[:, i], 0.05)),
+                "q95": float(np.quantile(flat[:, i], 0.95)),
+                "r_hat": _statistic(r_hat, name, i),
+                "ess_bulk": _statistic(ess_bulk, name, i),
+                "ess_tail": _statistic(ess_tail, name, i),
+            }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _statistic(dataset, name: str, i: int) -> float:
+    """Entry i of `name` in an arviz statistic (rhat, ess); NaN where it was not computed."""
+    if dataset is None:
+        return float("nan")
+    return float(np.asarray(dataset[name].values).reshape(-1)[i])
+
+
+def _plain(x):
+    x = float(x)
+    return None if not np.isfinite(x) else x
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through `write(temp_path)` then rename over `path`: never a half-written file."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(temp)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)

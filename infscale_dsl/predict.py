@@ -1,0 +1,62 @@
+"""Predictions from a fit: the law's value per posterior draw, and a new run's value.
+
+    draws = predict_draws(result, table)      # response -> PredictiveDraws(law, observed)
+    frame = predict(result, table)            # table + {r}_median, {r}_q05, {r}_q95, {r}_law_median
+
+`law` holds the law's own (epistemic) uncertainty; `observed` adds a new run's noise drawn
+from the noise model (on the log scale: y = law * exp(noise)).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import numpy as np
+import pandas as pd
+
+from .compile import law_value
+from .data import prepare
+from .posterior import FitResult
+
+
+@dataclass
+class PredictiveDraws:
+    law: np.ndarray  # (S, n_rows): the law's value per posterior draw
+    observed: np.ndarray  # (S, n_rows): a new run's value, noise included
+
+
+def predict_draws(result: FitResult, table: pd.DataFrame, *, seed: int = 0,
+                  filename: str | None = None) -> dict[str, PredictiveDraws]:
+    jax.config.update("jax_enable_x64", True)
+    spec = result.spec
+    data = prepare(spec, table, with_responses=False, levels=result.levels, filename=filename)
+    draws = result.draws
+    # scalars (S,) -> (S, 1) to broadcast over rows; grouped (S, levels) are indexed per row
+    params = {name: (v[:, None] if spec.parameters[name].group is None else v)
+              for name, v in draws.items()}
+    rng = np.random.default_rng(seed)
+    out = {}
+    for law in spec.laws:
+        law_draws = np.asarray(law_value(spec, law, params, data.values, np))
+        law_draws = np.broadcast_to(law_draws, (result.n_draws, data.n_rows)).astype(float)
+        sigma = draws[law.sigma][:, None]
+        if law.noise.family == "StudentT":
+            noise = sigma * rng.standard_t(law.noise.nu, size=law_draws.shape)
+        else:
+            noise = sigma * rng.standard_normal(law_draws.shape)
+        observed = law_draws * np.exp(noise) if law.noise.scale == "log" else law_draws + noise
+        out[law.response] = PredictiveDraws(law=law_draws, observed=observed)
+    return out
+
+
+def predict(result: FitResult, table: pd.DataFrame, *, seed: int = 0,
+            filename: str | None = None) -> pd.DataFrame:
+    """`table` with, per response, the posterior-predictive median and 90% interval (noise
+    included) and the median of the law's value."""
+    frame = table.copy()
+    for response, draws in predict_draws(result, table, seed=seed, filename=filename).items():
+        frame[f"{response}_median"] = np.median(draws.observed, axis=0)
+        frame[f"{response}_q05"] = np.quantile(draws.observed, 0.05, axis=0)
+        frame[f"{response}_q95"] = np.quantile(draws.observed, 0.95, axis=0)
+        frame[f"{response}_law_median"] = np.median(draws.law, axis=0)
+    return frame

@@ -1,0 +1,156 @@
+"""What each parameter does in its law, read from the expression tree.
+
+The compiler picks default priors and a sampling parametrisation by role:
+- a *coefficient* multiplies a power-law term `c * X1^e1 * X2^e2 ...` of positive data
+  (`A/N^alpha`, `eps * R^alpha`, `c2 * n_layers * d_model^2`); it is sampled as the log of the
+  term's value at the data's typical X, which removes the ridge between c and its exponents;
+- an *exponent* appears to the right of `^`;
+- an *offset* is a bare addend of a sum (`E` in `E + A/N^alpha`);
+- anything else is *free*.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .language.ast import Binary, Call, CheckedSpec, Expr, Name, Number, Unary
+from .language.evaluate import names_in
+
+
+@dataclass(frozen=True)
+class PowerTerm:
+    """A product `coefficient * prod(base_i ^ exponent_i)`; exponents are expressions of
+    numbers and parameters (a division contributes a negated exponent)."""
+
+    coefficient: str
+    response: str  # the law the term belongs to
+    powers: tuple[tuple[str, Expr], ...]  # (data or derived name, exponent expression)
+    node: Expr  # the product node this term replaces when the law is evaluated
+
+
+@dataclass(frozen=True)
+class Roles:
+    role: dict[str, str]  # parameter -> coefficient | exponent | offset | free | noise | hyper
+    terms: tuple[PowerTerm, ...]  # one per coefficient
+
+    def term_for(self, coefficient: str) -> PowerTerm:
+        return next(term for term in self.terms if term.coefficient == coefficient)
+
+
+def _factors(node: Expr, sign: int = 1) -> list[tuple[int, Expr]]:
+    """Flatten a chain of * and / into (+1 numerator | -1 denominator, factor) pairs."""
+    if isinstance(node, Binary) and node.op in "*/":
+        right_sign = sign if node.op == "*" else -sign
+        return _factors(node.left, sign) + _factors(node.right, right_sign)
+    return [(sign, node)]
+
+
+def _negate(expr: Expr) -> Expr:
+    return expr.operand if isinstance(expr, Unary) else Unary("-", expr)
+
+
+def _as_power_term(node: Expr, response: str, spec: CheckedSpec,
+                   candidates: set[str]) -> PowerTerm | None:
+    """`node` as a power-law term whose coefficient is one of `candidates`, or None."""
+    data_names = set(spec.data) | {d.name for d in spec.derived}
+    coefficient = None
+    powers: list[tuple[str, Expr]] = []
+    for sign, factor in _factors(node):
+        if isinstance(factor, Number):
+            return None  # keep literal factors visible; such terms are rare in laws
+        if isinstance(factor, Name) and factor.id in candidates and sign == 1 and coefficient is None:
+            coefficient = factor.id
+            continue
+        base, exponent = factor, Number(1.0)
+        if isinstance(factor, Binary) and factor.op == "^":
+            base, exponent = factor.left, factor.right
+        if not (isinstance(base, Name) and base.id in data_names):
+            return None
+        if any(name in data_names for name in names_in(exponent)):
+            return None
+        if spec.data.get(base.id) is not None and spec.data[base.id].domain == "category":
+            return None
+        powers.append((base.id, exponent if sign == 1 else _negate(exponent)))
+    if coefficient is None or not powers:
+        return None
+    return PowerTerm(coefficient, response, tuple(powers), node)
+
+
+def _products(node: Expr):
+    """Every maximal product/quotient chain in the tree (outermost first)."""
+    if isinstance(node, Binary) and node.op in "*/":
+        yield node
+        for _, factor in _factors(node):
+            yield from _products(factor)
+    elif isinstance(node, Binary):
+        yield from _products(node.left)
+        yield from _products(node.right)
+    elif isinstance(node, Unary):
+        yield from _products(node.operand)
+    elif isinstance(node, Call):
+        for arg in node.args:
+            yield from _products(arg)
+
+
+def _addends(node: Expr):
+    if isinstance(node, Binary) and node.op == "+":
+        yield from _addends(node.left)
+        yield from _addends(node.right)
+    else:
+        yield node
+
+
+def _walk(node: Expr):
+    yield node
+    if isinstance(node, Unary):
+        yield from _walk(node.operand)
+    elif isinstance(node, Binary):
+        yield from _walk(node.left)
+        yield from _walk(node.right)
+    elif isinstance(node, Call):
+        for arg in node.args:
+            yield from _walk(arg)
+
+
+def find_roles(spec: CheckedSpec) -> Roles:
+    laws = [law.expr for law in spec.laws]
+    uses: dict[str, int] = {}
+    exponents: set[str] = set()
+    offsets: set[str] = set()
+    for expr in laws:
+        for node in _walk(expr):
+            if isinstance(node, Name) and node.id in spec.parameters:
+                uses[node.id] = uses.get(node.id, 0) + 1
+            if isinstance(node, Binary) and node.op == "^":
+                exponents.update(n for n in names_in(node.right) if n in spec.parameters)
+            if isinstance(node, Binary) and node.op == "+":
+                offsets.update(a.id for a in (node.left, node.right) if isinstance(a, Name))
+        offsets.update(a.id for a in _addends(expr) if isinstance(a, Name))
+
+    # a coefficient must be scalar and used exactly once, so the term owns it
+    candidates = {
+        name for name, count in uses.items()
+        if count == 1 and name not in exponents and spec.parameters[name].group is None
+    }
+    terms: list[PowerTerm] = []
+    for law in spec.laws:
+        for product in _products(law.expr):
+            term = _as_power_term(product, law.response, spec, candidates)
+            if term is not None and term.coefficient not in {t.coefficient for t in terms}:
+                terms.append(term)
+    coefficients = {term.coefficient for term in terms}
+
+    role = {}
+    for name in spec.parameters:
+        if name in coefficients:
+            role[name] = "coefficient"
+        elif name in exponents:
+            role[name] = "exponent"
+        elif name in offsets:
+            role[name] = "offset"
+        elif name in uses:
+            role[name] = "free"
+        elif name.startswith("sigma_"):
+            role[name] = "noise"
+        else:
+            role[name] = "hyper"  # used only inside another parameter's prior
+    return Roles(role, tuple(terms))

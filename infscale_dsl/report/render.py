@@ -1,0 +1,203 @@
+"""Write a report as .html (self-contained: inline CSS, plots as base64 PNG), .md (plots as
+PNG files beside it) or .json (the contract in document.py), chosen by the file extension.
+
+Both text formats are drawn from the JSON dictionary, so they show exactly what the contract
+holds: a withheld probability (fit not reliable) prints as NOT RELIABLE.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import Diagnostic, LawError
+from .document import Report, to_dict, to_json
+
+FORMATS = (".html", ".md", ".json")
+
+# a block is ("h1" | "h2" | "p" | "warn", text) or ("table", header, rows) or ("img", title, png)
+Block = tuple
+
+
+def number(value: Any) -> str:
+    if value is None:
+        return "NOT RELIABLE"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def interval(summary: dict | None) -> str:
+    if summary is None:
+        return "-"
+    return f"{number(summary['median'])} [{number(summary['q05'])}, {number(summary['q95'])}]"
+
+
+def probability(p: float | None, error: float | None) -> str:
+    return "NOT RELIABLE" if p is None else f"{p:.3f} ± {error:.3f}"
+
+
+def blocks(report: Report) -> list[Block]:
+    doc = to_dict(report)
+    out: list[Block] = [("h1", doc["title"])]
+    out.append(("p", f"Spec {doc['spec']}, fitted by {doc['method']}; {doc['generator']}."))
+    d = doc["diagnostics"]
+    out.append(("p", "Diagnostics: " + ", ".join(f"{k} {number(v)}" for k, v in d.items() if k != "problems")))
+    if not doc["reliable"]:
+        out.append(("warn", "NOT RELIABLE: the fit failed its diagnostics, so no probability or "
+                            "recommendation is given. Why: " + "; ".join(doc["problems"])))
+    out.append(("h2", "Question and assumptions"))
+    out.append(("p", "Targets and budgets: " + (", ".join(doc["conditions"]) or "none")))
+    for note in doc["notes"] + [f"Monte Carlo errors: {doc['mc_error_basis']}."]:
+        out.append(("p", note))
+    if doc["recommendation"]:
+        r = doc["recommendation"]
+        out.append(("h2", "Recommendation"))
+        out.append(("p", f"Rule: {r['rule_text']}."))
+        out.append(("p", f"Recommended: {r['chosen'] or 'none'}. {r['reason']}"))
+    out.extend(candidate_blocks(doc["candidates"]))
+    if doc["allocation"]:
+        a = doc["allocation"]
+        fixed = ", ".join(f"{k} = {number(v)}" for k, v in a["fixed"].items()) or "none"
+        out.append(("h2", f"Compute-optimal allocation at C = {a['flops']:.3g} FLOPs"))
+        out.append(("p", f"Per posterior draw, the law minimised over N with D = C/(6N); other inputs "
+                         f"fixed at: {fixed}. Share of draws at the search grid's edge: "
+                         f"{a['share_at_grid_edge']:.3f}."))
+        rows = [[label, interval(a[key])] for key, label in
+                (("n_opt", "N*"), ("d_opt", "D*"), ("loss", "loss at (N*, D*) (law)"),
+                 ("tokens_per_parameter", "tokens per parameter D*/N*"))]
+        out.append(("table", ["quantity", "median [90% interval]"], rows))
+    if doc["lifetime"]:
+        life = doc["lifetime"]
+        out.append(("h2", "Lifetime compute (Sardana et al. 2024)"))
+        out.append(("p", f"Minimise 6 N D_train + 2 N D_inf to reach loss {life['target_loss']:g} and then "
+                         f"serve D_inf = {life['inference_tokens']:.3g} tokens; share of draws that can "
+                         f"reach the target: {life['share_feasible']:.3f}."))
+        keys = (("n_opt", "N"), ("d_train", "D_train"), ("tokens_per_parameter", "tokens per parameter"),
+                ("total_flops", "lifetime FLOPs"), ("chinchilla_total_flops", "lifetime FLOPs at the "
+                 "training-only optimum"), ("saving_vs_chinchilla", "share saved"))
+        rows = [[label, interval(life.get(key))] for key, label in keys if key in life]
+        out.append(("table", ["quantity", "median [90% interval]"], rows))
+    if doc["cost_assumptions"]:
+        out.append(("h2", "Cost per candidate"))
+        out.append(("p", "Assumptions: " + doc["cost_assumptions"] + "."))
+        keys = ("training_gpu_hours", "training_cost", "serving_gpu_hours_per_year",
+                "serving_cost_per_year", "total_cost")
+        present = [k for k in keys if any(c["costs"] and k in c["costs"] for c in doc["candidates"])]
+        rows = [[c["name"]] + [interval(c["costs"].get(k)) for k in present] for c in doc["candidates"]]
+        out.append(("table", ["candidate"] + [k.replace("_", " ") for k in present], rows))
+    for title, image in report.figures.items():
+        out.append(("img", title, image))
+    return out
+
+
+def candidate_blocks(candidates: list[dict]) -> list[Block]:
+    if not candidates:
+        return []
+    out: list[Block] = [("h2", "Candidates")]
+    quantity_names = list(candidates[0]["quantities"])
+    header = ["candidate", "training FLOPs"]
+    for q in quantity_names:
+        header += [f"{q}: law", f"{q}: new run"]
+    header += ["beyond the data (factor)", "on frontier"]
+    rows = []
+    for c in candidates:
+        row = [c["name"], number(c["training_flops"])]
+        for q in quantity_names:
+            row += [interval(c["quantities"][q]["law"]), interval(c["quantities"][q]["observed"])]
+        beyond = {k: v for k, v in c["extrapolation"].items() if v > 1.0}
+        row.append(", ".join(f"{k} x{v:.3g}" for k, v in beyond.items()) or "inside")
+        row.append({True: "yes", False: "no", None: "-"}[c["on_frontier"]])
+        rows.append(row)
+    out.append(("p", "Medians with 90% intervals. 'law' is the law's own (epistemic) uncertainty; "
+                     "'new run' adds the noise of one training run."))
+    out.append(("table", header, rows))
+    rows = []
+    for c in candidates:
+        for t in c["targets"]:
+            law = "NOT RELIABLE" if t["p_met"] is None else ("-" if t["p_met_law"] is None else f"{t['p_met_law']:.3f}")
+            rows.append([c["name"], t["condition"], probability(t["p_met"], t["mc_error"]), law,
+                         number(t["expected_shortfall"])])
+        if c["targets"]:
+            rows.append([c["name"], "all of them", probability(c["p_all_met"], c["mc_error_all"]), "", ""])
+    if rows:
+        out.append(("h2", "Probability of meeting each target"))
+        out.append(("table", ["candidate", "condition", "P(met), new run, with MC error", "P(met), law",
+                              "expected shortfall"], rows))
+    return out
+
+
+def to_markdown(report: Report, figure_dir: Path, stem: str) -> str:
+    lines = []
+    for block in blocks(report):
+        kind = block[0]
+        if kind == "h1":
+            lines += [f"# {block[1]}", ""]
+        elif kind == "h2":
+            lines += [f"## {block[1]}", ""]
+        elif kind == "p":
+            lines += [block[1], ""]
+        elif kind == "warn":
+            lines += [f"> **{block[1]}**", ""]
+        elif kind == "table":
+            _, header, rows = block
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+            lines.append("")
+        else:
+            _, title, image = block
+            name = f"{stem}_{slug(title)}.png"
+            (figure_dir / name).write_bytes(image)
+            lines += [f"![{title}]({name})", ""]
+    return "\n".join(lines)
+
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.88em}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f2f2f2}.warn{background:#fde2e1;border:2px solid #c0392b;padding:0.8em;font-weight:bold}
+img{max-width:100%;display:block;margin:0.5em 0 1.5em}h2{border-bottom:1px solid #ddd;padding-bottom:0.2em}"""
+
+
+def to_html(report: Report) -> str:
+    parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
+             f"<title>{html.escape(report.title)}</title><style>{STYLE}</style></head><body>"]
+    for block in blocks(report):
+        kind = block[0]
+        if kind in ("h1", "h2", "p"):
+            parts.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
+        elif kind == "warn":
+            parts.append(f"<p class='warn'>{html.escape(block[1])}</p>")
+        elif kind == "table":
+            _, header, rows = block
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+            parts.append(f"<table><tr>{head}</tr>{body}</table>")
+        else:
+            _, title, image = block
+            data = base64.b64encode(image).decode("ascii")
+            parts.append(f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")[:40]
+
+
+def write_report(report: Report, path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix not in FORMATS:
+        raise LawError(Diagnostic(f"cannot write a report as {path.suffix or 'a file without extension'}",
+                                  filename=str(path), hint="name the output .html, .md or .json"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".json":
+        path.write_text(to_json(report) + "\n")
+    elif path.suffix == ".md":
+        path.write_text(to_markdown(report, path.parent, path.stem))
+    else:
+        path.write_text(to_html(report))
+    return path

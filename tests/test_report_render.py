@@ -1,0 +1,90 @@
+"""Rendering: the HTML is self-contained and its images decode; a failed fit says NOT RELIABLE
+where the probabilities would be, in every format."""
+import base64
+import io
+import json
+import re
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from infscale_dsl.errors import LawError
+from infscale_dsl.report import plots
+from infscale_dsl.report.conditions import Condition
+from infscale_dsl.report.document import Report, to_dict
+from infscale_dsl.report.frontier import recommend
+from infscale_dsl.report.render import write_report
+from infscale_dsl.report.risk import Quantity, Summary, assess_candidates
+
+
+def small_report(reliable: bool) -> Report:
+    rng = np.random.default_rng(1)
+    law = rng.normal([2.90, 2.91], 0.02, size=(500, 2))
+    quantities = {"loss": Quantity(observed=law + rng.normal(0, 0.01, law.shape), law=law, ess=400.0),
+                  "latency": Quantity(observed=np.array([[14.1, 7.7]]), source="table")}
+    conditions = [Condition.parse("loss <= 2.95"), Condition.parse("latency <= 20")]
+    candidates = assess_candidates(["2048x24", "3072x12"], quantities, conditions,
+                                   inputs={"N": np.array([1.4e9, 1.5e9])}, data_ranges={"N": (8e7, 1e9)},
+                                   flops=np.array([2.4e20, 2.6e20]))
+    p_all = np.array([c.p_all_met for c in candidates])
+    figure = plots.frontier_plot(["2048x24", "3072x12"], [Summary.of(law[:, 0]), Summary.of(law[:, 1])],
+                                 [Summary(14.1, 14.1, 14.1), Summary(7.7, 7.7, 7.7)], np.array([True, True]),
+                                 "3072x12", 2.95, "loss", "latency (ms per token)")
+    return Report(
+        title="Seed report", spec="models/bian2025.law", method="nuts", reliable=reliable,
+        problems=[] if reliable else ["3 divergent transitions", "max r_hat 1.08 > 1.01"],
+        diagnostics={"divergences": 0 if reliable else 3, "max_r_hat": 1.0}, mc_error_basis="min bulk ESS",
+        conditions=[str(c) for c in conditions], candidates=candidates,
+        on_frontier={"2048x24": True, "3072x12": True},
+        recommendation=recommend(["2048x24", "3072x12"], p_all, np.array([14.1, 7.7])),
+        figures={"Loss against latency": figure},
+    )
+
+
+def test_html_is_self_contained_and_its_images_decode(tmp_path):
+    path = write_report(small_report(reliable=True), tmp_path / "report.html")
+    text = path.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*['"]?\s*(https?:)?//""", text, re.IGNORECASE)
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", text)
+    assert len(images) == 1
+    pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(images[0])), format="png")
+    assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.shape[1] > 100
+    assert "3072x12" in text and "NOT RELIABLE" not in text
+
+
+def test_json_is_the_contract(tmp_path):
+    report = small_report(reliable=True)
+    doc = json.loads(write_report(report, tmp_path / "report.json").read_text())
+    assert doc["schema"] == "infscale-dsl/report" and doc["version"] == 1
+    first = doc["candidates"][0]
+    assert first["targets"][0]["condition"] == "loss <= 2.95"
+    assert first["targets"][0]["p_met"] == pytest.approx(report.candidates[0].targets[0].p_met)
+    assert set(first["quantities"]["loss"]["law"]) == {"median", "q05", "q95"}
+    assert first["quantities"]["latency"]["law"] is None
+    assert doc["recommendation"]["chosen"] == "3072x12"
+
+
+def test_unreliable_fit_withholds_probabilities_everywhere(tmp_path):
+    report = small_report(reliable=False)
+    doc = to_dict(report)
+    assert doc["reliable"] is False
+    assert all(t["p_met"] is None and t["mc_error"] is None for c in doc["candidates"] for t in c["targets"])
+    assert all(c["p_all_met"] is None for c in doc["candidates"])
+    assert doc["recommendation"]["chosen"] is None
+    assert "divergent" in doc["recommendation"]["reason"]
+    for suffix in (".html", ".md"):
+        text = write_report(report, tmp_path / f"r{suffix}").read_text()
+        assert "NOT RELIABLE" in text and "3 divergent transitions" in text
+        assert "±" not in text  # no probability with its Monte Carlo error is printed
+
+
+def test_markdown_writes_its_figures_beside_it(tmp_path):
+    text = write_report(small_report(reliable=True), tmp_path / "seed.md").read_text()
+    (name,) = re.findall(r"\]\((seed_[a-z_]+\.png)\)", text)
+    assert matplotlib.image.imread(tmp_path / name).shape[0] > 100
+
+
+def test_unknown_extension_is_a_clear_error(tmp_path):
+    with pytest.raises(LawError, match="name the output .html, .md or .json"):
+        write_report(small_report(reliable=True), tmp_path / "report.pdf")

@@ -1,0 +1,251 @@
+"""Read a table and turn it into the arrays a checked spec needs, with every data problem reported.
+
+`prepare` finds each law's rows (those where its response is present), checks that every column
+the law reads is valid there (numeric, finite, positive where the law needs it, whole numbers for
+counts, known levels for categories), and reports ALL problems in one LawError, each naming the
+column, the rows and how to fix it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import Diagnostic, LawError
+from .language.ast import CheckedSpec, Law, Name
+from .language.check import Requirement, suggest, value_requirements
+from .language.evaluate import evaluate, names_in
+
+SHOWN_ROWS = 5  # row numbers listed in a diagnostic; the rest are counted
+
+
+@dataclass
+class PreparedData:
+    n_rows: int
+    values: dict[str, np.ndarray]  # data and derived name -> float64 (n_rows,); category -> int64 codes
+    levels: dict[str, tuple[str, ...]]  # category data name -> level labels (sorted)
+    rows: dict[str, np.ndarray]  # response -> int64 indices of the rows its law uses
+    left_out: dict[str, int]  # response -> rows left out (response missing)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A .csv or .parquet (.pq) table."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise LawError(Diagnostic(f"cannot read a '{suffix or path.name}' table", filename=str(path),
+                                  hint="give a .csv or .parquet file"))
+    try:
+        return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    except FileNotFoundError:
+        raise LawError(Diagnostic("table not found", filename=str(path), hint="check the path")) from None
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise LawError(Diagnostic(f"cannot read table: {error}", filename=str(path),
+                                  hint="save it as a plain CSV with a header row, or as parquet")) from None
+
+
+def law_parameters(spec: CheckedSpec, law: Law) -> list[str]:
+    """The parameters a law depends on (its prior's parameters too), its noise scale last."""
+    found: dict[str, None] = {}
+
+    def visit(name: str) -> None:
+        parameter = spec.parameters.get(name)
+        if parameter is None or name in found:
+            return
+        found[name] = None
+        if parameter.prior is not None:
+            d = parameter.prior.distribution
+            for argument in d.args + tuple(value for _, value in d.kwargs):
+                for inner in names_in(argument):
+                    visit(inner)
+
+    for name in names_in(law.expr) + [law.sigma]:
+        visit(name)
+    return list(found)
+
+
+def law_data(spec: CheckedSpec, law: Law) -> list[str]:
+    """The data names a law reads: through its derived variables, and the groups of its parameters."""
+    derived = {assign.name: assign for assign in spec.derived}
+    found: dict[str, None] = {}
+
+    def visit(name: str) -> None:
+        if name in spec.data:
+            found.setdefault(name)
+        elif name in derived:
+            for inner in names_in(derived[name].expr):
+                visit(inner)
+
+    for name in names_in(law.expr):
+        visit(name)
+    for name in law_parameters(spec, law):
+        group = spec.parameters[name].group
+        if group is not None:
+            found.setdefault(group)
+    return list(found)
+
+
+def prepare(spec: CheckedSpec, table: pd.DataFrame, *, with_responses: bool = True,
+            levels: dict[str, tuple[str, ...]] | None = None, filename: str | None = None) -> PreparedData:
+    """The spec's data as arrays; LawError listing every problem with the table."""
+    return _Preparer(spec, table.reset_index(drop=True), with_responses, levels, filename).run()
+
+
+def describe_rows(prepared: PreparedData) -> str:
+    """One line per response: 'loss: 240 rows (5 left out: loss missing)'."""
+    lines = []
+    for response, rows in prepared.rows.items():
+        left_out = prepared.left_out.get(response, 0)
+        lines.append(f"{response}: {len(rows)} rows" + (f" ({left_out} left out: {response} missing)" if left_out else ""))
+    return "\n".join(lines)
+
+
+class _Preparer:
+    def __init__(self, spec: CheckedSpec, table: pd.DataFrame, with_responses: bool,
+                 levels: dict[str, tuple[str, ...]] | None, filename: str | None):
+        self.spec, self.table, self.with_responses = spec, table, with_responses
+        self.given_levels, self.filename = levels, filename
+        self.n_rows = len(table)
+        self.problems: dict[tuple, Diagnostic] = {}  # keyed so two laws do not report one problem twice
+        self.values: dict[str, np.ndarray] = {}
+        self.levels: dict[str, tuple[str, ...]] = {}
+        self.valid: dict[str, np.ndarray] = {}  # name -> bool (n_rows,): the value is usable
+        self.non_numeric: dict[str, np.ndarray] = {}  # number name -> bool (n_rows,): text, not a number
+        self.unknown_level: dict[str, np.ndarray] = {}  # category name -> bool (n_rows,): not in levels
+
+    def problem(self, column: str | None, mask: np.ndarray, message: str, hint: str) -> None:
+        rows = np.flatnonzero(mask)
+        if rows.size == 0:
+            return
+        diagnostic = Diagnostic(message, hint=hint, filename=self.filename, table_column=column,
+                                rows=tuple(int(r) for r in rows[:SHOWN_ROWS]), n_rows=int(rows.size))
+        self.problems.setdefault((message, column, diagnostic.rows), diagnostic)
+
+    def run(self) -> PreparedData:
+        responses = {law.response for law in self.spec.laws}
+        for name, decl in self.spec.data.items():
+            if decl.column not in self.table.columns:
+                if name in responses and not self.with_responses:
+                    self.values[name], self.valid[name] = np.full(self.n_rows, np.nan), np.zeros(self.n_rows, bool)
+                    continue
+                close = suggest(decl.column, map(str, self.table.columns), 0.6)
+                self.problems[("missing", decl.column)] = Diagnostic(
+                    f"column '{decl.column}' is not in the table", filename=self.filename, table_column=decl.column,
+                    hint=f"did you mean '{close}'?" if close else
+                    f"the table has: {', '.join(map(str, self.table.columns[:20]))}")
+            elif decl.domain == "category":
+                self.read_category(name, decl.column)
+            else:
+                self.read_number(name, decl.column)
+        if self.problems:  # a missing column: nothing more can be checked
+            raise LawError(list(self.problems.values()))
+        env = dict(self.values) | self.spec.constants
+        for assign in self.spec.derived:
+            with np.errstate(all="ignore"):
+                value = np.broadcast_to(np.asarray(evaluate(assign.expr, env, np), np.float64), (self.n_rows,))
+            self.values[assign.name] = env[assign.name] = value.copy()
+        rows, left_out = {}, {}
+        for law in self.spec.laws:
+            law_rows = self.law_rows(law)
+            rows[law.response], left_out[law.response] = np.flatnonzero(law_rows).astype(np.int64), int((~law_rows).sum())
+            self.check_law(law, law_rows, env)
+        if self.problems:
+            raise LawError(list(self.problems.values()))
+        return PreparedData(self.n_rows, self.values, self.levels, rows, left_out)
+
+    # --- reading columns -------------------------------------------------------------------
+
+    def read_number(self, name: str, column: str) -> None:
+        raw = self.table[column]
+        numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        self.values[name] = numbers
+        self.valid[name] = np.isfinite(numbers)
+        self.non_numeric[name] = raw.notna().to_numpy() & np.isnan(numbers)
+
+    def read_category(self, name: str, column: str) -> None:
+        labels = self.table[column].astype("string")
+        present = labels.notna().to_numpy()
+        known = self.given_levels.get(name) if self.given_levels else None
+        levels = tuple(known) if known is not None else tuple(sorted(set(labels.dropna())))
+        index = {label: code for code, label in enumerate(levels)}
+        codes = np.array([index.get(label, -1) if ok else -1 for label, ok in zip(labels, present)], np.int64)
+        self.values[name], self.levels[name] = codes, levels
+        self.valid[name] = codes >= 0
+        self.unknown_level[name] = present & (codes < 0)
+
+    # --- one law -----------------------------------------------------------------------------
+
+    def law_rows(self, law: Law) -> np.ndarray:
+        if not self.with_responses:
+            return np.ones(self.n_rows, bool)
+        raw = self.table[self.spec.data[law.response].column]
+        return raw.notna().to_numpy()
+
+    def check_law(self, law: Law, rows: np.ndarray, env: dict) -> None:
+        needed = law_data(self.spec, law) + ([law.response] if self.with_responses else [])
+        for name in dict.fromkeys(needed):
+            self.check_column(name, rows, law.response)
+        for requirement in self.requirements(law):
+            inputs_ok = rows.copy()
+            for name in names_in(requirement.expr):
+                inputs_ok &= self.valid.get(name, np.ones(self.n_rows, bool))
+            with np.errstate(all="ignore"):
+                value = np.broadcast_to(np.asarray(evaluate(requirement.expr, env, np), np.float64), (self.n_rows,))
+            text = _text(self.spec.source, requirement.expr)
+            column = self.spec.data[requirement.expr.id].column if isinstance(requirement.expr, Name) \
+                and requirement.expr.id in self.spec.data else text
+            self.problem(column, inputs_ok & ~(value > requirement.above),
+                         f"{text} must be > {requirement.above:g} ({requirement.reason} in the law for {law.response})",
+                         "drop those rows, or change the law (e.g. use log-free terms or an offset)")
+        if self.with_responses:
+            n_parameters = sum(len(self.levels.get(self.spec.parameters[p].group, ())) or 1
+                               if self.spec.parameters[p].group else 1 for p in law_parameters(self.spec, law))
+            if rows.sum() < n_parameters:
+                self.problem(self.spec.data[law.response].column, rows,
+                             f"the law for {law.response} has {n_parameters} parameters but only {int(rows.sum())} rows",
+                             "add rows, or tie or drop parameters")
+
+    def requirements(self, law: Law):
+        found = value_requirements(self.spec, law.expr)
+        if law.noise.scale == "log" and self.with_responses:
+            found.append(Requirement(Name(law.response), 0.0, "a response with noise 'on log'"))
+        return found
+
+    def check_column(self, name: str, rows: np.ndarray, response: str) -> None:
+        decl = self.spec.data[name]
+        column, values = decl.column, self.values[name]
+        if decl.domain == "category":
+            self.problem(column, rows & self.unknown_level[name],
+                         f"column '{column}' has levels the fit did not see",
+                         "predict only on levels present in the fitted table, or refit with them")
+            self.problem(column, rows & ~self.valid[name] & ~self.unknown_level[name],
+                         f"column '{column}' has missing values", "fill them or drop those rows")
+            if self.given_levels is None and len(set(values[rows & self.valid[name]])) == 1:
+                self.problem(column, rows, f"column '{column}' has one level, so nothing can vary by it",
+                             "remove the [group] from the prior, or add rows from other levels")
+            return
+        role = "response" if name == response else "predictor"
+        self.problem(column, rows & self.non_numeric[name], f"column '{column}' has non-numeric values",
+                     "write plain numbers such as 1.5e9 (no units, no thousands separators)")
+        self.problem(column, rows & ~self.non_numeric[name] & ~np.isfinite(values),
+                     f"{role} column '{column}' has missing or infinite values",
+                     "fill them or drop those rows")
+        finite = rows & np.isfinite(values)
+        if decl.domain == "positive":
+            self.problem(column, finite & ~(values > 0), f"column '{column}' must be > 0 (declared positive)",
+                         "drop those rows, or declare the column real")
+        elif decl.domain == "count":
+            self.problem(column, finite & ~((values >= 0) & (values == np.round(values))),
+                         f"column '{column}' must hold whole numbers >= 0 (declared count)",
+                         "drop those rows, or declare the column real")
+
+
+def _text(source: str, expr) -> str:
+    """The source text of an expression, for messages."""
+    if isinstance(expr, Name) or expr.span is None:
+        return getattr(expr, "id", "value")
+    line = source.splitlines()[expr.span.line - 1]
+    end = expr.span.end_column if expr.span.end_line == expr.span.line else len(line) + 1
+    return line[expr.span.column - 1: end - 1]

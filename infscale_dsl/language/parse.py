@@ -1,0 +1,293 @@
+"""Parse .law source into the syntax tree of ast.py, with syntax errors a person can act on.
+
+Lark (LALR) reads the grammar in grammars/law.lark. Two things Lark does not do for us:
+- newlines end statements but not inside brackets: `_BracketNewlines` drops them there;
+- its errors name grammar terminals: `_syntax_error` turns them into file:line:col messages with
+  a hint ("write powers as N^alpha", "unclosed '('", "missing operator", ...).
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from ..errors import Diagnostic, LawError
+from .ast import (
+    Assign, Binary, Call, DataDecl, Distribution, Expr, LawDecl, Name, NoiseDecl, Number,
+    PriorDecl, Span, Spec, Unary,
+)
+from .distributions import DISTRIBUTIONS
+
+GRAMMAR_NAME = "law.lark"
+# How each grammar terminal reads in an error message.
+TERMINAL_WORDS = {
+    "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "CIRCUMFLEX": "'^'",
+    "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
+    "EQUAL": "'='", "TILDE": "'~'", "COLON": "':'", "DATA": "'data'", "NOISE": "'noise'",
+    "ON": "'on'", "IN": "'in'", "NAME": "a name", "NUMBER": "a number", "_NL": "end of line",
+    "$END": "end of file",
+}
+OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "CIRCUMFLEX"}
+
+
+def grammar_path() -> Path:
+    """The grammar inside an installed wheel, else the repository's grammars/ folder."""
+    package_dir = Path(__file__).resolve().parents[1]
+    installed = package_dir / "grammars" / GRAMMAR_NAME
+    return installed if installed.is_file() else package_dir.parent / "grammars" / GRAMMAR_NAME
+
+
+class _BracketNewlines:
+    """Lark post-lexer: inside ( ) or [ ] a newline continues the statement instead of ending it."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        for token in stream:
+            if token.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif token.type in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            elif token.type == "_NL" and depth > 0:
+                continue
+            yield token
+
+
+@lru_cache(maxsize=1)
+def law_parser() -> Lark:
+    """The Lark parser, built once per process."""
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        propagate_positions=True,
+        postlex=_BracketNewlines(),
+    )
+
+
+def parse(source: str, filename: str = "<spec>") -> Spec:
+    """The statements of a .law file; raises LawError on a syntax error (or a misplaced form)."""
+    text = source if source.endswith("\n") else source + "\n"
+    try:
+        tree = law_parser().parse(text)
+    except UnexpectedInput as error:
+        raise LawError(_syntax_error(error, text, filename)) from None
+    builder = _SpecBuilder(text, filename)
+    statements = builder.transform(tree)
+    if builder.problems:
+        raise LawError(builder.problems)
+    return Spec(statements=tuple(statements), source=source, filename=filename)
+
+
+def span_of(item) -> Span:
+    """The source span of a Lark token or of a rule's `meta`."""
+    return Span(item.line, item.column, item.end_line, item.end_column)
+
+
+def diagnostic_at(span: Span, source: str, filename: str, message: str, hint: str | None = None) -> Diagnostic:
+    """A Diagnostic pointing at `span` (the caret stops at the end of its first line)."""
+    lines = source.splitlines()
+    source_line = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+    end = span.end_column if span.end_line == span.line else len(source_line) + 1
+    return Diagnostic(
+        message, line=span.line, column=span.column, end_column=max(end, span.column + 1),
+        hint=hint, filename=filename, source_line=source_line,
+    )
+
+
+# --- syntax errors ---------------------------------------------------------------------------
+
+def _syntax_error(error: UnexpectedInput, text: str, filename: str) -> Diagnostic:
+    position = len(text) if isinstance(error, UnexpectedEOF) else error.pos_in_stream
+    token = getattr(error, "token", None)
+    if isinstance(token, Token) and token.type == "$END":
+        position = len(text)
+    opener = _first_unclosed_bracket(text, position)
+    if opener is not None:
+        char, offset = opener
+        closer = ")" if char == "(" else "]"
+        return _at_offset(text, offset, 1, filename, f"unclosed '{char}'",
+                          f"add the matching '{closer}' (a statement may span lines only inside brackets)")
+    if isinstance(error, UnexpectedCharacters):
+        char = text[error.pos_in_stream]
+        return _at_offset(text, error.pos_in_stream, 1, filename,
+                          f"unexpected character {char!r}", _character_hint(char))
+    if isinstance(error, UnexpectedToken) and token.type != "$END":
+        return _unexpected_token(token, set(error.accepts or error.expected), text, filename)
+    expected = set(getattr(error, "expected", ()) or ())
+    return _at_offset(text, len(text) - 1, 1, filename, "unexpected end of file",
+                      f"the last statement is incomplete; expected {_words(expected)}")
+
+
+def _unexpected_token(token: Token, accepts: set[str], text: str, filename: str) -> Diagnostic:
+    offset, width = token.start_pos, max(1, len(token.value.rstrip("\r\n")))
+    expected = f"expected {_words(accepts)}"
+    if token.type == "STAR" and offset > 0 and text[offset - 1] == "*":
+        return _at_offset(text, offset - 1, 2, filename, "'**' is not an operator",
+                          "write powers as N^alpha")
+    if token.type == "_NL":
+        message = "unexpected end of line"
+        if accepts & {"NAME", "NUMBER", "LPAR", "MINUS"}:
+            return _at_offset(text, offset, 1, filename, "incomplete expression at end of line",
+                              f"{expected}; to continue on the next line, wrap the expression in ( )")
+        return _at_offset(text, offset, 1, filename, message, f"the statement is incomplete; {expected}")
+    if token.type in ("NAME", "NUMBER", "LPAR") and accepts & OPERATORS:
+        return _at_offset(text, offset, width, filename, f"missing operator before '{token.value}'",
+                          "write the operator, e.g. 'B * D' not 'B D'; one statement per line")
+    if token.type == "RPAR" or token.type == "RSQB":
+        return _at_offset(text, offset, 1, filename, f"unmatched '{token.value}'",
+                          f"remove it or add the opening bracket; {expected}")
+    if token.type == "TILDE" and "EQUAL" in accepts:
+        return _at_offset(text, offset, 1, filename, "'~' where '=' was expected",
+                          "declarations use '=': data N = params_N : positive")
+    if token.type == "EQUAL" and "TILDE" in accepts:
+        return _at_offset(text, offset, 1, filename, "'=' where '~' was expected",
+                          "priors and laws use '~': E[family] ~ LogNormal(0, 1), loss ~ A/N^a + E")
+    if token.type == "EQUAL":
+        return _at_offset(text, offset, 1, filename, "unexpected '='",
+                          "'=' names a data column or defines a variable on its own line; "
+                          "laws and priors use '~'")
+    return _at_offset(text, offset, width, filename, f"unexpected {token.value!r}", expected)
+
+
+def _character_hint(char: str) -> str:
+    if char == ";":
+        return "end statements with a new line, not ';'"
+    if char in "\"'":
+        return "the language has no strings: write names without quotes"
+    return "names use letters, digits and '_'; operators are + - * / ^; comments start with '#'"
+
+
+def _words(terminals: set[str]) -> str:
+    words = sorted({TERMINAL_WORDS.get(name, name) for name in terminals})
+    return " or ".join(words) if words else "something else"
+
+
+def _first_unclosed_bracket(text: str, before: int) -> tuple[str, int] | None:
+    """The first '(' or '[' before offset `before` that is never closed in the whole text."""
+    code = re.sub(r"#[^\n]*", lambda m: " " * len(m.group()), text)  # blank comments, keep offsets
+    open_stack: list[tuple[str, int]] = []
+    for offset, char in enumerate(code):
+        if char in "([":
+            open_stack.append((char, offset))
+        elif char in ")]" and open_stack and open_stack[-1][0] == {")": "(", "]": "["}[char]:
+            open_stack.pop()
+    unclosed = [item for item in open_stack if item[1] < before]
+    return unclosed[0] if unclosed else None
+
+
+def _at_offset(text: str, offset: int, width: int, filename: str, message: str, hint: str) -> Diagnostic:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return diagnostic_at(Span(line, column, line, column + width), text, filename, message, hint)
+
+
+# --- tree -> Spec ----------------------------------------------------------------------------
+
+@v_args(meta=True)
+class _SpecBuilder(Transformer):
+    """Builds ast nodes; forms that parse but mean nothing (bounds on a law) go to `problems`."""
+
+    def __init__(self, source: str, filename: str):
+        super().__init__()
+        self.source, self.filename = source, filename
+        self.problems: list[Diagnostic] = []
+
+    def _problem(self, span: Span, message: str, hint: str) -> None:
+        self.problems.append(diagnostic_at(span, self.source, self.filename, message, hint))
+
+    def start(self, meta, statements):
+        return statements
+
+    # expressions
+    def number(self, meta, children):
+        return Number(float(children[0]), span_of(children[0]))
+
+    def name(self, meta, children):
+        return Name(str(children[0]), span_of(children[0]))
+
+    def negate(self, meta, children):
+        return Unary("-", self._expr(children[0]), span_of(meta))
+
+    def _binary(op):
+        def build(self, meta, children):
+            return Binary(op, self._expr(children[0]), self._expr(children[1]), span_of(meta))
+        return build
+
+    add, sub, mul, div, pow = _binary("+"), _binary("-"), _binary("*"), _binary("/"), _binary("^")
+
+    def keyword(self, meta, children):
+        return (str(children[0]), self._expr(children[1]), span_of(children[0]))
+
+    def call(self, meta, children):
+        func, arguments = str(children[0]), [a for a in children[1:] if a is not None]
+        args = tuple(self._expr(a) for a in arguments if not isinstance(a, tuple))
+        kwargs = [a for a in arguments if isinstance(a, tuple)]
+        if func[:1].isupper():
+            return Distribution(func, args, tuple((k, v) for k, v, _ in kwargs), span_of(meta))
+        for key, _, key_span in kwargs:
+            self._problem(key_span, f"function {func}() takes no keyword arguments",
+                          f"write {func}(x) without '{key}='")
+        return Call(func, args, span_of(meta))
+
+    def _expr(self, node) -> Expr:
+        """A known distribution inside an expression is a mistake; other capitalized calls stay
+        calls, so the checker reports them as unknown functions."""
+        if not isinstance(node, Distribution):
+            return node
+        if node.name in DISTRIBUTIONS:
+            self._problem(node.span, f"distribution {node.name}(...) inside an expression",
+                          "a prior stands alone on its line: alpha ~ Normal(0.5, 0.2)")
+        return Call(node.name, node.args + tuple(v for _, v in node.kwargs), node.span)
+
+    # statements
+    def data_decl(self, meta, children):
+        name, column, domain = children
+        return DataDecl(str(name), str(column or name), str(domain), span_of(meta))
+
+    def assign(self, meta, children):
+        name, expr = children
+        if isinstance(expr, Distribution):
+            self._problem(span_of(meta), f"'=' gives '{name}' a distribution",
+                          f"write a prior with '~': {name} ~ {expr.name}(...)")
+        return Assign(str(name), self._expr(expr), span_of(meta))
+
+    def tilde(self, meta, children):
+        name, group, rhs, bounds = children
+        span = span_of(meta)
+        if isinstance(rhs, Distribution):
+            lower, upper = bounds if bounds is not None else (None, None)
+            return PriorDecl(str(name), rhs, lower, upper, str(group) if group else None, span)
+        if group is not None:
+            self._problem(span_of(group), f"the law for '{name}' cannot vary by '{group}'",
+                          f"make a parameter vary instead: E[{group}] ~ LogNormal(0, 1)")
+        if bounds is not None:
+            self._problem(span, f"bounds 'in [...]' on the law for '{name}'",
+                          "bounds belong to priors: alpha ~ Normal(0.5, 0.2) in [0, 2]")
+        return LawDecl(str(name), self._expr(rhs), span)
+
+    def noise_decl(self, meta, children):
+        response, family, scale = children
+        if isinstance(family, Name):
+            family = Distribution(family.id, span=family.span)
+        elif isinstance(family, Call):
+            self._problem(family.span, f"unknown noise family '{family.func}'",
+                          "noise is Normal or StudentT(nu=4)")
+            family = Distribution(family.func, span=family.span)
+        return NoiseDecl(str(response), family, str(scale or "log"), span_of(meta))
+
+    def bounds(self, meta, children):
+        return tuple(children)
+
+    def bound(self, meta, children):
+        minus, value = children
+        if value.type == "NAME" and value != "inf":
+            self._problem(span_of(value), f"bound '{value}' is not a number",
+                          "bounds are numbers, 'inf', or empty: in [0, inf] or in [0, ]")
+            return None
+        number = float(value)  # float("inf") works too
+        return -number if minus else number

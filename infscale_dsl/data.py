@@ -188,6 +188,8 @@ class _Preparer:
         for name in dict.fromkeys(needed):
             self.check_column(name, rows, law.response)
         for requirement in self.requirements(law):
+            if self.declared_positive(requirement):
+                continue  # check_column has reported those rows already
             inputs_ok = rows.copy()
             for name in names_in(requirement.expr):
                 inputs_ok &= self.valid.get(name, np.ones(self.n_rows, bool))
@@ -207,7 +209,12 @@ class _Preparer:
                              f"the law for {law.response} has {n_parameters} parameters but only {int(rows.sum())} rows",
                              "add rows, or tie or drop parameters")
 
-    def requirements(self, law: Law):
+    def declared_positive(self, requirement: Requirement) -> bool:
+        expr = requirement.expr
+        return (isinstance(expr, Name) and requirement.above == 0.0 and expr.id in self.spec.data
+                and self.spec.data[expr.id].domain == "positive")
+
+    def requirements(self, law: Law) -> list[Requirement]:
         found = value_requirements(self.spec, law.expr)
         if law.noise.scale == "log" and self.with_responses:
             found.append(Requirement(Name(law.response), 0.0, "a response with noise 'on log'"))
@@ -234,8 +241,10 @@ class _Preparer:
                      "fill them or drop those rows")
         finite = rows & np.isfinite(values)
         if decl.domain == "positive":
-            self.problem(column, finite & ~(values > 0), f"column '{column}' must be > 0 (declared positive)",
-                         "drop those rows, or declare the column real")
+            declared = decl.span is not None  # inferred domains come without a span
+            self.problem(column, finite & ~(values > 0),
+                         f"column '{column}' must be > 0 ({'declared positive' if declared else 'the law needs it positive'})",
+                         "drop those rows" + (", or declare the column real" if declared else ""))
         elif decl.domain == "count":
             self.problem(column, finite & ~((values >= 0) & (values == np.round(values))),
                          f"column '{column}' must hold whole numbers >= 0 (declared count)",

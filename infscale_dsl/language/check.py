@@ -82,7 +82,8 @@ class _Checker:
         for statement in self.spec.statements:
             if isinstance(statement, (DataDecl, Assign, PriorDecl)):
                 if statement.name in first_seen:
-                    self.duplicate(statement.name, statement.span, first_seen[statement.name])
+                    self.duplicate(f"'{statement.name}' is declared twice", statement.span,
+                                   first_seen[statement.name])
                     continue
                 first_seen[statement.name] = statement.span
             if isinstance(statement, DataDecl):
@@ -99,22 +100,22 @@ class _Checker:
                 self.priors[statement.name] = statement
             elif isinstance(statement, LawDecl):
                 if statement.response in self.laws:
-                    self.duplicate(f"law for {statement.response}", statement.span,
+                    self.duplicate(f"a second law for '{statement.response}'", statement.span,
                                    self.laws[statement.response].span)
                 else:
                     self.laws[statement.response] = statement
             elif isinstance(statement, NoiseDecl):
                 if statement.response in self.noises:
-                    self.duplicate(f"noise for {statement.response}", statement.span,
+                    self.duplicate(f"a second noise model for '{statement.response}'", statement.span,
                                    self.noises[statement.response].span)
                 else:
                     self.noises[statement.response] = statement
         if not self.laws:
             self.error(None, "the spec has no law", "write one, e.g. loss ~ A/N^alpha + E")
 
-    def duplicate(self, what: str, span: Span | None, first: Span | None) -> None:
+    def duplicate(self, message: str, span: Span | None, first: Span | None) -> None:
         where = f" (first on line {first.line})" if first else ""
-        self.error(span, f"duplicate declaration of '{what}'{where}", "keep one of them")
+        self.error(span, f"{message}{where}", "keep one of them")
 
     def word_span(self, span: Span | None, word: str) -> Span | None:
         """The span of `word` on the statement's first line (for a caret under one word)."""

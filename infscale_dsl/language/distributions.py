@@ -7,6 +7,7 @@ ones a prior may bound with `in [lower, upper]`.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,7 +52,9 @@ def argument_problems(d: Distribution) -> list[tuple[str, str]]:
     """(message, hint) for each way the arguments of `d` fail to match its parameters."""
     info = DISTRIBUTIONS.get(d.name)
     if info is None:
-        return [(f"unknown distribution '{d.name}'", f"use one of: {', '.join(DISTRIBUTIONS)}")]
+        close = difflib.get_close_matches(d.name, DISTRIBUTIONS, n=1, cutoff=0.6)
+        return [(f"unknown distribution '{d.name}'",
+                 (f"did you mean '{close[0]}'? " if close else "") + f"use one of: {', '.join(DISTRIBUTIONS)}")]
     signature = f"{info.name}({', '.join(info.params)})"
     problems = []
     if len(d.args) > len(info.params):

@@ -17,7 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ..errors import Diagnostic, LawError
 from .ast import (
-    Assign, Binary, Call, DataDecl, Distribution, Expr, LawDecl, Name, NoiseDecl, Number,
+    FUNCTIONS, Assign, Binary, Call, DataDecl, Distribution, Expr, LawDecl, Name, NoiseDecl, Number,
     PriorDecl, Span, Spec, Unary,
 )
 from .distributions import DISTRIBUTIONS
@@ -251,14 +251,17 @@ class _SpecBuilder(Transformer):
 
     def assign(self, meta, children):
         name, expr = children
-        if isinstance(expr, Distribution):
+        if isinstance(expr, Distribution) and expr.name in DISTRIBUTIONS:
             self._problem(span_of(meta), f"'=' gives '{name}' a distribution",
                           f"write a prior with '~': {name} ~ {expr.name}(...)")
+            expr = Call(expr.name, expr.args, expr.span)
         return Assign(str(name), self._expr(expr), span_of(meta))
 
     def tilde(self, meta, children):
         name, group, rhs, bounds = children
         span = span_of(meta)
+        if isinstance(rhs, Distribution) and rhs.name.lower() in FUNCTIONS and rhs.name not in DISTRIBUTIONS:
+            rhs = self._expr(rhs)  # `loss ~ Exp(x)`: a misspelt function, not a prior
         if isinstance(rhs, Distribution):
             lower, upper = bounds if bounds is not None else (None, None)
             return PriorDecl(str(name), rhs, lower, upper, str(group) if group else None, span)

@@ -206,7 +206,8 @@ class _Preparer:
                                if self.spec.parameters[p].group else 1 for p in law_parameters(self.spec, law))
             if rows.sum() < n_parameters:
                 self.problem(self.spec.data[law.response].column, rows,
-                             f"the law for {law.response} has {n_parameters} parameters but only {int(rows.sum())} rows",
+                             f"the law for {law.response} has {n_parameters} parameters but only {int(rows.sum())} "
+                             f"row{'s' if rows.sum() != 1 else ''}",
                              "add rows, or tie or drop parameters")
 
     def declared_positive(self, requirement: Requirement) -> bool:

@@ -29,8 +29,12 @@ TYPO_CUTOFF = 0.8  # difflib ratio above which an unknown name is taken for a mi
 
 
 def suggest(name: str, candidates: Iterable[str], cutoff: float = TYPO_CUTOFF) -> str | None:
-    """The closest candidate to `name`, if any is close enough."""
-    matches = difflib.get_close_matches(name, sorted(set(candidates) - {name}), n=1, cutoff=cutoff)
+    """The closest candidate to `name`, if any is close enough (a difference of case only is close)."""
+    others = sorted(set(candidates) - {name})
+    same_but_case = [other for other in others if other.lower() == name.lower()]
+    if same_but_case:
+        return same_but_case[0]
+    matches = difflib.get_close_matches(name, others, n=1, cutoff=cutoff)
     return matches[0] if matches else None
 
 

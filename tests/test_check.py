@@ -1,0 +1,138 @@
+"""Name resolution, tied names, defaults and ordering of the checked spec; every shipped model
+loads with and without its table; the `check` command."""
+from pathlib import Path
+
+import pytest
+
+from infscale_dsl.cli import main
+from infscale_dsl.data import prepare, read_table
+from infscale_dsl.language import check, load_spec, parse
+from infscale_dsl.language.ast import Binary, DataDecl, Name, Noise
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+MODEL_TABLES = {  # model -> table in ../shared/data
+    "chinchilla.law": "chinchilla_epoch.csv",
+    "kaplan.law": "chinchilla_epoch.csv",
+    "bian2025.law": "bian2025_models.csv",
+    "bian2025_eta.law": "bian2025_models.csv",
+    "chinchilla_tied.law": "bian2025_models.csv",
+}
+
+
+def test_the_one_line_spec():
+    spec = load_spec("loss ~ A/N^a + B/D^b + E")
+    assert list(spec.parameters) == ["A", "N", "a", "B", "D", "b", "E", "sigma_loss"]
+    assert set(spec.data) == {"loss"}
+    assert spec.laws[0].noise == Noise("Normal", "log")
+
+
+def test_columns_make_undeclared_names_data():
+    spec = load_spec("loss ~ A/N^a + B/D^b + E", columns=["N", "D", "loss"])
+    assert list(spec.parameters) == ["A", "a", "B", "b", "E", "sigma_loss"]
+    # N and D are power bases with parameter exponents, loss has log-scale noise: all positive
+    assert spec.data == {name: DataDecl(name, name, "positive") for name in ("loss", "N", "D")}
+
+
+def test_domains_are_inferred_only_where_positivity_is_needed():
+    spec = load_spec("y ~ a + b*x^2 + c*log(z) + d*w\ny noise Normal on identity",
+                     columns=["x", "y", "z", "w"])
+    assert {n: d.domain for n, d in spec.data.items()} == {"y": "real", "x": "real", "z": "positive", "w": "real"}
+
+
+def test_tied_names_are_one_parameter():
+    spec = load_spec("loss ~ E + A/N^alpha + B/D^alpha", columns=["N", "D", "loss"])
+    assert list(spec.parameters) == ["E", "A", "alpha", "B", "sigma_loss"]
+
+
+def test_priors_groups_and_hyperparameters():
+    spec = load_spec("""
+data family : category
+E[family] ~ LogNormal(mu_E, tau_E)
+tau_E ~ HalfNormal(0.5)
+sigma_loss ~ HalfNormal(0.1)
+loss ~ E + A/N^a
+""", columns=["family", "N", "loss"])
+    assert list(spec.parameters) == ["E", "mu_E", "tau_E", "A", "a", "sigma_loss"]
+    assert spec.parameters["E"].group == "family"
+    assert spec.parameters["tau_E"].prior.distribution.name == "HalfNormal"
+    assert spec.parameters["mu_E"].prior is None  # the compiler picks a default
+    assert spec.parameters["sigma_loss"].prior is not None
+
+
+def test_derived_variables_in_dependency_order_and_constants():
+    spec = load_spec("""
+S = R * 2
+R = d_model / n_layers
+eta = 1.25
+two_eta = 2 * eta
+loss ~ E * S^eta + two_eta
+""")
+    assert [d.name for d in spec.derived] == ["R", "S"]
+    assert spec.constants == {"eta": 1.25, "two_eta": 2.5}
+    assert set(spec.data) == {"d_model", "n_layers", "loss"}
+    assert list(spec.parameters) == ["E", "sigma_loss"]
+
+
+def test_several_laws_and_noise_models():
+    spec = load_spec("""
+loss ~ E + A/N^a
+latency ~ c0 + c1 * n_layers
+loss noise StudentT(nu=5) on log
+latency noise StudentT on identity
+""", columns=["loss", "latency", "N", "n_layers"])
+    assert [law.response for law in spec.laws] == ["loss", "latency"]
+    assert spec.law_for("loss").noise == Noise("StudentT", "log", 5.0)
+    assert spec.law_for("latency").noise == Noise("StudentT", "identity", 4.0)
+    assert list(spec.parameters)[-2:] == ["sigma_loss", "sigma_latency"]
+    assert spec.law_for("latency").sigma == "sigma_latency"
+
+
+def test_a_prior_makes_a_near_column_name_a_parameter():
+    spec = load_spec("n_layer ~ Normal(0, 1)\ny ~ n_layer * n_layers", columns=["n_layers", "y"])
+    assert "n_layer" in spec.parameters and "n_layers" in spec.data
+
+
+def test_check_takes_a_parsed_spec():
+    spec = check(parse("loss ~ A/N^a", filename="f.law"), columns=["loss", "N"])
+    assert spec.filename == "f.law"
+    assert spec.laws[0].expr == Binary("/", Name("A"), Binary("^", Name("N"), Name("a")))
+
+
+@pytest.mark.parametrize("model", sorted(p.name for p in MODELS.glob("*.law")))
+def test_every_model_loads_without_a_table(model):
+    spec = load_spec(MODELS / model)
+    assert spec.filename.endswith(model) and spec.laws
+    assert all(decl.span is not None for decl in spec.data.values())  # models declare their data
+    assert load_spec(str(MODELS / model)) == spec  # a path given as a string is read too
+
+
+@pytest.mark.parametrize("model, table", sorted(MODEL_TABLES.items()))
+def test_every_model_prepares_its_reference_table(model, table, shared_data):
+    frame = read_table(shared_data / table)
+    spec = load_spec(MODELS / model, columns=frame.columns)
+    prepared = prepare(spec, frame)
+    assert prepared.rows["loss"].size == len(frame) and prepared.left_out["loss"] == 0
+
+
+def test_bian2025_model_reads_the_paper_columns(shared_data):
+    frame = read_table(shared_data / "bian2025_models.csv")
+    spec = load_spec(MODELS / "bian2025.law", columns=frame.columns)
+    assert spec.data["N"].column == "params_N" and spec.data["D"].column == "tokens_D"
+    assert list(spec.parameters) == ["E", "A", "alpha", "B", "eps", "sigma_loss"]
+    prepared = prepare(spec, frame)
+    assert prepared.values["R"] == pytest.approx(frame["aspect_ratio_R"].to_numpy(), rel=1e-4)
+
+
+def test_check_command(shared_data, capsys):
+    code = main(["check", str(MODELS / "bian2025.law"), str(shared_data / "bian2025_models.csv")])
+    assert code == 0
+    assert capsys.readouterr().out == f"ok: {MODELS / 'bian2025.law'}: 1 law, 6 parameters; loss: 76 rows\n"
+
+
+def test_check_command_reports_bad_input(tmp_path, capsys):
+    table = tmp_path / "t.csv"
+    table.write_text("N,loss\n1,2\n")
+    spec = tmp_path / "s.law"
+    spec.write_text("loss ~ A/n^a\n")
+    assert main(["check", str(spec), str(table)]) == 2
+    assert "unknown name 'n'" in capsys.readouterr().err

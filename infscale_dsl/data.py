@@ -67,16 +67,17 @@ def law_parameters(spec: CheckedSpec, law: Law) -> list[str]:
 
 
 def law_data(spec: CheckedSpec, law: Law) -> list[str]:
-    """The data names a law reads: through its derived variables, and the groups of its parameters."""
+    """The data and derived names a law reads (derived ones after the data they read), and the
+    groups of its parameters."""
     derived = {assign.name: assign for assign in spec.derived}
     found: dict[str, None] = {}
 
     def visit(name: str) -> None:
-        if name in spec.data:
-            found.setdefault(name)
-        elif name in derived:
+        if name in derived and name not in found:
             for inner in names_in(derived[name].expr):
                 visit(inner)
+        if name in spec.data or name in derived:
+            found.setdefault(name)
 
     for name in names_in(law.expr):
         visit(name)
@@ -185,14 +186,19 @@ class _Preparer:
 
     def check_law(self, law: Law, rows: np.ndarray, env: dict) -> None:
         needed = law_data(self.spec, law) + ([law.response] if self.with_responses else [])
+        derived = {assign.name: assign.expr for assign in self.spec.derived}
         for name in dict.fromkeys(needed):
-            self.check_column(name, rows, law.response)
+            if name not in derived:
+                self.check_column(name, rows, law.response)
+        for name in needed:
+            if name in derived:
+                self.problem(name, rows & self.inputs_valid(derived[name]) & ~np.isfinite(self.values[name]),
+                             f"derived variable '{name}' is not finite ({name} = {_text(self.spec.source, derived[name])})",
+                             "look for zeros or huge values in the columns it reads; drop those rows")
         for requirement in self.requirements(law):
             if self.declared_positive(requirement):
                 continue  # check_column has reported those rows already
-            inputs_ok = rows.copy()
-            for name in names_in(requirement.expr):
-                inputs_ok &= self.valid.get(name, np.ones(self.n_rows, bool))
+            inputs_ok = rows & self.inputs_valid(requirement.expr)
             with np.errstate(all="ignore"):
                 value = np.broadcast_to(np.asarray(evaluate(requirement.expr, env, np), np.float64), (self.n_rows,))
             text = _text(self.spec.source, requirement.expr)
@@ -209,6 +215,14 @@ class _Preparer:
                              f"the law for {law.response} has {n_parameters} parameters but only {int(rows.sum())} "
                              f"row{'s' if rows.sum() != 1 else ''}",
                              "add rows, or tie or drop parameters")
+
+    def inputs_valid(self, expr) -> np.ndarray:
+        """Rows where every data name `expr` reads (through derived variables) passed its checks."""
+        derived = {assign.name: assign.expr for assign in self.spec.derived}
+        ok = np.ones(self.n_rows, bool)
+        for name in names_in(expr):
+            ok &= self.inputs_valid(derived[name]) if name in derived else self.valid.get(name, True)
+        return ok
 
     def declared_positive(self, requirement: Requirement) -> bool:
         expr = requirement.expr
@@ -243,10 +257,12 @@ class _Preparer:
         finite = rows & np.isfinite(values)
         if decl.domain == "positive":
             declared = decl.span is not None  # inferred domains come without a span
+            self.valid[name] &= values > 0
             self.problem(column, finite & ~(values > 0),
                          f"column '{column}' must be > 0 ({'declared positive' if declared else 'the law needs it positive'})",
                          "drop those rows" + (", or declare the column real" if declared else ""))
         elif decl.domain == "count":
+            self.valid[name] &= (values >= 0) & (values == np.round(values))
             self.problem(column, finite & ~((values >= 0) & (values == np.round(values))),
                          f"column '{column}' must hold whole numbers >= 0 (declared count)",
                          "drop those rows, or declare the column real")

@@ -136,3 +136,8 @@ def test_check_command_reports_bad_input(tmp_path, capsys):
     spec.write_text("loss ~ A/n^a\n")
     assert main(["check", str(spec), str(table)]) == 2
     assert "unknown name 'n'" in capsys.readouterr().err
+
+
+def test_similar_names_that_are_all_used_are_separate_parameters():
+    spec = load_spec("alpha_N ~ Normal(0.3, 0.1)\nloss ~ E + A/N^alpha_N + B/D^alpha_D", columns=["N", "D", "loss"])
+    assert {"alpha_N", "alpha_D"} <= set(spec.parameters)

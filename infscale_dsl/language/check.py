@@ -53,6 +53,7 @@ class _Checker:
         self.laws: dict[str, LawDecl] = {}
         self.noises: dict[str, NoiseDecl] = {}
         self.parameters: set[str] = set()
+        self.suggested: set[str] = set()  # names offered as "did you mean": not reported again
 
     def error(self, span: Span | None, message: str, hint: str | None = None) -> None:
         span = span or Span(1, 1, 1, 2)
@@ -164,8 +165,11 @@ class _Checker:
                 elif node.id not in declared and node.id not in self.implicit_data:
                     self.add_implicit_data(node.id, node.span)  # only data can feed a derived variable
         self.parameters = set(self.priors)
-        known = set(self.columns or ()) | (declared - set(self.priors))
-        for expr in [law.expr for law in self.laws.values()] + self.prior_arguments():
+        expressions = [law.expr for law in self.laws.values()] + self.prior_arguments()
+        used = {name for expr in expressions for name in names_in(expr)}
+        # a typo is close to a column, a declared variable, or a prior that nothing else uses
+        known = set(self.columns or ()) | (declared - set(self.priors)) | (set(self.priors) - used)
+        for expr in expressions:
             for node in _names(expr):
                 if node.id in declared or node.id in self.implicit_data or node.id in self.parameters:
                     continue
@@ -175,6 +179,7 @@ class _Checker:
                     self.error(node.span, f"unknown name '{node.id}'",
                                f"did you mean '{close}'? (give it a prior to make it a parameter)")
                     declared.add(node.id)  # report each misspelling once
+                    self.suggested.add(close)
                 else:
                     self.parameters.add(node.id)
 
@@ -275,7 +280,7 @@ class _Checker:
 
     def check_priors(self, used: dict[str, Parameter]) -> None:
         for prior in self.priors.values():
-            if prior.name not in used:
+            if prior.name not in used and prior.name not in self.suggested:
                 close = suggest(prior.name, used, 0.6)
                 self.error(prior.span, f"prior for '{prior.name}', which no law uses",
                            f"did you mean '{close}'?" if close else f"remove it or use '{prior.name}' in a law")

@@ -4,6 +4,7 @@ JSON schema ("schema": "infscale-dsl/report", "version": 1); every interval is
 {"median", "q05", "q95"} (the 90% interval):
   title, spec, method, reliable (bool), problems [str], diagnostics {...},
   mc_error_basis (str: which ESS the Monte Carlo errors use), conditions [str], notes [str],
+  latency_quantity (str | null: the frontier's latency axis),
   candidates [{name, inputs {variable: value}, training_flops, extrapolation {variable: factor},
                extrapolating, on_frontier,
                quantities {name: {law: interval | null, observed: interval, source: "fit"|"table"}},
@@ -48,6 +49,7 @@ class Report:
     conditions: list[str]
     candidates: list[CandidateRisk]
     notes: list[str] = field(default_factory=list)  # assumptions, in words
+    latency: str | None = None  # the quantity on the frontier's latency axis
     on_frontier: dict[str, bool] = field(default_factory=dict)  # candidate -> on the frontier
     recommendation: Recommendation | None = None
     allocation: dict[str, Any] | None = None
@@ -109,6 +111,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "mc_error_basis": report.mc_error_basis,
         "conditions": list(report.conditions),
         "notes": list(report.notes),
+        "latency_quantity": report.latency,
         "candidates": candidates,
         "recommendation": recommendation,
         "allocation": _plain(report.allocation),

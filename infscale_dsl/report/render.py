@@ -32,6 +32,8 @@ def number(value: Any) -> str:
 def interval(summary: dict | None) -> str:
     if summary is None:
         return "-"
+    if summary["q05"] == summary["q95"]:  # a fixed quantity: no interval to show
+        return number(summary["median"])
     return f"{number(summary['median'])} [{number(summary['q05'])}, {number(summary['q95'])}]"
 
 
@@ -97,16 +99,19 @@ def candidate_blocks(candidates: list[dict]) -> list[Block]:
     if not candidates:
         return []
     out: list[Block] = [("h2", "Candidates")]
-    quantity_names = list(candidates[0]["quantities"])
+    quantities = candidates[0]["quantities"]
     header = ["candidate", "training FLOPs"]
-    for q in quantity_names:
-        header += [f"{q}: law", f"{q}: new run"]
+    for q, entry in quantities.items():
+        header += [f"{q} (measured)"] if entry["source"] == "table" else [f"{q}: law", f"{q}: new run"]
     header += ["beyond the data (factor)", "on frontier"]
     rows = []
     for c in candidates:
         row = [c["name"], number(c["training_flops"])]
-        for q in quantity_names:
-            row += [interval(c["quantities"][q]["law"]), interval(c["quantities"][q]["observed"])]
+        for q, entry in quantities.items():
+            if entry["source"] == "table":
+                row.append(number(c["quantities"][q]["observed"]["median"]))
+            else:
+                row += [interval(c["quantities"][q]["law"]), interval(c["quantities"][q]["observed"])]
         beyond = {k: v for k, v in c["extrapolation"].items() if v > 1.0}
         row.append(", ".join(f"{k} x{v:.3g}" for k, v in beyond.items()) or "inside")
         row.append({True: "yes", False: "no", None: "-"}[c["on_frontier"]])

@@ -1,0 +1,259 @@
+"""`infscale-dsl report`, `recommend`, `compare` and `backtest`: posterior answers to budget
+questions (see infscale_dsl/report/)."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+SHAPE_COLUMNS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "vocab")
+
+
+def register(subparsers) -> None:
+    report = subparsers.add_parser(
+        "report", help="risk report for candidate configurations",
+        description="Per candidate: predictive intervals, P(each target met), expected shortfall, "
+                    "extrapolation; the loss-latency frontier and a recommendation; optional "
+                    "allocation, lifetime compute and costs. Output by extension: .html, .md, .json.")
+    report.add_argument("fit", help="fit folder written by `infscale-dsl fit`")
+    report.add_argument("--candidates", help="table of candidate configurations (.csv/.parquet); "
+                                             "default: the --latency table")
+    report.add_argument("-o", "--output", default="report.html", help="report file (default report.html)")
+    add_decision_options(report)
+    report.set_defaults(func=run_report)
+
+    recommend = subparsers.add_parser(
+        "recommend", help="what to train under a FLOPs budget",
+        description="Compute-optimal N and D at --flops with intervals; with shapes (--latency "
+                    "table or --candidates), each shape trained on the whole budget, the frontier "
+                    "and the recommended shape; with --inference-tokens, the lifetime optimum.")
+    recommend.add_argument("fit", help="fit folder written by `infscale-dsl fit`")
+    recommend.add_argument("--flops", type=float, required=True, help="training budget C in FLOPs")
+    recommend.add_argument("--candidates", help="candidate shapes (.csv/.parquet) with the N column")
+    recommend.add_argument("-o", "--output", help="also write the full report (.html, .md, .json)")
+    add_decision_options(recommend)
+    recommend.set_defaults(func=run_recommend)
+
+    compare = subparsers.add_parser("compare", help="compare laws by PSIS-LOO",
+                                    description="Fit each spec to the same table and rank them by PSIS-LOO.")
+    compare.add_argument("specs", nargs="+", help=".law files (two or more)")
+    compare.add_argument("table", help="runs table, .csv or .parquet")
+    compare.add_argument("--response", help="response to compare on (default: the first shared one)")
+    compare.add_argument("-o", "--output", help="write the comparison table (.csv)")
+    add_fit_options(compare)
+    compare.set_defaults(func=run_compare)
+
+    backtest = subparsers.add_parser("backtest", help="fit without held-out rows and score their predictions",
+                                     description="Coverage of the 90%% intervals and absolute relative error "
+                                                 "on rows held out by a pandas query.")
+    backtest.add_argument("spec", help=".law file")
+    backtest.add_argument("table", help="runs table, .csv or .parquet")
+    backtest.add_argument("--holdout", required=True, help='rows to hold out, e.g. "N >= 1e9"')
+    backtest.add_argument("--where", help='keep only these rows first, e.g. "in_fit_set_main == 1 or size_group == \'1B\'"')
+    backtest.add_argument("--min-coverage", type=float, help="exit 1 if any coverage is below this")
+    backtest.add_argument("-o", "--output", help="write the held-out predictions (.csv/.parquet)")
+    add_fit_options(backtest)
+    backtest.set_defaults(func=run_backtest)
+
+
+def add_decision_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", action="append", default=[], help='e.g. "loss <= 2.95" (repeatable)')
+    parser.add_argument("--budget", action="append", default=[], help='e.g. "latency <= 20" (repeatable)')
+    parser.add_argument("--latency", help="a latency fit folder or a measured latency table (.csv/.parquet)")
+    parser.add_argument("--latency-column", help="the latency quantity (default: a budget's name, else "
+                                                 "latency / tpot_ms / latency_ms); ms per token")
+    parser.add_argument("--rule", choices=("min-latency", "min-cost", "max-probability"), default="min-latency")
+    parser.add_argument("--threshold", type=float, default=0.9, help="P(all met) a candidate needs (default 0.9)")
+    parser.add_argument("--max-params", type=float, help="largest N the allocation may choose")
+    parser.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
+                        help="value of another data variable during allocation (default: the middle of its data)")
+    parser.add_argument("--n-name", default="N", help="the spec's parameter-count variable (default N)")
+    parser.add_argument("--d-name", default="D", help="the spec's training-tokens variable (default D)")
+    parser.add_argument("--inference-tokens", type=float, help="tokens served over the model's life (Sardana et al.)")
+    parser.add_argument("--gpu-hour-price", type=float, help="price of a GPU-hour: turns FLOPs and latency into money")
+    parser.add_argument("--mfu", type=float, default=0.4, help="training MFU (default 0.4)")
+    parser.add_argument("--mfu-from", help="sweep table whose median `mfu` replaces --mfu")
+    parser.add_argument("--peak-flops", type=float, default=989e12, help="peak FLOP/s per GPU (default H100 bf16)")
+    parser.add_argument("--requests-per-year", type=float)
+    parser.add_argument("--tokens-per-request", type=float, default=256.0)
+    parser.add_argument("--years", type=float, default=1.0, help="years of serving in the total cost")
+    parser.add_argument("--data", help="the fitted runs table, for the data-against-law plot")
+    parser.add_argument("--group-column", default="size_group", help="size groups in that plot")
+    parser.add_argument("--title", default="Scaling-law risk report")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def add_fit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", choices=("nuts", "map"), default="nuts")
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--draws", type=int, default=500, help="draws per chain")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def decision_inputs(args: argparse.Namespace):
+    """Options, the latency fit (if any) and the shapes table (if any) from the arguments."""
+    from ..data import read_table
+    from ..errors import Diagnostic, LawError
+    from ..posterior import FitResult
+    from ..report.build import ReportOptions
+    from ..report.conditions import parse_conditions
+    from ..report.cost import CostAssumptions
+
+    fixed = {}
+    for item in args.fix:
+        name, _, value = item.partition("=")
+        try:
+            fixed[name.strip()] = float(value)
+        except ValueError:
+            raise LawError(Diagnostic(f"cannot read --fix {item!r}", hint="write NAME=VALUE, e.g. --fix d_model=2048")) from None
+    cost = None
+    if args.gpu_hour_price is not None:
+        mfu = args.mfu
+        if args.mfu_from:
+            sweep = read_table(args.mfu_from)
+            if "mfu" not in sweep.columns:
+                raise LawError(Diagnostic(f"{args.mfu_from} has no mfu column", filename=args.mfu_from,
+                                          hint="give a sweep table written by `infscale-dsl sweep`, or --mfu"))
+            mfu = float(sweep["mfu"].median())
+        cost = CostAssumptions(args.gpu_hour_price, mfu=mfu, peak_flops=args.peak_flops,
+                               requests_per_year=args.requests_per_year,
+                               tokens_per_request=args.tokens_per_request, years=args.years)
+    latency_fit = latency_table = None
+    if args.latency:
+        if (Path(args.latency) / "fit.json").is_file():
+            latency_fit = FitResult.load(args.latency)
+        else:
+            latency_table = read_table(args.latency)
+    candidates = read_table(args.candidates) if args.candidates else None
+    if candidates is not None and latency_table is not None:
+        on = [c for c in SHAPE_COLUMNS if c in candidates.columns and c in latency_table.columns]
+        if not on:
+            raise LawError(Diagnostic("cannot join the latency table to the candidates: no shape column in common",
+                                      hint=f"give both tables some of {', '.join(SHAPE_COLUMNS)}"))
+        extra = [c for c in latency_table.columns if c not in candidates.columns or c in on]
+        candidates = candidates.merge(latency_table[extra], on=on, how="left")
+    elif candidates is None:
+        candidates = latency_table
+    options = ReportOptions(
+        targets=parse_conditions(args.target), budgets=parse_conditions(args.budget),
+        latency=args.latency_column, rule=args.rule, threshold=args.threshold,
+        flops=getattr(args, "flops", None), max_params=args.max_params, fixed=fixed,
+        n_name=args.n_name, d_name=args.d_name, inference_tokens=args.inference_tokens, cost=cost,
+        training_table=read_table(args.data) if args.data else None, group_column=args.group_column,
+        title=args.title, seed=args.seed)
+    return options, latency_fit, candidates
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from ..posterior import FitResult
+    from ..report.build import build_report
+    from ..report.render import write_report
+
+    result = FitResult.load(args.fit)
+    options, latency_fit, candidates = decision_inputs(args)
+    report = build_report(result, candidates, options, latency_fit)
+    path = write_report(report, args.output)
+    print(summary_text(report))
+    print(f"written: {path}")
+    return 0
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    from ..posterior import FitResult
+    from ..report.build import build_report, with_budget_tokens
+    from ..report.render import write_report
+
+    result = FitResult.load(args.fit)
+    options, latency_fit, shapes = decision_inputs(args)
+    candidates = with_budget_tokens(result, shapes, args.flops, args.n_name, args.d_name) if shapes is not None else None
+    report = build_report(result, candidates, options, latency_fit)
+    print(summary_text(report))
+    if args.output:
+        print(f"written: {write_report(report, args.output)}")
+    return 0
+
+
+def summary_text(report) -> str:
+    """The terminal answer: allocation, lifetime optimum and the recommendation in a few lines."""
+    from ..report.render import interval
+    from ..report.document import to_dict
+
+    doc = to_dict(report)
+    lines = [f"{doc['spec']}: {doc['method']} fit" + ("" if doc["reliable"] else
+             " -- NOT RELIABLE: " + "; ".join(doc["problems"]))]
+    if doc["allocation"]:
+        a = doc["allocation"]
+        lines.append(f"compute-optimal at C = {a['flops']:.3g}: N* {interval(a['n_opt'])}, D* {interval(a['d_opt'])}, "
+                     f"loss {interval(a['loss'])}, tokens/param {interval(a['tokens_per_parameter'])}")
+    if doc["lifetime"] and "n_opt" in doc["lifetime"]:
+        life = doc["lifetime"]
+        lines.append(f"lifetime optimum for loss {life['target_loss']:g} and {life['inference_tokens']:.3g} "
+                     f"inference tokens: N {interval(life['n_opt'])}, D_train {interval(life['d_train'])}")
+    for c in doc["candidates"]:
+        p = "NOT RELIABLE" if c["p_all_met"] is None else f"{c['p_all_met']:.3f}"
+        lines.append(f"  {c['name']}: P(all met) {p}")
+    if doc["recommendation"]:
+        r = doc["recommendation"]
+        lines.append(f"rule: {r['rule_text']}")
+        lines.append(f"recommended: {r['chosen'] or 'none'} ({r['reason']})")
+    return "\n".join(lines)
+
+
+def _fit_with_devices(args: argparse.Namespace):
+    """Ask for one CPU device per chain before JAX starts, as `fit` does."""
+    import numpyro
+
+    numpyro.set_host_device_count(max(args.chains, os.cpu_count() or 1))
+    from ..fit import show_progress
+
+    return dict(method=args.method, chains=args.chains, warmup=args.warmup, draws=args.draws,
+                progress=show_progress(args.quiet))
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from ..errors import Diagnostic, LawError
+
+    if len(args.specs) < 2:
+        raise LawError(Diagnostic("compare needs two or more specs", hint="infscale-dsl compare a.law b.law runs.csv"))
+    options = _fit_with_devices(args)
+    from ..data import read_table
+    from ..fit import fit
+    from ..language import load_spec
+    from ..report.compare import compare_fits, describe
+
+    table = read_table(args.table)
+    fits = {Path(s).stem: fit(load_spec(Path(s), columns=table.columns), table, seed=args.seed,
+                              filename=args.table, **options) for s in args.specs}
+    comparison = compare_fits(fits, args.response)
+    print(describe(comparison))
+    for name, result in fits.items():
+        if not result.diagnostics["ok"]:
+            print(f"warning: {name}: the fit failed its diagnostics: " + "; ".join(result.diagnostics["problems"]))
+    if args.output:
+        comparison.table.to_csv(args.output)
+        print(f"written: {args.output}")
+    return 0
+
+
+def run_backtest(args: argparse.Namespace) -> int:
+    options = _fit_with_devices(args)
+    from ..data import read_table, write_table
+    from ..language import load_spec
+    from ..report.backtest import backtest, describe
+
+    table = read_table(args.table)
+    if args.where:
+        from ..report.backtest import rows_matching
+
+        table = table[rows_matching(table, args.where)]
+    result = backtest(load_spec(Path(args.spec), columns=table.columns), table, args.holdout,
+                      seed=args.seed, **options)
+    print(describe(result))
+    if args.output:
+        write_table(result.predictions, args.output)
+        print(f"written: {args.output}")
+    if args.min_coverage is not None and any(s.coverage_90 < args.min_coverage for s in result.scores):
+        return 1
+    return 0

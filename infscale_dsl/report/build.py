@@ -1,0 +1,198 @@
+"""Assemble a report from a fit: candidates' risk, frontier, recommendation, allocation,
+lifetime compute and costs, with every assumption written down in `notes`.
+
+    report = build_report(result, candidates, ReportOptions(targets=[Condition.parse("loss <= 2.95")]))
+    write_report(report, "report.html")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import Diagnostic, LawError
+from ..posterior import FitResult
+from ..predict import predict_draws
+from .allocation import compute_optimal
+from .conditions import Condition
+from .cost import CostAssumptions, candidate_costs, lifetime_optimal
+from .document import Report
+from .figures import report_figures
+from .frontier import pareto_front, recommend
+from .law_function import LawFunction, variable_values
+from .risk import Quantity, assess_candidates
+
+LATENCY_NAMES = ("latency", "tpot_ms", "latency_ms")  # looked for when no budget names one
+
+
+@dataclass
+class ReportOptions:
+    targets: list[Condition] = field(default_factory=list)  # on the fitted responses
+    budgets: list[Condition] = field(default_factory=list)  # e.g. latency, from a table or a fit
+    response: str | None = None  # the loss-like response; default: the first target's, else the first law's
+    latency: str | None = None  # quantity on the frontier's x axis; default: a budget's or a LATENCY_NAMES
+    rule: str = "min-latency"
+    threshold: float = 0.9
+    flops: float | None = None  # budget for the compute-optimal allocation
+    max_params: float | None = None
+    fixed: dict[str, float] = field(default_factory=dict)  # other data variables during allocation
+    n_name: str = "N"
+    d_name: str = "D"
+    inference_tokens: float | None = None  # lifetime serving volume (Sardana et al. 2024)
+    cost: CostAssumptions | None = None
+    training_table: pd.DataFrame | None = None  # the fitted rows, for the data-against-law plot
+    group_column: str | None = None  # size groups in that plot
+    title: str = "Scaling-law risk report"
+    seed: int = 0
+
+
+def candidate_names(table: pd.DataFrame) -> list[str]:
+    """A `name` column, else d_model x n_layers, else #row."""
+    if "name" in table.columns:
+        return [str(v) for v in table["name"]]
+    if {"d_model", "n_layers"} <= set(table.columns):
+        return [f"{int(d)}x{int(n)}" for d, n in zip(table["d_model"], table["n_layers"])]
+    return [f"#{i}" for i in range(len(table))]
+
+
+def law_ess(result: FitResult, response: str, with_noise: bool) -> float | None:
+    """The smallest bulk ESS among the parameters the law reads (and its sigma, with noise)."""
+    law = LawFunction(result.spec, result.draws, response)
+    names = set(law.parameters) | ({result.spec.law_for(response).sigma} if with_noise else set())
+    values = [v for row, v in result.ess.items() if row.split("[")[0] in names and np.isfinite(v)]
+    return min(values) if values else None
+
+
+def fit_quantities(result: FitResult, table: pd.DataFrame, seed: int) -> dict[str, Quantity]:
+    return {
+        response: Quantity(observed=draws.observed, law=draws.law, ess=law_ess(result, response, True))
+        for response, draws in predict_draws(result, table, seed=seed).items()
+    }
+
+
+def with_budget_tokens(result: FitResult, shapes: pd.DataFrame, flops: float, n_name: str = "N",
+                       d_name: str = "D") -> pd.DataFrame:
+    """Each shape trained on the whole budget: D = C / (6 N), written to the spec's D column."""
+    n_column, d_column = result.spec.data[n_name].column, result.spec.data[d_name].column
+    if n_column not in shapes.columns:
+        raise LawError(Diagnostic(f"the shapes table has no column {n_column!r} (the parameter count N)",
+                                  table_column=n_column, hint="add each shape's parameter count"))
+    table = shapes.copy()
+    table[d_column] = flops / (6.0 * table[n_column].to_numpy(dtype=np.float64))
+    return table
+
+
+def build_report(result: FitResult, candidates: pd.DataFrame | None, options: ReportOptions,
+                 latency_fit: FitResult | None = None) -> Report:
+    spec = result.spec
+    responses = [law.response for law in spec.laws]
+    response = options.response or next((c.name for c in options.targets if c.name in responses), responses[0])
+    diagnostics = result.diagnostics
+    notes = [
+        "P(met) is over a new training run's value (the law's draws plus the fitted noise); "
+        "'P(met), law' counts the law's draws alone.",
+        "Extrapolation factors: how many times beyond the fitted data's range each input lies (1 = inside).",
+    ]
+    report = Report(
+        title=options.title, spec=spec.filename, method=result.method, reliable=bool(diagnostics["ok"]),
+        problems=list(diagnostics["problems"]), diagnostics={k: v for k, v in diagnostics.items() if k != "problems"},
+        mc_error_basis="sqrt(p (1 - p) / ESS), ESS the smallest bulk ESS (arviz, over chains) among the "
+                       "parameters of the law and its noise scale",
+        conditions=[str(c) for c in options.targets + options.budgets], candidates=[], notes=notes,
+    )
+    conditions = options.targets + options.budgets
+    if candidates is not None and len(candidates):
+        quantities = fit_quantities(result, candidates, options.seed)
+        if latency_fit is not None:
+            for name, q in fit_quantities(latency_fit, candidates, options.seed + 1).items():
+                quantities.setdefault(name, q)
+            notes.append(f"Latency from the fitted law {latency_fit.spec.filename}, with its own uncertainty; "
+                         "its draws are paired with the loss fit's draws (independent fits).")
+        latency = options.latency or next(
+            (n for n in [c.name for c in options.budgets] + list(LATENCY_NAMES)
+             if n in quantities or n in candidates.columns), None)
+        for name in [c.name for c in conditions] + ([latency] if latency else []):
+            if name in quantities:
+                continue
+            if name not in candidates.columns:
+                raise LawError(Diagnostic(
+                    f"nothing gives {name!r}: it is neither a fitted response nor a candidates column",
+                    hint=f"responses: {', '.join(quantities)}; columns: {', '.join(map(str, candidates.columns))}"))
+            quantities[name] = Quantity(observed=candidates[name].to_numpy(dtype=np.float64)[None, :],
+                                        source="table")
+        inputs = {k: v for k, v in variable_values(spec, candidates).items() if k not in responses}
+        flops = (6.0 * inputs[options.n_name] * inputs[options.d_name]
+                 if {options.n_name, options.d_name} <= set(inputs) else None)
+        names = candidate_names(candidates)
+        report.candidates = assess_candidates(names, quantities, conditions, inputs, result.data_ranges, flops)
+        assess_choice(report, names, quantities, response, latency, flops, options)
+    if options.flops:
+        report.allocation = allocation_section(result, response, options)
+    if options.inference_tokens is not None:
+        target = next((c for c in options.targets if c.name == response and c.wants_low), None)
+        if target is None:
+            raise LawError(Diagnostic("lifetime cost needs a target on the loss, e.g. --target \"loss <= 2.9\"",
+                                      hint="give --target together with --inference-tokens"))
+        law = LawFunction(spec, result.draws, response)
+        fixed = fixed_inputs(result, law, options)
+        draws = lifetime_optimal(lambda n, d: law({**fixed, options.n_name: n, options.d_name: d}),
+                                 target.threshold, options.inference_tokens, law.n_draws,
+                                 max_params=options.max_params)
+        report.lifetime = draws.summary()
+    report.figures = report_figures(result, report, response, options)
+    return report
+
+
+def assess_choice(report: Report, names: list[str], quantities: dict[str, Quantity], response: str,
+                  latency: str | None, flops: np.ndarray | None, options: ReportOptions) -> None:
+    """Frontier, costs and the recommendation, written into `report`."""
+    loss_median = np.median(quantities[response].observed, axis=0)
+    latency_draws = quantities[latency].observed if latency else None
+    report.latency = latency
+    if latency_draws is not None:
+        front = pareto_front(loss_median, np.median(latency_draws, axis=0))
+        report.on_frontier = dict(zip(names, map(bool, front)))
+    total_cost = None
+    if options.cost is not None and flops is not None:
+        rows = candidate_costs(flops, latency_draws, options.cost)
+        report.costs = dict(zip(names, rows))
+        report.cost_assumptions = options.cost.describe() + (
+            f"; latency per token ({latency}) read in ms" if latency_draws is not None else "")
+        total_cost = np.array([row["total_cost"].median for row in rows])
+    p_all = np.array([c.p_all_met if c.p_all_met is not None else 1.0 for c in report.candidates])
+    if latency_draws is not None or total_cost is not None:
+        report.recommendation = recommend(
+            names, p_all, np.median(latency_draws, axis=0) if latency_draws is not None else None,
+            total_cost, rule=options.rule, threshold=options.threshold, latency_name=latency or "latency")
+
+
+def fixed_inputs(result: FitResult, law: LawFunction, options: ReportOptions) -> dict[str, float]:
+    """Values of the law's other data variables during allocation: as given, else the
+    geometric middle of their observed range."""
+    fixed = {}
+    for name in law.data_names:
+        if name in (options.n_name, options.d_name):
+            continue
+        if name in options.fixed:
+            fixed[name] = float(options.fixed[name])
+        elif name in result.data_ranges:
+            low, high = result.data_ranges[name]
+            fixed[name] = float(np.sqrt(low * high)) if low > 0 else 0.5 * (low + high)
+        else:
+            raise LawError(Diagnostic(f"allocation needs a value for {name!r}", hint=f"give --fix {name}=VALUE"))
+    missing = [n for n in (options.n_name, options.d_name) if n not in law.data_names]
+    if missing:
+        raise LawError(Diagnostic(
+            f"the law for {law.response!r} does not read {' and '.join(missing)}",
+            hint=f"name the parameter count and token variables with --n-name / --d-name "
+                 f"(the law reads {', '.join(law.data_names)})"))
+    return fixed
+
+
+def allocation_section(result: FitResult, response: str, options: ReportOptions) -> dict:
+    law = LawFunction(result.spec, result.draws, response)
+    fixed = fixed_inputs(result, law, options)
+    draws = compute_optimal(lambda n, d: law({**fixed, options.n_name: n, options.d_name: d}),
+                            options.flops, options.max_params)
+    return draws.summary() | {"fixed": fixed}

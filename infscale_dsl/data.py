@@ -15,7 +15,8 @@ import pandas as pd
 
 from .errors import Diagnostic, LawError
 from .language.ast import CheckedSpec, Law, Name
-from .language.check import Requirement, suggest, value_requirements
+from .language.check import suggest
+from .language.positivity import Requirement, value_requirements
 from .language.evaluate import evaluate, names_in
 
 SHOWN_ROWS = 5  # row numbers listed in a diagnostic; the rest are counted

@@ -6,6 +6,7 @@ import pytest
 
 from infscale_dsl.cli import main
 from infscale_dsl.data import prepare, read_table
+from infscale_dsl.errors import LawError
 from infscale_dsl.language import check, load_spec, parse
 from infscale_dsl.language.ast import Binary, DataDecl, Name, Noise
 
@@ -141,3 +142,8 @@ def test_check_command_reports_bad_input(tmp_path, capsys):
 def test_similar_names_that_are_all_used_are_separate_parameters():
     spec = load_spec("alpha_N ~ Normal(0.3, 0.1)\nloss ~ E + A/N^alpha_N + B/D^alpha_D", columns=["N", "D", "loss"])
     assert {"alpha_N", "alpha_D"} <= set(spec.parameters)
+
+
+def test_a_missing_spec_file_is_reported_as_such(tmp_path):
+    with pytest.raises(LawError, match="spec file not found"):
+        load_spec(str(tmp_path / "nothere.law"))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import Diagnostic, LawError
-from .ast import CheckedSpec, Spec
+from .ast import CheckedSpec
 from .check import check
 from .parse import parse
 
@@ -25,6 +25,9 @@ def load_spec(path_or_source: str | Path, columns: Iterable[str] | None = None) 
             raise LawError(Diagnostic(f"cannot read spec: {error.strerror}", filename=str(path),
                                       hint="give the path of a .law file")) from None
         return check(parse(source, str(path)), columns)
+    if path_or_source.endswith(".law") and "\n" not in path_or_source:
+        raise LawError(Diagnostic("spec file not found", filename=path_or_source,
+                                  hint="check the path (or pass the spec's text, not a file name)"))
     return check(parse(path_or_source), columns)
 
 

@@ -11,18 +11,19 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Iterable
 
 import numpy as np
 
 from ..errors import Diagnostic, LawError
 from .ast import (
-    DOMAINS, FUNCTIONS, NOISE_SCALES, Assign, Binary, Call, CheckedSpec, DataDecl, Distribution,
-    Expr, Law, LawDecl, Name, Noise, NoiseDecl, Number, Parameter, PriorDecl, Span, Spec, Unary,
+    DOMAINS, FUNCTIONS, NOISE_SCALES, Assign, Call, CheckedSpec, DataDecl, Distribution,
+    Expr, Law, LawDecl, Name, Noise, NoiseDecl, Parameter, PriorDecl, Span, Spec,
 )
 from .distributions import DEFAULT_NU, DISTRIBUTIONS, NOISE_FAMILIES, argument_problems, constant_value
 from .evaluate import evaluate, names_in
+from .positivity import nodes, value_requirements
 from .parse import diagnostic_at
 
 TYPO_CUTOFF = 0.8  # difflib ratio above which an unknown name is taken for a misspelling
@@ -230,7 +231,7 @@ class _Checker:
     # --- expressions -------------------------------------------------------------------------
 
     def check_expression(self, expr: Expr) -> None:
-        for node in _nodes(expr):
+        for node in nodes(expr):
             if isinstance(node, Call):
                 arity = FUNCTIONS.get(node.func)
                 if arity is None:
@@ -344,94 +345,12 @@ class _Checker:
                            f"write a law first: {response} ~ ...")
 
 
-def _nodes(expr: Expr):
-    """Every node of an expression, parents first."""
-    yield expr
-    if isinstance(expr, Unary):
-        yield from _nodes(expr.operand)
-    elif isinstance(expr, Binary):
-        yield from _nodes(expr.left)
-        yield from _nodes(expr.right)
-    elif isinstance(expr, Call):
-        for arg in expr.args:
-            yield from _nodes(arg)
-
-
 def _names(expr: Expr) -> list[Name]:
-    return [node for node in _nodes(expr) if isinstance(node, Name)]
+    return [node for node in nodes(expr) if isinstance(node, Name)]
 
 
 def _arguments(d: Distribution) -> tuple[Expr, ...]:
     return d.args + tuple(value for _, value in d.kwargs)
-
-
-# --- where values must be positive -----------------------------------------------------------
-
-@dataclass(frozen=True)
-class Requirement:
-    """Values of `expr` (which reads only data, derived variables and constants) must be > `above`."""
-
-    expr: Expr
-    above: float
-    reason: str
-
-
-def value_requirements(spec: CheckedSpec, expr: Expr) -> list[Requirement]:
-    """What the data must satisfy for `expr` to be finite: power bases with a non-integer or
-    parameter exponent and arguments of log/sqrt are > 0, arguments of log1p are > -1. Looks
-    inside the derived variables that `expr` reads; splits products and quotients into factors."""
-    found: dict[Requirement, None] = {}
-    seen_derived: set[str] = set()
-    derived = {assign.name: assign for assign in spec.derived}
-
-    def walk(expr: Expr) -> None:
-        for node in _nodes(expr):
-            if isinstance(node, Binary) and node.op == "^" and not _is_integer(node.right, spec):
-                add_factors(node.left, "the base of a power with a non-integer or parameter exponent")
-            elif isinstance(node, Call) and node.func in ("log", "sqrt") and node.args:
-                add_factors(node.args[0], f"the argument of {node.func}()")
-            elif isinstance(node, Call) and node.func == "log1p" and node.args and _reads_data_only(node.args[0], spec):
-                found.setdefault(Requirement(node.args[0], -1.0, "the argument of log1p()"))
-            elif isinstance(node, Name) and node.id in derived and node.id not in seen_derived:
-                seen_derived.add(node.id)
-                walk(derived[node.id].expr)
-
-    def add_factors(expr: Expr, reason: str) -> None:
-        for factor in _positive_factors(expr, spec):
-            found.setdefault(Requirement(factor, 0.0, reason))
-
-    walk(expr)
-    return list(found)
-
-
-def _positive_factors(expr: Expr, spec: CheckedSpec) -> list[Expr]:
-    """Parts of `expr` that read data and must be > 0 for `expr` to be > 0 (parameters are kept
-    positive by their priors, so only data parts are listed)."""
-    if isinstance(expr, Binary) and expr.op in "*/":
-        return _positive_factors(expr.left, spec) + _positive_factors(expr.right, spec)
-    if isinstance(expr, Binary) and expr.op == "^":
-        return _positive_factors(expr.left, spec)
-    if isinstance(expr, Call) and expr.func == "exp" or isinstance(expr, Number):
-        return []
-    if isinstance(expr, Name) and (expr.id in spec.constants or expr.id in spec.parameters):
-        return []
-    return [expr] if _reads_data_only(expr, spec) else []
-
-
-def _reads_data_only(expr: Expr, spec: CheckedSpec) -> bool:
-    derived = {assign.name for assign in spec.derived}
-    names = names_in(expr)
-    return bool(names) and all(n in spec.data or n in derived or n in spec.constants for n in names) \
-        and not all(n in spec.constants for n in names)
-
-
-def _is_integer(expr: Expr, spec: CheckedSpec) -> bool:
-    """True for an exponent that is a whole number known before fitting (2, -1, a constant 3)."""
-    if not all(name in spec.constants for name in names_in(expr)):
-        return False
-    with np.errstate(all="ignore"):
-        value = float(evaluate(expr, spec.constants, np))
-    return math.isfinite(value) and value == round(value)
 
 
 def _with_inferred_domains(spec: CheckedSpec, implicit: set[str]) -> CheckedSpec:

@@ -130,11 +130,11 @@ def _unexpected_token(token: Token, accepts: set[str], text: str, filename: str)
         return _at_offset(text, offset - 1, 2, filename, "'**' is not an operator",
                           "write powers as N^alpha")
     if token.type == "_NL":
-        message = "unexpected end of line"
         if accepts & {"NAME", "NUMBER", "LPAR", "MINUS"}:
             return _at_offset(text, offset, 1, filename, "incomplete expression at end of line",
                               f"{expected}; to continue on the next line, wrap the expression in ( )")
-        return _at_offset(text, offset, 1, filename, message, f"the statement is incomplete; {expected}")
+        return _at_offset(text, offset, 1, filename, "unexpected end of line",
+                          f"the statement is incomplete; {expected}")
     if token.type in ("NAME", "NUMBER", "LPAR") and accepts & OPERATORS:
         return _at_offset(text, offset, width, filename, f"missing operator before '{token.value}'",
                           "write the operator, e.g. 'B * D' not 'B D'; one statement per line")

@@ -167,12 +167,14 @@ class _Preparer:
         self.non_numeric[name] = raw.notna().to_numpy() & np.isnan(numbers)
 
     def read_category(self, name: str, column: str) -> None:
-        labels = self.table[column].astype("string")
+        raw = self.table[column]
+        if pd.api.types.is_float_dtype(raw) and (raw.dropna() == raw.dropna().round()).all():
+            raw = raw.astype("Int64")  # integer labels read as floats (a missing value) print as "3", not "3.0"
+        labels = raw.astype("string")
         present = labels.notna().to_numpy()
         known = self.given_levels.get(name) if self.given_levels else None
         levels = tuple(known) if known is not None else tuple(sorted(set(labels.dropna())))
-        index = {label: code for code, label in enumerate(levels)}
-        codes = np.array([index.get(label, -1) if ok else -1 for label, ok in zip(labels, present)], np.int64)
+        codes = pd.Index(levels).get_indexer(labels).astype(np.int64)  # -1: missing or unknown level
         self.values[name], self.levels[name] = codes, levels
         self.valid[name] = codes >= 0
         self.unknown_level[name] = present & (codes < 0)

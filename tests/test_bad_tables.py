@@ -106,3 +106,14 @@ def test_read_table_formats(tmp_path):
         read_table(tmp_path / "t.xlsx")
     with pytest.raises(LawError, match="table not found"):
         read_table(tmp_path / "missing.csv")
+
+
+def test_log1p_needs_values_above_minus_one():
+    table = pd.DataFrame({"x": [0.5, -1.0, -3.0, 2.0, 1.0], "y": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    spec = load_spec("y ~ a + b * log1p(x)", columns=table.columns)
+    assert spec.data["x"].domain == "real"
+    with pytest.raises(LawError) as error:
+        prepare(spec, table)
+    (diagnostic,) = error.value.diagnostics
+    assert (diagnostic.table_column, diagnostic.rows) == ("x", (1, 2))
+    assert "must be > -1 (the argument of log1p()" in diagnostic.message

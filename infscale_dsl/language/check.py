@@ -357,7 +357,8 @@ def _with_inferred_domains(spec: CheckedSpec, implicit: set[str]) -> CheckedSpec
     """Undeclared data is 'positive' where the laws need it positive, else 'real'."""
     positive = {law.response for law in spec.laws if law.noise.scale == "log"}
     for law in spec.laws:
-        positive |= {r.expr.id for r in value_requirements(spec, law.expr) if isinstance(r.expr, Name)}
+        positive |= {r.expr.id for r in value_requirements(spec, law.expr)
+                     if isinstance(r.expr, Name) and r.above == 0.0}
     data = {name: replace(decl, domain="positive") if name in implicit and name in positive else decl
             for name, decl in spec.data.items()}
     return replace(spec, data=data)

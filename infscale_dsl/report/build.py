@@ -7,6 +7,7 @@ lifetime compute and costs, with every assumption written down in `notes`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,15 @@ def candidate_names(table: pd.DataFrame) -> list[str]:
     return [f"#{i}" for i in range(len(table))]
 
 
+def display_path(filename: str) -> str:
+    """The spec's path relative to the working folder when inside it (reports are shared)."""
+    path = Path(filename)
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return filename
+
+
 def law_ess(result: FitResult, response: str, with_noise: bool) -> float | None:
     """The smallest bulk ESS among the parameters the law reads (and its sigma, with noise)."""
     law = LawFunction(result.spec, result.draws, response)
@@ -95,7 +105,7 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
         "Extrapolation factors: how many times beyond the fitted data's range each input lies (1 = inside).",
     ]
     report = Report(
-        title=options.title, spec=spec.filename, method=result.method, reliable=bool(diagnostics["ok"]),
+        title=options.title, spec=display_path(spec.filename), method=result.method, reliable=bool(diagnostics["ok"]),
         problems=list(diagnostics["problems"]), diagnostics={k: v for k, v in diagnostics.items() if k != "problems"},
         mc_error_basis="sqrt(p (1 - p) / ESS), ESS the smallest bulk ESS (arviz, over chains) among the "
                        "parameters of the law and its noise scale",

@@ -41,7 +41,8 @@ class CompiledModel:
     roles: Roles
     priors: dict[str, PriorChoice]
     log_reference: dict[str, float]  # data name -> mean log value over the fitted rows
-    y_ref: dict[str, float]  # response -> median over its rows (the defaults' scale)
+    y_ref: dict[str, float]  # response -> median of |y| over its rows (the defaults' scale)
+    y_sd: dict[str, float]  # response -> its standard deviation over its rows
     levels: dict[str, tuple[str, ...]]  # category data name -> level labels
 
     # ---- evaluation -------------------------------------------------------------------------
@@ -69,9 +70,11 @@ class CompiledModel:
             order.extend(ready)
         return order
 
-    def sample_parameters(self, start_mode: bool = False) -> dict[str, object]:
-        """Sample every parameter (inside a numpyro model); returns name -> value."""
-        params: dict[str, object] = {}
+    def sample_parameters(self, scales: Mapping[str, object], start_mode: bool = False) -> dict:
+        """Sample every parameter (inside a numpyro model); returns name -> value. `scales`
+        (see `inputs`) seed the environment the priors read, under names with a colon, which
+        no parameter can have."""
+        params: dict[str, object] = dict(scales)
         for name in self.sample_order():
             parameter, choice = self.spec.parameters[name], self.priors[name]
             if parameter.group is not None:
@@ -86,12 +89,13 @@ class CompiledModel:
         term = self.roles.term_for(name)
         choice = self.priors[name]
         site = name + LOG_REF_SUFFIX
-        if choice.source == "default" or start_mode:
-            loc = float(np.log(self.y_ref[term.response]))
-            log_ref = numpyro.sample(site, dist.Normal(loc, 3.0) if start_mode else choice.build(params))
+        if choice.source == "default":
+            log_ref = numpyro.sample(site, choice.build(params))
+        elif start_mode:  # any proper prior will do to draw starts
+            log_ref = numpyro.sample(site, dist.Normal(jnp.log(params[f"y_ref:{term.response}"]), 3.0))
         else:
             log_ref = numpyro.sample(site, dist.ImproperUniform(dist.constraints.real, (), ()))
-        shift = sum(evaluate(e, params, jnp) * self.log_reference[base] for base, e in term.powers)
+        shift = sum(evaluate(e, params, jnp) * params[f"log_ref:{base}"] for base, e in term.powers)
         value = numpyro.deterministic(name, jnp.exp(log_ref - shift))
         if choice.source == "declared" and not start_mode:
             # the user's prior is on the coefficient; d(value)/d(log_ref) = value
@@ -107,20 +111,30 @@ class CompiledModel:
         centred = arguments["loc"] + arguments["scale"] * z  # (n_levels,)
         return numpyro.deterministic(name, jnp.exp(centred) if family == "LogNormal" else centred)
 
-    def model(self, data: PreparedData, observed: bool = True, likelihood: bool = True,
-              start_mode: bool = False):
-        """The numpyro model function for these data. `observed=False` leaves responses
+    def inputs(self, data: PreparedData) -> dict:
+        """What the numpyro model reads, as a pytree of arrays, so compiled functions are
+        reused for new data of the same shapes:
+        laws[response][name]: the values on that law's rows (n_law_rows,);
+        scales: y_ref:<response>, y_sd:<response> (defaults' scales), log_ref:<X> (centring)."""
+        laws = {law.response: {n: jnp.asarray(np.asarray(v)[data.rows[law.response]])
+                               for n, v in data.values.items()}
+                for law in self.spec.laws}
+        scales = {f"y_ref:{r}": v for r, v in self.y_ref.items()}
+        scales |= {f"y_sd:{r}": v for r, v in self.y_sd.items()}
+        scales |= {f"log_ref:{x}": v for x, v in self.log_reference.items()}
+        return {"laws": laws, "scales": {k: jnp.asarray(v) for k, v in scales.items()}}
+
+    def model(self, observed: bool = True, likelihood: bool = True, start_mode: bool = False):
+        """The numpyro model, a function of `inputs(data)`. `observed=False` leaves responses
         unobserved (predictive draws); `likelihood=False` keeps only the priors; `start_mode`
         swaps improper sampling priors for proper ones so point-fit starts can be drawn."""
-        values = {n: jnp.asarray(v) for n, v in data.values.items()}
 
-        def numpyro_model():
-            params = self.sample_parameters(start_mode)
+        def numpyro_model(inputs):
+            params = self.sample_parameters(inputs["scales"], start_mode)
             if not likelihood:
                 return
             for law in self.spec.laws:
-                rows = jnp.asarray(data.rows[law.response])
-                law_rows = {n: v[rows] for n, v in values.items()}
+                law_rows = inputs["laws"][law.response]
                 mu = self.law_value(law, params, law_rows)
                 y = None
                 if observed:
@@ -128,6 +142,12 @@ class CompiledModel:
                     y = jnp.log(y) if law.noise.scale == "log" else y
                 numpyro.sample(f"obs_{law.response}", self.noise(law, mu, params[law.sigma]), obs=y)
         return numpyro_model
+
+    def structure_key(self, data: PreparedData) -> tuple:
+        """Everything compiled code depends on besides `inputs`: the spec and the shapes."""
+        return (self.spec.source, tuple(sorted(self.spec.data)), tuple(self.spec.parameters),
+                tuple((r, len(i)) for r, i in data.rows.items()),
+                tuple((g, len(v)) for g, v in sorted(self.levels.items())))
 
     @staticmethod
     def noise(law: Law, mu, sigma) -> dist.Distribution:
@@ -157,7 +177,8 @@ class CompiledModel:
             lines.append(f"{label:<12} {role:<12} {choice.text:<34} {choice.source:<9} {choice.on}")
         lines.append("")
         for term in self.roles.terms:
-            refs = ", ".join(f"mean log {b} = {self.log_reference[b]:.4g}" for b, _ in term.powers)
+            refs = ", ".join(f"mean log {b} = {self.log_reference[b]:.4g}" if b in self.log_reference
+                             else f"mean log {b}" for b, _ in term.powers)
             lines.append(f"{term.coefficient} is sampled as {term.coefficient}{LOG_REF_SUFFIX}, "
                          f"the log of its term at typical values ({refs})")
         for name, parameter in self.spec.parameters.items():
@@ -187,9 +208,16 @@ def law_value(spec: CheckedSpec, law: Law, params: Mapping[str, object],
     return evaluate(law.expr, env, xp)
 
 
-def compile_spec(spec: CheckedSpec, data: PreparedData) -> CompiledModel:
-    """Roles, priors and centring references for `spec` on the rows of `data`."""
+def compile_spec(spec: CheckedSpec, data: PreparedData | None) -> CompiledModel:
+    """Roles, priors and centring references for `spec` on the rows of `data`. Without data
+    (for `show`) the priors' scales and the references stay symbolic."""
+    _check_grouped(spec)
     roles = find_roles(spec)
+    if data is None:
+        model = CompiledModel(spec, roles, {}, {}, {}, {}, {})
+        model.priors = choose_priors(spec, roles, None, None,
+                                     {t.coefficient: unparse(t.node) for t in roles.terms})
+        return model
     y_ref, y_sd = {}, {}
     for law in spec.laws:
         y = np.asarray(data.values[law.response])[data.rows[law.response]]
@@ -202,10 +230,9 @@ def compile_spec(spec: CheckedSpec, data: PreparedData) -> CompiledModel:
         for base, _ in term.powers:
             rows = data.rows[term.response]
             log_reference[base] = float(np.mean(np.log(np.asarray(data.values[base])[rows])))
-    model = CompiledModel(spec, roles, {}, log_reference, y_ref, dict(data.levels))
+    model = CompiledModel(spec, roles, {}, log_reference, y_ref, y_sd, dict(data.levels))
     term_texts = {t.coefficient: model.term_text(t) for t in roles.terms}
     model.priors = choose_priors(spec, roles, y_ref, y_sd, term_texts)
-    _check_grouped(spec)
     return model
 
 

@@ -57,43 +57,52 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
     )
 
 
+_SAMPLERS: dict[tuple, object] = {}  # structure key and settings -> numpyro MCMC, compiled
+
+
 def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, chains: int,
             warmup: int, draws: int, seed: int, target_accept: float, progress: bool):
     import arviz as az
-    from numpyro.infer import MCMC, NUTS, init_to_value, log_likelihood
+    from numpyro.infer import MCMC, NUTS, log_likelihood
 
-    model = compiled.model(data)
-    chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
-    kernel = NUTS(model, target_accept_prob=target_accept,
-                  init_strategy=init_to_value(values=_sample_sites(start)))
-    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
-                chain_method=chain_method, progress_bar=progress)
-    mcmc.run(jax.random.PRNGKey(seed), extra_fields=("diverging",))
+    model = compiled.model()
+    inputs = compiled.inputs(data)
+    key = (compiled.structure_key(data), chains, warmup, draws, target_accept, progress)
+    if key not in _SAMPLERS:
+        chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
+        # jit_model_args: the data are arguments of the compiled sampler, not constants in it
+        _SAMPLERS[key] = MCMC(NUTS(model, target_accept_prob=target_accept), num_warmup=warmup,
+                              num_samples=draws, num_chains=chains, chain_method=chain_method,
+                              progress_bar=progress, jit_model_args=True)
+    mcmc = _SAMPLERS[key]
+    mcmc.run(jax.random.PRNGKey(seed), inputs, init_params=_chain_starts(start, chains, seed),
+             extra_fields=("diverging",))
 
     samples = mcmc.get_samples(group_by_chain=True)
-    flat = mcmc.get_samples()
     log_lik = {}
-    for name, values in log_likelihood(model, flat).items():
+    for name, values in log_likelihood(model, mcmc.get_samples(), inputs).items():
         law = compiled.spec.law_for(name.removeprefix("obs_"))
         values = np.asarray(values)
+        y = np.asarray(inputs["laws"][law.response][law.response])
         if law.noise.scale == "log":
-            # the density of y, not of log y, so laws on either scale compare under LOO
-            y = np.asarray(data.values[law.response])[data.rows[law.response]]
-            values = values - np.log(y)
+            values = values - np.log(y)  # the density of y, not log y: laws on either scale compare
         log_lik[law.response] = values.reshape(chains, draws, -1)
     diverging = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["diverging"])
     return az.from_dict(
         posterior={k: np.asarray(v) for k, v in samples.items()},
         log_likelihood=log_lik,
         sample_stats={"diverging": diverging},
-        observed_data={law.response: np.asarray(data.values[law.response])[data.rows[law.response]]
+        observed_data={law.response: np.asarray(inputs["laws"][law.response][law.response])
                        for law in compiled.spec.laws},
     )
 
 
-def _sample_sites(start: PointFit) -> dict:
-    """The point fit's values of the sampled sites (not the deterministic ones)."""
-    return {k: v for k, v in start.params.items() if k in start.sample_sites}
+def _chain_starts(start: PointFit, chains: int, seed: int) -> dict:
+    """The point fit, jittered a little per chain in the unconstrained space, so that R-hat
+    can still see chains that fail to mix."""
+    rng = np.random.default_rng(seed)
+    return {k: v[None] + 0.05 * rng.standard_normal((chains,) + v.shape)
+            for k, v in start.unconstrained.items()}
 
 
 def _point_idata(compiled: CompiledModel, start: PointFit):

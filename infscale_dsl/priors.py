@@ -41,15 +41,18 @@ class PriorChoice:
     source: str  # "declared" | "default"
     on: str  # what the distribution is over: the parameter, or "log(A/N^alpha at N = 1.2e9)"
     depends_on: tuple[str, ...]  # hyperparameters its arguments read
-    build: Callable[[Mapping[str, object]], dist.Distribution]  # params so far -> distribution
+    # environment -> distribution; the environment holds the parameters sampled so far and
+    # the data's scales (y_ref:<response>, y_sd:<response>)
+    build: Callable[[Mapping[str, object]], dist.Distribution]
 
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
-def _fixed(name: str, text: str, on: str, make: Callable[[], dist.Distribution]) -> PriorChoice:
-    return PriorChoice(name, text, "default", on, (), lambda params: make())
+def _default(name: str, text: str, on: str,
+             build: Callable[[Mapping[str, object]], dist.Distribution]) -> PriorChoice:
+    return PriorChoice(name, text, "default", on, (), build)
 
 
 def declared_prior(decl: PriorDecl, filename: str) -> PriorChoice:
@@ -98,41 +101,54 @@ def _distribution_text(d: Distribution) -> str:
     return f"{d.name}({', '.join(args)})"
 
 
-def default_prior(name: str, role: str, y_ref: float, y_sd: float, log_noise: bool,
-                  term_text: str = "") -> PriorChoice:
-    """The default prior for a parameter of the given role (see the module's table)."""
+def default_prior(name: str, role: str, response: str, y_ref: float | None,
+                  y_sd: float | None, log_noise: bool, term_text: str = "") -> PriorChoice:
+    """The default prior for a parameter of the given role (see the module's table). Its
+    scales are read at sampling time from the environment (`y_ref:<response>`), so compiled
+    code serves any data; `y_ref`/`y_sd` (None without data) only fill in the text."""
+    known = y_ref is not None
+    ref, sd = f"y_ref:{response}", f"y_sd:{response}"
     if role == "coefficient":
-        loc = math.log(y_ref)
-        return _fixed(name, f"Normal({_fmt(loc)}, 3)", f"log({term_text})",
-                      lambda: dist.Normal(loc, 3.0))
+        text = f"Normal({_fmt(math.log(y_ref))}, 3)" if known else "Normal(log y_ref, 3)"
+        return _default(name, text, f"log({term_text})", lambda env: dist.Normal(_jnp().log(env[ref]), 3.0))
     if role == "exponent":
-        return _fixed(name, "Normal(0.5, 0.5) in [0, 3]", name,
-                      lambda: dist.TruncatedNormal(0.5, 0.5, low=0.0, high=3.0))
+        return _default(name, "Normal(0.5, 0.5) in [0, 3]", name,
+                        lambda env: dist.TruncatedNormal(0.5, 0.5, low=0.0, high=3.0))
     if role == "offset":
-        return _fixed(name, f"HalfNormal({_fmt(2 * y_ref)})", name,
-                      lambda: dist.HalfNormal(2 * y_ref))
+        text = f"HalfNormal({_fmt(2 * y_ref)})" if known else "HalfNormal(2 y_ref)"
+        return _default(name, text, name, lambda env: dist.HalfNormal(2 * env[ref]))
     if role == "noise":
-        scale = 0.5 if log_noise else max(y_sd, 1e-12)
         where = "log scale" if log_noise else "identity scale"
-        return _fixed(name, f"HalfNormal({_fmt(scale)})", f"{name} ({where})",
-                      lambda: dist.HalfNormal(scale))
-    return _fixed(name, "Normal(0, 2.5)", name, lambda: dist.Normal(0.0, 2.5))
+        if log_noise:
+            return _default(name, "HalfNormal(0.5)", f"{name} ({where})", lambda env: dist.HalfNormal(0.5))
+        text = f"HalfNormal({_fmt(y_sd)})" if known else "HalfNormal(sd y)"
+        return _default(name, text, f"{name} ({where})", lambda env: dist.HalfNormal(env[sd]))
+    return _default(name, "Normal(0, 2.5)", name, lambda env: dist.Normal(0.0, 2.5))
 
 
-def default_hyperprior(name: str, family: str, argument: str, y_ref: float) -> PriorChoice:
+def default_hyperprior(name: str, family: str, argument: str, response: str,
+                       y_ref: float | None) -> PriorChoice:
     """Default prior for a hyperparameter that fills `argument` of a grouped prior."""
-    log_family = family == "LogNormal"
+    known, ref = y_ref is not None, f"y_ref:{response}"
+    if argument == "loc" and family == "LogNormal":
+        text = f"Normal({_fmt(math.log(y_ref))}, 2)" if known else "Normal(log y_ref, 2)"
+        return _default(name, text, name, lambda env: dist.Normal(_jnp().log(env[ref]), 2.0))
     if argument == "loc":
-        loc, scale = (math.log(y_ref), 2.0) if log_family else (y_ref, 2 * y_ref)
-        return _fixed(name, f"Normal({_fmt(loc)}, {_fmt(scale)})", name,
-                      lambda: dist.Normal(loc, scale))
-    scale = 1.0 if log_family else y_ref
-    return _fixed(name, f"HalfNormal({_fmt(scale)})", name, lambda: dist.HalfNormal(scale))
+        text = f"Normal({_fmt(y_ref)}, {_fmt(2 * y_ref)})" if known else "Normal(y_ref, 2 y_ref)"
+        return _default(name, text, name, lambda env: dist.Normal(env[ref], 2 * env[ref]))
+    if family == "LogNormal":
+        return _default(name, "HalfNormal(1)", name, lambda env: dist.HalfNormal(1.0))
+    text = f"HalfNormal({_fmt(y_ref)})" if known else "HalfNormal(y_ref)"
+    return _default(name, text, name, lambda env: dist.HalfNormal(env[ref]))
 
 
-def choose_priors(spec: CheckedSpec, roles: Roles, y_ref: Mapping[str, float],
-                  y_sd: Mapping[str, float], term_texts: Mapping[str, str]) -> dict[str, PriorChoice]:
-    """One PriorChoice per parameter of the spec, declared ones first in priority."""
+def choose_priors(spec: CheckedSpec, roles: Roles, y_ref: Mapping[str, float] | None,
+                  y_sd: Mapping[str, float] | None,
+                  term_texts: Mapping[str, str]) -> dict[str, PriorChoice]:
+    """One PriorChoice per parameter: the declared prior, else the default for its role.
+    `y_ref`/`y_sd` (response -> median, sd) are None when no table is known."""
+    y_ref = y_ref or {}
+    y_sd = y_sd or {}
     # which response each parameter's scale comes from: the first law that reads it
     home: dict[str, str] = {}
     for law in spec.laws:
@@ -154,9 +170,9 @@ def choose_priors(spec: CheckedSpec, roles: Roles, y_ref: Mapping[str, float],
             choices[name] = declared_prior(parameter.prior, spec.filename)
         elif roles.role[name] == "hyper" and name in hyper_use:
             family, argument, _ = hyper_use[name]
-            choices[name] = default_hyperprior(name, family, argument, y_ref[response])
+            choices[name] = default_hyperprior(name, family, argument, response, y_ref.get(response))
         else:
             log_noise = spec.law_for(response).noise.scale == "log"
-            choices[name] = default_prior(name, roles.role[name], y_ref[response],
-                                          y_sd[response], log_noise, term_texts.get(name, ""))
+            choices[name] = default_prior(name, roles.role[name], response, y_ref.get(response),
+                                          y_sd.get(response), log_noise, term_texts.get(name, ""))
     return choices

@@ -1,0 +1,81 @@
+"""`infscale-dsl latency SOURCE -o OUT`: time prefill and per-token decode of model shapes.
+
+SOURCE is a TOML config of shapes and settings (see infscale_dsl/latency/shapes.py) or a runs
+table (.parquet or .csv of a training sweep, one shape per distinct d_model, n_layers, n_heads,
+n_kv_heads, vocab). Options given on the command line override the config's [settings].
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import Diagnostic, LawError
+from ..latency.bench import BACKENDS, benchmark
+from ..latency.shapes import DTYPES, BenchSettings, load_config, shapes_from_runs
+
+TABLE_SUFFIXES = (".parquet", ".csv")
+PRINTED_COLUMNS = ["shape", "d_model", "n_layers", "non_embedding_params", "batch",
+                   "ttft_ms", "ttft_cv", "tpot_ms", "tpot_p90_ms", "tpot_cv", "floor_ms", "tpot_over_floor"]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "latency", help="time prefill (ttft_ms) and per-token decode (tpot_ms) of model shapes",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", type=Path, help="a .toml config of shapes, or a runs table (.parquet/.csv)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the latency table to write (.parquet or .csv)")
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default="jax",
+                        help="jax: the training model, decode loop compiled whole (default); "
+                             "torch: eager PyTorch, a Python loop per token (needs the torch extra)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", metavar="B")
+    parser.add_argument("--prompt-len", type=int)
+    parser.add_argument("--output-len", type=int)
+    parser.add_argument("--dtype", choices=DTYPES)
+    parser.add_argument("--repeats", type=int)
+    parser.add_argument("--warmup", type=int)
+    parser.add_argument("--vocab", type=int, help="vocabulary size, for a runs table without a vocab column")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no printed table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.output.suffix not in TABLE_SUFFIXES:
+        raise LawError(Diagnostic(f"cannot write {args.output}: the output must end in .parquet or .csv"))
+    shapes, settings = _read_source(args.source, args.vocab)
+    overrides = {key: value for key, value in (
+        ("batch_sizes", tuple(args.batch_sizes) if args.batch_sizes else None),
+        ("prompt_len", args.prompt_len), ("output_len", args.output_len), ("dtype", args.dtype),
+        ("repeats", args.repeats), ("warmup", args.warmup)) if value is not None}
+    settings = dataclasses.replace(settings, **overrides)
+    problems = settings.problems()
+    if problems:
+        raise LawError([Diagnostic(f"option: {problem}") for problem in problems])
+
+    table = benchmark(shapes, settings, backend=args.backend, quiet=args.quiet)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    if args.output.suffix == ".parquet":
+        table.to_parquet(args.output, index=False)
+    else:
+        table.to_csv(args.output, index=False)
+    if not args.quiet:
+        print(f"{table['device'].iloc[0]}, {args.backend} ({table['library_versions'].iloc[0]}), "
+              f"{settings.dtype}, prompt {settings.prompt_len}, output {settings.output_len}, "
+              f"median of {settings.repeats} after {settings.warmup} warm-up")
+        print(table[PRINTED_COLUMNS].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+        print(f"wrote {len(table)} rows to {args.output}")
+    return 0
+
+
+def _read_source(source: Path, vocab: int | None):
+    if not source.exists():
+        raise LawError(Diagnostic(f"no such file: {source}", filename=str(source)))
+    if source.suffix == ".toml":
+        return load_config(source)
+    if source.suffix in TABLE_SUFFIXES:
+        runs = pd.read_parquet(source) if source.suffix == ".parquet" else pd.read_csv(source)
+        return shapes_from_runs(runs, source=str(source), vocab=vocab), BenchSettings()
+    raise LawError(Diagnostic(f"cannot read shapes from {source}", filename=str(source),
+                              hint="give a .toml config of shapes or a runs table (.parquet or .csv)"))

@@ -239,7 +239,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_backtest(args: argparse.Namespace) -> int:
     options = _fit_with_devices(args)
-    from ..data import read_table, write_table
+    from ..data import read_table
     from ..language import load_spec
     from ..report.backtest import backtest, describe
 
@@ -252,7 +252,10 @@ def run_backtest(args: argparse.Namespace) -> int:
                       seed=args.seed, **options)
     print(describe(result))
     if args.output:
-        write_table(result.predictions, args.output)
+        if args.output.endswith((".parquet", ".pq")):
+            result.predictions.to_parquet(args.output, index=False)
+        else:
+            result.predictions.to_csv(args.output, index=False)
         print(f"written: {args.output}")
     if args.min_coverage is not None and any(s.coverage_90 < args.min_coverage for s in result.scores):
         return 1

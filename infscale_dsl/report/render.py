@@ -45,8 +45,7 @@ def blocks(report: Report) -> list[Block]:
     doc = to_dict(report)
     out: list[Block] = [("h1", doc["title"])]
     out.append(("p", f"Spec {doc['spec']}, fitted by {doc['method']}; {doc['generator']}."))
-    d = doc["diagnostics"]
-    out.append(("p", "Diagnostics: " + ", ".join(f"{k} {number(v)}" for k, v in d.items() if k != "problems")))
+    out.append(("p", diagnostics_line(doc["diagnostics"])))
     if not doc["reliable"]:
         out.append(("warn", "NOT RELIABLE: the fit failed its diagnostics, so no probability or "
                             "recommendation is given. Why: " + "; ".join(doc["problems"])))
@@ -58,7 +57,7 @@ def blocks(report: Report) -> list[Block]:
         r = doc["recommendation"]
         out.append(("h2", "Recommendation"))
         out.append(("p", f"Rule: {r['rule_text']}."))
-        out.append(("p", f"Recommended: {r['chosen'] or 'none'}. {r['reason']}"))
+        out.append(("p", f"Recommended: {r['chosen'] or 'none'} ({r['reason']})."))
     out.extend(candidate_blocks(doc["candidates"]))
     if doc["allocation"]:
         a = doc["allocation"]
@@ -93,6 +92,14 @@ def blocks(report: Report) -> list[Block]:
     for title, image in report.figures.items():
         out.append(("img", title, image))
     return out
+
+
+def diagnostics_line(d: dict) -> str:
+    if d.get("max_r_hat") is None:
+        return "Diagnostics: a point fit, no posterior to diagnose."
+    verdict = "passed" if d["ok"] else "FAILED"
+    return (f"Diagnostics {verdict}: {d['divergences']} divergent transitions, largest R-hat "
+            f"{d['max_r_hat']:.3f}, smallest bulk ESS {d['min_ess_bulk']:.0f}.")
 
 
 def candidate_blocks(candidates: list[dict]) -> list[Block]:

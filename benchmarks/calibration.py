@@ -1,0 +1,88 @@
+"""Calibration of the report's intervals: on synthetic data from a known law, do the 90%
+predictive intervals of held-out runs cover 85-95% of the truths?
+
+    python benchmarks/calibration.py [--repeats 20] [--quiet]
+
+Each repeat draws a fresh table from Chinchilla's law (Hoffmann et al. 2022 values) with
+log-normal noise (sigma 0.01), fits models/chinchilla.law by NUTS on 48 runs, and predicts 12
+held-out runs, a third of them up to 3x beyond the largest fitted N. Printed: coverage of the
+new-run 90% intervals over the held-out truths (with its binomial standard error), the coverage
+of the law's 90% intervals over the true law value, and the mean absolute relative error.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")  # chains in parallel
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from infscale_dsl.fit import fit  # noqa: E402
+from infscale_dsl.language import load_spec  # noqa: E402
+from infscale_dsl.predict import predict_draws  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+SIGMA = 0.01  # noise of one run, on log loss
+N_FIT, N_HELD = 48, 12
+
+
+def true_law(n: np.ndarray, d: np.ndarray) -> np.ndarray:
+    return TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+
+
+def synthetic_runs(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fitted runs, held-out runs): N in 1e7-3e8 and D in 1e8-1e10 (log-uniform); a third of
+    the held-out runs have N up to 9e8 (extrapolation)."""
+    def runs(n_low: float, n_high: float, count: int) -> pd.DataFrame:
+        n = np.exp(rng.uniform(np.log(n_low), np.log(n_high), count))
+        d = np.exp(rng.uniform(np.log(1e8), np.log(1e10), count))
+        law = true_law(n, d)
+        return pd.DataFrame({"N": n, "D": d, "law": law, "loss": law * np.exp(SIGMA * rng.standard_normal(count))})
+
+    held = pd.concat([runs(1e7, 3e8, N_HELD - N_HELD // 3), runs(3e8, 9e8, N_HELD // 3)], ignore_index=True)
+    return runs(1e7, 3e8, N_FIT), held
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    spec = load_spec(ROOT / "models" / "chinchilla.law")
+    rng = np.random.default_rng(args.seed)
+    covered, law_covered, errors, not_ok = [], [], [], 0
+    show = not args.quiet and not os.environ.get("CI") and sys.stderr.isatty()
+    for repeat in tqdm(range(args.repeats), desc="calibration fits", disable=not show):
+        fitted, held = synthetic_runs(rng)
+        result = fit(spec, fitted, chains=2, warmup=400, draws=500, seed=repeat)
+        not_ok += not result.diagnostics["ok"]
+        draws = predict_draws(result, held, seed=repeat)["loss"]
+        low, high = np.quantile(draws.observed, [0.05, 0.95], axis=0)
+        law_low, law_high = np.quantile(draws.law, [0.05, 0.95], axis=0)
+        truth, law = held["loss"].to_numpy(), held["law"].to_numpy()
+        covered.append((low <= truth) & (truth <= high))
+        law_covered.append((law_low <= law) & (law <= law_high))
+        errors.append(np.abs(np.median(draws.observed, axis=0) - truth) / truth)
+    covered, law_covered = np.concatenate(covered), np.concatenate(law_covered)
+    n = covered.size
+    coverage = covered.mean()
+    print(f"repeats {args.repeats}, held-out runs {n}, fits failing diagnostics {not_ok}")
+    print(f"new-run 90% intervals cover {coverage:.3f} of held-out truths (binomial SE {np.sqrt(coverage * (1 - coverage) / n):.3f})")
+    print(f"law 90% intervals cover {law_covered.mean():.3f} of the true law values")
+    beyond = covered.reshape(args.repeats, N_HELD)[:, -(N_HELD // 3):]  # the extrapolated runs
+    print(f"extrapolated runs alone: new-run coverage {beyond.mean():.3f} of {beyond.size}")
+    print(f"mean absolute relative error {np.concatenate(errors).mean():.4f}")
+    inside = 0.85 <= coverage <= 0.95
+    print("calibrated (85-95%):", "yes" if inside else "NO")
+    return 0 if inside else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The runs table: one row per finished training run, stored so that no crash can lose or corrupt it.
+
+Each finished run is first written as its own one-row parquet file in `<table>.parts/`, then the
+whole table is rewritten from the parts. Both writes go to a temporary file that `os.replace`
+moves into place, which is atomic: after SIGINT or kill -9 the table is the old or the new one,
+never half of one, and a run whose part exists is never trained again.
+
+Part tables from `--shard i/n` runs on several machines merge with `merge_tables` (on the command
+line: `infscale-dsl sweep --merge runs-0.parquet runs-1.parquet -o runs.parquet`).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import Diagnostic, LawError
+
+# column -> dtype. params_N and tokens_D repeat N and D under the names the law files use.
+COLUMNS = {
+    "name": "string",
+    "N": "int64",  # total parameters
+    "N_non_embedding": "int64",
+    "D": "int64",  # tokens trained
+    "params_N": "int64",
+    "tokens_D": "int64",
+    "d_model": "int64",
+    "n_layers": "int64",
+    "n_heads": "int64",
+    "n_kv_heads": "int64",
+    "vocab": "int64",
+    "seq_len": "int64",
+    "loss": "float64",  # final held-out loss, nats per byte
+    "loss_curve": "string",  # JSON list of [tokens, held-out loss]
+    "wall_time_s": "float64",
+    "tokens_per_s": "float64",
+    "mfu": "float64",  # NaN on CPUs
+    "device": "string",
+    "dtype": "string",
+    "seed": "int64",
+    "config_hash": "string",  # identifies the run's configuration; reruns skip finished hashes
+    "code_version": "string",
+}
+
+
+def as_table(rows: list[dict]) -> pd.DataFrame:
+    """Rows in the table's column order and dtypes, sorted by size then tokens."""
+    table = pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
+    return table.sort_values(["N", "n_layers", "D"], ignore_index=True)
+
+
+def parts_dir(table_path: Path) -> Path:
+    return table_path.with_name(table_path.name + ".parts")
+
+
+def save_run(table_path: Path, row: dict) -> pd.DataFrame:
+    """Store one finished run (its part first, then the whole table); returns the table."""
+    folder = parts_dir(table_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomically(as_table([row]), folder / f"{row['config_hash']}.parquet")
+    return rebuild_table(table_path)
+
+
+def finished_runs(table_path: Path) -> pd.DataFrame:
+    """All runs stored for this table so far (the parts are the record; the table is derived)."""
+    folder = parts_dir(table_path)
+    parts = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not parts:
+        return as_table([])
+    return as_table(pd.concat([pd.read_parquet(p) for p in parts]).to_dict("records"))
+
+
+def rebuild_table(table_path: Path) -> pd.DataFrame:
+    table = finished_runs(table_path)
+    _write_atomically(table, table_path)
+    return table
+
+
+def merge_tables(inputs: list[Path], output: Path) -> pd.DataFrame:
+    """Concatenate runs tables (e.g. one per --shard), keeping one row per config_hash."""
+    tables = []
+    for path in inputs:
+        if not path.is_file():
+            raise LawError(Diagnostic(f"runs table {path} not found", filename=str(path),
+                                      hint="pass the -o tables written by each `sweep --shard i/n`"))
+        tables.append(read_table(path))
+    merged = pd.concat(tables).drop_duplicates("config_hash")
+    table = as_table(merged.to_dict("records"))
+    _write_atomically(table, output)
+    return table
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise LawError(Diagnostic(f"{path} is not a runs table: missing columns {', '.join(missing)}",
+                                  filename=str(path), hint="pass a table written by `infscale-dsl sweep`"))
+    return table
+
+
+def _write_atomically(table: pd.DataFrame, path: Path) -> None:
+    """Write to a temporary file beside `path`, then rename it over `path` (atomic on POSIX)."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(descriptor)
+    try:
+        if path.suffix == ".csv":
+            table.to_csv(temporary, index=False)
+        else:
+            table.to_parquet(temporary, index=False)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)

@@ -1,0 +1,184 @@
+"""Sweeps: read a TOML file of runs, train the ones not yet finished, store each as it finishes.
+
+A sweep file names a corpus, shared model and training settings, and either a grid (shapes x
+tokens per parameter, shapes grouped in sizes of about equal parameter count that differ in
+aspect ratio d_model / n_layers) or an explicit list of runs; see examples/sweeps/cpu_small.toml.
+A run is identified by the hash of its full configuration, so rerunning a sweep skips finished
+runs, and `shard=(i, n)` takes every n-th run from the i-th, for splitting a sweep over machines.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import jax.numpy as jnp
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..errors import Diagnostic, LawError
+from . import runs
+from .corpus import DEFAULT_CORPUS, load_corpus
+from .model import ModelConfig, param_count
+from .train import TrainConfig, TrainResult, train
+
+MODEL_FIELDS = {f.name for f in fields(ModelConfig)}
+TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"tokens", "seed"}
+TOP_LEVEL = {"seed", "corpus", "eval_fraction", "model", "train", "grid", "runs"}
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    model: ModelConfig
+    train: TrainConfig
+
+    @property
+    def name(self) -> str:
+        m = self.model
+        return f"d{m.d_model}_L{m.n_layers}_h{m.n_heads}_kv{m.n_kv_heads}_D{self.train.tokens}"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    runs: list[RunSpec]
+    corpus: str
+    eval_fraction: float
+
+    def config_hash(self, run: RunSpec) -> str:
+        """Hash of everything that determines a run's result (not the code version or device)."""
+        model = asdict(run.model) | {"dtype": jnp.dtype(run.model.dtype).name}
+        identity = dict(model=model, train=asdict(run.train), corpus=self.corpus, eval_fraction=self.eval_fraction)
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_sweep(path: Path) -> Sweep:
+    """Parse and check a sweep file; every problem is reported as a LawError naming the file."""
+    try:
+        spec = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise LawError(Diagnostic(f"sweep file {path} not found", hint="pass the path of a .toml sweep file")) from None
+    except tomllib.TOMLDecodeError as error:
+        raise LawError(Diagnostic(f"not valid TOML: {error}", filename=str(path))) from None
+    _check_keys(spec, TOP_LEVEL, "the top level", path)
+    model_defaults = _model_fields(spec.get("model", {}), "[model]", path)
+    train_defaults = spec.get("train", {})
+    _check_keys(train_defaults, TRAIN_FIELDS, "[train]", path)
+    seed = spec.get("seed", 0)
+
+    entries = list(spec.get("runs", []))  # explicit runs: model fields + tokens or tokens_per_param
+    if "grid" in spec:
+        grid = spec["grid"]
+        _check_keys(grid, {"sizes", "tokens_per_param"}, "[grid]", path)
+        shapes = [shape for size in grid.get("sizes", []) for shape in size.get("shapes", [])]
+        entries += [shape | {"tokens_per_param": k} for shape in shapes for k in grid.get("tokens_per_param", [])]
+    if not entries:
+        raise LawError(Diagnostic("the sweep has no runs", filename=str(path),
+                                  hint="add a [grid] with sizes and tokens_per_param, or [[runs]] entries"))
+
+    sweep_runs = []
+    for number, entry in enumerate(entries, start=1):
+        where = f"run {number}"
+        budget = {k: entry.pop(k) for k in ("tokens", "tokens_per_param") if k in entry}
+        if len(budget) != 1:
+            raise LawError(Diagnostic(f"{where} needs exactly one of tokens, tokens_per_param", filename=str(path)))
+        try:
+            model = ModelConfig(**(model_defaults | _model_fields(entry, where, path)))
+        except LawError as error:  # a bad shape: say which run and file
+            raise LawError([replace(d, message=f"{where}: {d.message}", filename=str(path))
+                            for d in error.diagnostics]) from None
+        tokens = budget.get("tokens") or round(budget["tokens_per_param"] * param_count(model)["total"])
+        sweep_runs.append(RunSpec(model, TrainConfig(tokens=int(tokens), seed=seed, **train_defaults)))
+    return Sweep(runs=sweep_runs, corpus=str(spec.get("corpus", DEFAULT_CORPUS)),
+                 eval_fraction=spec.get("eval_fraction", 0.05))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+        if not 0 <= index < count:
+            raise ValueError
+    except ValueError:
+        raise LawError(Diagnostic(f"bad --shard {text!r}", hint="write i/n with 0 <= i < n, e.g. 0/4")) from None
+    return index, count
+
+
+def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_progress: bool = False,
+              log=print) -> tuple[int, int]:
+    """Train this shard's unfinished runs, storing each as it finishes. Returns (trained, skipped)."""
+    index, count = shard
+    mine = sweep.runs[index::count]
+    done = set(runs.rebuild_table(output)["config_hash"])  # also repairs a table a crash left stale
+    todo = [run for run in mine if sweep.config_hash(run) not in done]
+    log(f"{len(mine)} runs in this shard: {len(mine) - len(todo)} already finished, {len(todo)} to train")
+    if not todo:
+        return 0, len(mine)
+    corpus = load_corpus(sweep.corpus, sweep.eval_fraction)
+    code = code_version()
+    overall = tqdm(total=sum(r.train.tokens for r in todo), desc="sweep", unit="tok", unit_scale=True,
+                   disable=not show_progress)
+    with overall:
+        for number, run in enumerate(todo, start=1):
+            result = train(run.model, run.train, corpus, show_progress=show_progress,
+                           description=f"run {number}/{len(todo)} {run.name}")
+            runs.save_run(output, table_row(run, result, sweep.config_hash(run), code))
+            overall.update(run.train.tokens)
+            log(f"{run.name}: loss {result.loss:.4f} in {result.wall_time_s:.0f} s "
+                f"({result.tokens_per_s:,.0f} tokens/s)")
+    return len(todo), len(mine) - len(todo)
+
+
+def table_row(run: RunSpec, result: TrainResult, config_hash: str, code: str) -> dict:
+    m, counts = run.model, param_count(run.model)
+    return dict(
+        name=run.name, N=counts["total"], N_non_embedding=counts["non_embedding"], D=result.tokens,
+        params_N=counts["total"], tokens_D=result.tokens, d_model=m.d_model, n_layers=m.n_layers,
+        n_heads=m.n_heads, n_kv_heads=m.n_kv_heads, vocab=m.vocab_size, seq_len=m.seq_len,
+        loss=result.loss, loss_curve=json.dumps(result.loss_curve), wall_time_s=result.wall_time_s,
+        tokens_per_s=result.tokens_per_s, mfu=result.mfu, device=result.device,
+        dtype=jnp.dtype(m.dtype).name, seed=run.train.seed, config_hash=config_hash, code_version=code,
+    )
+
+
+def code_version() -> str:
+    """The package version, plus `git describe` when running from a git checkout."""
+    try:
+        described = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                                   cwd=Path(__file__).parent, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        described = ""
+    return f"{__version__}+{described}" if described else __version__
+
+
+def progress_enabled(quiet: bool) -> bool:
+    """Progress bars only for a person watching: not with --quiet, under CI, or into a pipe."""
+    return not quiet and not os.environ.get("CI") and sys.stderr.isatty()
+
+
+def _model_fields(table: dict, where: str, path: Path) -> dict:
+    _check_keys(table, MODEL_FIELDS, where, path)
+    table = dict(table)
+    if "dtype" in table:
+        if table["dtype"] not in DTYPES:
+            raise LawError(Diagnostic(f"{where}: unknown dtype {table['dtype']!r}", filename=str(path),
+                                      hint=f"use one of {', '.join(DTYPES)}"))
+        table["dtype"] = DTYPES[table["dtype"]]
+    return table
+
+
+def _check_keys(table: dict, allowed: set[str], where: str, path: Path) -> None:
+    problems = []
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(sorted(allowed))}"
+            problems.append(Diagnostic(f"unknown key {key!r} in {where}", filename=str(path), hint=hint))
+    if problems:
+        raise LawError(problems)

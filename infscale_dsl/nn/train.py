@@ -1,0 +1,156 @@
+"""Train one model on a byte corpus and measure it: held-out loss curve, tokens/s and MFU.
+
+The model is split once (`nnx.split`) and a pure step function that merges it inside is
+`jax.jit`-ed: nnx.jit would walk the object graph on every call. Data parallelism uses
+jax.sharding: a 1-D mesh over the local devices, the batch split along it, parameters and
+optimizer state replicated; XLA inserts the gradient all-reduce.
+
+MFU follows PaLM (appendix B): model FLOPs per token = 6 N + 12 L d T, where N counts the
+parameters that take part in matrix products (all but the embedding lookup table; the output
+projection counts, tied or not), over the peak FLOP/s of the devices used.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
+
+from ..errors import Diagnostic, LawError
+from .corpus import Corpus, eval_windows, sample_batch
+from .model import ModelConfig, build_model, param_count
+
+# Dense peak FLOP/s per device by compute dtype (vendor data sheets; SXM parts). float32 matmuls
+# run on TF32 tensor cores under JAX's default precision. CPUs have no entry: their MFU is NaN.
+PEAK_FLOPS = {
+    "H100": {"bfloat16": 989e12, "float32": 494.5e12},
+    "H200": {"bfloat16": 989e12, "float32": 494.5e12},
+    "A100": {"bfloat16": 312e12, "float32": 156e12},
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    tokens: int  # training budget D, rounded up to whole steps
+    batch_size: int = 16  # sequences per step, split over the devices
+    learning_rate: float = 3e-3
+    warmup_fraction: float = 0.05  # of the steps, linear from 0
+    min_lr_ratio: float = 0.1  # cosine decay ends at learning_rate * min_lr_ratio
+    weight_decay: float = 0.1  # AdamW, on matrices only
+    grad_clip: float = 1.0  # global norm
+    eval_points: int = 4  # held-out evaluations, evenly spaced; the last one is the run's loss
+    eval_batches: int = 4  # held-out windows per evaluation = eval_batches * batch_size
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    loss: float  # held-out loss at the end, nats per byte
+    loss_curve: list[tuple[int, float]]  # (tokens trained, held-out loss) at each evaluation
+    tokens: int  # tokens trained, D
+    steps: int
+    wall_time_s: float  # everything: compile, training, evaluation
+    tokens_per_s: float  # training steps only, after the first (compiling) step
+    mfu: float  # NaN where the device's peak is unknown (CPU)
+    device: str  # e.g. "2 x cpu", "1 x NVIDIA H100 80GB HBM3"
+    train_curve: list[float] = field(default_factory=list)  # training loss per step
+
+
+def flops_per_token(config: ModelConfig) -> float:
+    """Training FLOPs per token, 6 N + 12 L d T (PaLM appendix B)."""
+    counts = param_count(config)
+    matmul_params = counts["non_embedding"] + config.vocab_size * config.d_model  # + output projection
+    return 6 * matmul_params + 12 * config.n_layers * config.d_model * config.seq_len
+
+
+def peak_flops(devices: list, dtype) -> float:
+    """Summed peak FLOP/s of `devices` for `dtype`, or NaN when the device kind is not in the table."""
+    kind = devices[0].device_kind
+    for name, by_dtype in PEAK_FLOPS.items():
+        if name in kind:
+            return by_dtype.get(jnp.dtype(dtype).name, math.nan) * len(devices)
+    return math.nan
+
+
+def make_optimizer(config: TrainConfig, steps: int) -> optax.GradientTransformation:
+    warmup = max(1, round(config.warmup_fraction * steps))
+    schedule = optax.warmup_cosine_decay_schedule(
+        init_value=0.0, peak_value=config.learning_rate, warmup_steps=warmup,
+        decay_steps=max(steps, warmup + 1), end_value=config.learning_rate * config.min_lr_ratio)
+    decay_matrices_only = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)
+    return optax.chain(
+        optax.clip_by_global_norm(config.grad_clip),
+        optax.adamw(schedule, b1=0.9, b2=0.95, weight_decay=config.weight_decay, mask=decay_matrices_only),
+    )
+
+
+def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus,
+          devices: list | None = None, show_progress: bool = False, description: str = "train") -> TrainResult:
+    """Train a fresh model (seeded by train_config.seed) for train_config.tokens tokens."""
+    devices = devices or jax.local_devices()
+    B, T = train_config.batch_size, model_config.seq_len
+    if B % len(devices):
+        raise LawError(Diagnostic(f"batch_size {B} does not split evenly over {len(devices)} devices",
+                                  hint=f"use a multiple of {len(devices)}"))
+    started = time.perf_counter()
+    steps = max(2, math.ceil(train_config.tokens / (B * T)))
+    mesh = Mesh(np.array(devices), ("data",))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    batch_sharded = NamedSharding(mesh, PartitionSpec("data"))  # (B, T + 1) split along B
+
+    graphdef, params = nnx.split(build_model(model_config, seed=train_config.seed))
+    optimizer = make_optimizer(train_config, steps)
+    params = jax.device_put(params, replicated)
+    opt_state = jax.device_put(optimizer.init(params), replicated)
+
+    def loss_fn(params, batch):  # batch (B, T + 1) int32
+        logits = nnx.merge(graphdef, params)(batch[:, :-1])  # (B, T, vocab) float32
+        return optax.softmax_cross_entropy_with_integer_labels(logits, batch[:, 1:]).mean()
+
+    @partial(jax.jit, donate_argnums=(0, 1))
+    def train_step(params, opt_state, batch):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    eval_loss = jax.jit(loss_fn)
+    held_out = eval_windows(corpus.held_out, train_config.eval_batches * B, T).reshape(-1, B, T + 1)
+    rng = np.random.default_rng(train_config.seed)
+    eval_after = set(np.linspace(0, steps, train_config.eval_points + 1).round().astype(int)[1:])
+
+    loss_curve, train_losses, train_seconds = [], [], 0.0
+    bar = tqdm(total=steps, desc=description, unit="step", leave=False, disable=not show_progress)
+    with bar:
+        clock = time.perf_counter()
+        for step in range(1, steps + 1):
+            batch = jax.device_put(sample_batch(corpus.train, B, T, rng), batch_sharded)
+            params, opt_state, loss = train_step(params, opt_state, batch)
+            train_losses.append(loss)
+            if step == 1:  # the first step compiles: leave it out of tokens/s
+                loss.block_until_ready()
+                clock = time.perf_counter()
+            if step in eval_after:
+                loss.block_until_ready()
+                train_seconds += time.perf_counter() - clock
+                losses = [eval_loss(params, jax.device_put(b, batch_sharded)) for b in held_out]
+                loss_curve.append((step * B * T, float(np.mean(jax.device_get(losses)))))
+                bar.set_postfix(eval_loss=f"{loss_curve[-1][1]:.3f}")
+                clock = time.perf_counter()
+            bar.update()
+
+    tokens_per_s = (steps - 1) * B * T / train_seconds if train_seconds > 0 else math.nan
+    return TrainResult(
+        loss=loss_curve[-1][1], loss_curve=loss_curve, tokens=steps * B * T, steps=steps,
+        wall_time_s=time.perf_counter() - started, tokens_per_s=tokens_per_s,
+        mfu=flops_per_token(model_config) * tokens_per_s / peak_flops(devices, model_config.dtype),
+        device=f"{len(devices)} x {devices[0].device_kind}",
+        train_curve=[float(x) for x in jax.device_get(train_losses)],
+    )

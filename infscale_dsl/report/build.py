@@ -140,16 +140,7 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
     if options.flops:
         report.allocation = allocation_section(result, response, options)
     if options.inference_tokens is not None:
-        target = next((c for c in options.targets if c.name == response and c.wants_low), None)
-        if target is None:
-            raise LawError(Diagnostic("lifetime cost needs a target on the loss, e.g. --target \"loss <= 2.9\"",
-                                      hint="give --target together with --inference-tokens"))
-        law = LawFunction(spec, result.draws, response)
-        fixed = fixed_inputs(result, law, options)
-        draws = lifetime_optimal(lambda n, d: law({**fixed, options.n_name: n, options.d_name: d}),
-                                 target.threshold, options.inference_tokens, law.n_draws,
-                                 max_params=options.max_params)
-        report.lifetime = draws.summary()
+        report.lifetime = lifetime_section(result, response, options)
     report.figures = report_figures(result, report, response, options)
     return report
 
@@ -206,3 +197,16 @@ def allocation_section(result: FitResult, response: str, options: ReportOptions)
     draws = compute_optimal(lambda n, d: law({**fixed, options.n_name: n, options.d_name: d}),
                             options.flops, options.max_params)
     return draws.summary() | {"fixed": fixed}
+
+
+def lifetime_section(result: FitResult, response: str, options: ReportOptions) -> dict:
+    target = next((c for c in options.targets if c.name == response and c.wants_low), None)
+    if target is None:
+        raise LawError(Diagnostic("lifetime cost needs a target on the loss, e.g. --target \"loss <= 2.9\"",
+                                  hint="give --target together with --inference-tokens"))
+    law = LawFunction(result.spec, result.draws, response)
+    fixed = fixed_inputs(result, law, options)
+    draws = lifetime_optimal(lambda n, d: law({**fixed, options.n_name: n, options.d_name: d}),
+                             target.threshold, options.inference_tokens, law.n_draws,
+                             max_params=options.max_params)
+    return draws.summary()

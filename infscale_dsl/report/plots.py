@@ -21,9 +21,9 @@ BAND = (5, 50, 95)
 FAN = ((5, 95, 0.18), (25, 75, 0.35))  # (low, high percentile, alpha) from outer to inner
 
 
-def png(fig) -> bytes:
+def png(fig, tight: bool = True) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return buffer.getvalue()
 
@@ -108,14 +108,16 @@ def pair_plot(draws: dict[str, np.ndarray], max_points: int = 1500) -> bytes:
                 ax.text(0.03, 0.88, f"r={r:+.2f}", transform=ax.transAxes, fontsize=7)
             else:
                 ax.axis("off")
-            ax.tick_params(labelsize=6)
+            # tick labels only on the outer edge: fewer texts to lay out, and a cleaner grid
+            ax.tick_params(labelsize=6, labelbottom=i == k - 1, labelleft=j == 0 and i > 0)
+            ax.locator_params(nbins=3)
             if i == k - 1:
                 ax.set_xlabel(column, fontsize=8)
             if j == 0 and i > 0:
                 ax.set_ylabel(row, fontsize=8)
     fig.suptitle("Posterior draws of the law's parameters", fontsize=11)
-    fig.tight_layout()
-    return png(fig)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.1, top=0.93, wspace=0.08, hspace=0.08)
+    return png(fig, tight=False)
 
 
 def frontier_plot(names: list[str], loss: list[Summary], latency: list[Summary], on_front: np.ndarray,

@@ -45,7 +45,7 @@ def blocks(report: Report) -> list[Block]:
     doc = to_dict(report)
     out: list[Block] = [("h1", doc["title"])]
     out.append(("p", f"Spec {doc['spec']}, fitted by {doc['method']}; {doc['generator']}."))
-    out.append(("p", diagnostics_line(doc["diagnostics"])))
+    out.append(("p", diagnostics_line(doc["diagnostics"], doc["reliable"])))
     if not doc["reliable"]:
         out.append(("warn", "NOT RELIABLE: the fit failed its diagnostics, so no probability or "
                             "recommendation is given. Why: " + "; ".join(doc["problems"])))
@@ -94,10 +94,10 @@ def blocks(report: Report) -> list[Block]:
     return out
 
 
-def diagnostics_line(d: dict) -> str:
+def diagnostics_line(d: dict, reliable: bool) -> str:
     if d.get("max_r_hat") is None:
         return "Diagnostics: a point fit, no posterior to diagnose."
-    verdict = "passed" if d["ok"] else "FAILED"
+    verdict = "passed" if reliable else "FAILED"
     return (f"Diagnostics {verdict}: {d['divergences']} divergent transitions, largest R-hat "
             f"{d['max_r_hat']:.3f}, smallest bulk ESS {d['min_ess_bulk']:.0f}.")
 

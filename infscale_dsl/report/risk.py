@@ -82,7 +82,7 @@ def extrapolation_factor(value: float, observed: tuple[float, float]) -> float:
     return 1.0
 
 
-def paired(quantities: list[Quantity]) -> int:
+def shared_draws(quantities: list[Quantity]) -> int:
     """How many draws all the given quantities share (fixed ones broadcast)."""
     sizes = [q.observed.shape[0] for q in quantities if q.observed.shape[0] > 1]
     return min(sizes) if sizes else 1
@@ -98,7 +98,7 @@ def assess_candidates(
 ) -> list[CandidateRisk]:
     """One CandidateRisk per candidate; `inputs` name -> (n,) values of the data variables."""
     used = [quantities[c.name] for c in conditions]
-    n_joint = paired(used)
+    n_joint = shared_draws(used)
     ess_all = min((q.ess for q in used if q.ess), default=None)
     risks = []
     for i, name in enumerate(names):

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import Diagnostic, LawError
+from .files import atomic_write
 from .language.ast import CheckedSpec, Law, Name
 from .language.check import suggest
 from .language.positivity import Requirement, value_requirements
@@ -45,6 +46,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError, pd.errors.ParserError) as error:
         raise LawError(Diagnostic(f"cannot read table: {error}", filename=str(path),
                                   hint="save it as a plain CSV with a header row, or as parquet")) from None
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a .csv or .parquet table atomically (never a half-written file)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise LawError(Diagnostic(f"cannot write a '{suffix or path.name}' table", filename=str(path),
+                                  hint="name the output .csv or .parquet"))
+    if suffix == ".csv":
+        return atomic_write(path, lambda temp: frame.to_csv(temp, index=False))
+    return atomic_write(path, lambda temp: frame.to_parquet(temp, index=False))
 
 
 def law_parameters(spec: CheckedSpec, law: Law) -> list[str]:

@@ -33,7 +33,7 @@ def show_progress(quiet: bool = False) -> bool:
 
 
 def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains: int = 4,
-        warmup: int = 500, draws: int = 500, seed: int = 0, target_accept: float = 0.9,
+        warmup: int = 500, draws: int = 500, seed: int = 0, target_accept: float = 0.99,
         progress: bool = False, filename: str | None = None, loss: str = "huber",
         delta: float = 1e-3, n_starts: int = 4096) -> FitResult:
     """Fit `spec` to `table`; `method` is "nuts" (posterior) or "map" (robust point fit)."""
@@ -71,7 +71,7 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
     if key not in _SAMPLERS:
         chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
         # jit_model_args: the data are arguments of the compiled sampler, not constants in it
-        _SAMPLERS[key] = MCMC(NUTS(model, target_accept_prob=target_accept), num_warmup=warmup,
+        _SAMPLERS[key] = MCMC(NUTS(model, target_accept_prob=target_accept, dense_mass=True), num_warmup=warmup,
                               num_samples=draws, num_chains=chains, chain_method=chain_method,
                               progress_bar=progress, jit_model_args=True)
     mcmc = _SAMPLERS[key]

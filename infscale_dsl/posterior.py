@@ -10,8 +10,6 @@ Every file is written to a temporary name first and renamed, so none is left hal
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .files import atomic_write
 from .language import check, parse
 from .language.ast import CheckedSpec
 
@@ -122,15 +121,15 @@ class FitResult:
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(folder / "posterior.nc", lambda path: self.idata.to_netcdf(str(path)))
-        _atomic_write(folder / "spec.law", lambda path: Path(path).write_text(self.spec.source))
+        atomic_write(folder / "posterior.nc", lambda path: self.idata.to_netcdf(str(path)))
+        atomic_write(folder / "spec.law", lambda path: Path(path).write_text(self.spec.source))
         meta = {"method": self.method, "spec_filename": self.spec.filename,
                 "levels": {k: list(v) for k, v in self.levels.items()},
                 "data_ranges": {k: list(v) for k, v in self.data_ranges.items()},
                 "n_obs": self.n_obs, "left_out": self.left_out, "data_sha256": self.data_sha256,
                 "columns": list(self.columns), "objective": self.objective}
-        _atomic_write(folder / "fit.json", lambda path: Path(path).write_text(json.dumps(meta, indent=2)))
-        _atomic_write(folder / "summary.json",
+        atomic_write(folder / "fit.json", lambda path: Path(path).write_text(json.dumps(meta, indent=2)))
+        atomic_write(folder / "summary.json",
                       lambda path: Path(path).write_text(json.dumps(self.summary_json(), indent=2)))
         return folder
 
@@ -189,15 +188,3 @@ def _statistic(dataset, name: str, i: int) -> float:
 def _plain(x):
     x = float(x)
     return None if not np.isfinite(x) else x
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through `write(temp_path)` then rename over `path`: never a half-written file."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)

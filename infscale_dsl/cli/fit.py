@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     fit.add_argument("--warmup", type=int, default=500)
     fit.add_argument("--draws", type=int, default=500, help="draws per chain")
     fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--target-accept", type=float, default=0.9)
+    fit.add_argument("--target-accept", type=float, default=0.99,
+                     help="NUTS target acceptance; higher takes smaller steps (default 0.99)")
     fit.add_argument("--loss", choices=("huber", "studentt"), default="huber",
                      help="robust loss of the point fit (default huber)")
     fit.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log residuals")

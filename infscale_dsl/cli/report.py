@@ -81,6 +81,7 @@ def add_decision_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="the fitted runs table, for the data-against-law plot")
     parser.add_argument("--group-column", default="size_group", help="size groups in that plot")
     parser.add_argument("--title", default="Scaling-law risk report")
+    parser.add_argument("--note", action="append", default=[], help="an assumption to state in the report (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -143,7 +144,7 @@ def decision_inputs(args: argparse.Namespace):
         flops=args.flops, max_params=args.max_params, fixed=fixed,
         n_name=args.n_name, d_name=args.d_name, inference_tokens=args.inference_tokens, cost=cost,
         training_table=read_table(args.data) if args.data else None, group_column=args.group_column,
-        title=args.title, seed=args.seed)
+        title=args.title, notes=args.note, seed=args.seed)
     return options, latency_fit, candidates
 
 

@@ -45,6 +45,7 @@ class ReportOptions:
     training_table: pd.DataFrame | None = None  # the fitted rows, for the data-against-law plot
     group_column: str | None = None  # size groups in that plot
     title: str = "Scaling-law risk report"
+    notes: list[str] = field(default_factory=list)  # the caller's own assumptions, e.g. what latency measures
     seed: int = 0
 
 
@@ -103,6 +104,7 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
         "P(met) is over a new training run's value (the law's draws plus the fitted noise); "
         "'P(met), law' counts the law's draws alone.",
         "Extrapolation factors: how many times beyond the fitted data's range each input lies (1 = inside).",
+        *options.notes,
     ]
     report = Report(
         title=options.title, spec=display_path(spec.filename), method=result.method, reliable=bool(diagnostics["ok"]),

@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend first)
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .risk import Summary  # noqa: E402
@@ -53,6 +54,7 @@ def data_against_law(groups: list[GroupCurve], x_label: str, y_label: str) -> by
         ax.plot(group.x_grid, mid, color="tab:blue", lw=1.2, label="law, median")
         ax.scatter(group.x_points, group.y_points, s=14, color="black", zorder=3, label="data")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # crowded within a decade
         ax.set_title(group.name, fontsize=10)
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)

@@ -13,8 +13,10 @@ MODELS = __import__("pathlib").Path(__file__).resolve().parents[1] / "models"
 # Besiroglu et al. 2024, 95% bootstrap intervals of the Chinchilla refit
 BESIROGLU_95 = {"E": (1.769, 1.871), "A": (285, 744), "B": (1042, 5810),
                 "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
-# the same paper's point estimate (Hoffmann's 4500-start grid, Huber delta 1e-3)
-BESIROGLU_POINT = {"A": 482.0, "B": 2085.4, "E": 1.817, "alpha": 0.3478, "beta": 0.3659}
+# the optimum of Besiroglu et al.'s objective (Huber delta 1e-3 on log loss) found by scipy
+# L-BFGS-B from all 4500 points of Hoffmann's grid (benchmarks/fit_chinchilla.py runs it);
+# the paper's own table rounds its bootstrap centre: A 482.0, B 2085.4, E 1.817
+GRID_OPTIMUM = {"A": 477.8, "B": 2143.4, "E": 1.8172, "alpha": 0.3473, "beta": 0.3672}
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +36,8 @@ def test_point_fit_reaches_the_epoch_optimum(chinchilla):
     spec = load_spec(MODELS / "chinchilla.law", columns=chinchilla.columns)
     result = fit(spec, chinchilla, method="map")
     estimate = result.summary()["median"]
-    # Besiroglu et al. report their optimum to 3-4 digits; ours must agree to that precision
-    for name, value in BESIROGLU_POINT.items():
-        assert estimate[name] == pytest.approx(value, rel=0.02), name
+    for name, value in GRID_OPTIMUM.items():
+        assert estimate[name] == pytest.approx(value, rel=1e-3), name
     assert result.method == "map" and result.n_obs == {"loss": 240}
 
 

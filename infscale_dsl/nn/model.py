@@ -138,7 +138,7 @@ class Attention(nnx.Module):
                             v=jax.lax.dynamic_update_slice(cache.v, v[None].astype(cache.v.dtype), at),
                             length=cache.length)
             k, v = cache.k[layer].astype(q.dtype), cache.v[layer].astype(q.dtype)  # (B, max_len, nkv, hd)
-            key_positions = jnp.arange(k.shape[1])
+            key_positions = jnp.arange(k.shape[1], dtype=jnp.int32)
             mask = (key_positions[None, :] <= positions[:, None])[None, None]  # (1, 1, T, max_len)
         # grouped-query attention: each group of n_heads / n_kv_heads query heads shares one k, v
         y = jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=mask is None,
@@ -185,12 +185,12 @@ class Transformer(nnx.Module):
 
     def __call__(self, tokens: jax.Array) -> jax.Array:
         """tokens (B, T) int -> logits (B, T, vocab), float32."""
-        x, _ = self._run_blocks(tokens, jnp.arange(tokens.shape[1]), cache=None)
+        x, _ = self._run_blocks(tokens, jnp.arange(tokens.shape[1], dtype=jnp.int32), cache=None)
         return self._logits(x)
 
     def prefill(self, tokens: jax.Array, cache: KVCache) -> tuple[jax.Array, KVCache]:
         """Feed a prompt (B, T) after the cache's `length` positions; logits of its last position (B, vocab)."""
-        x, cache = self._run_blocks(tokens, cache.length + jnp.arange(tokens.shape[1]), cache)
+        x, cache = self._run_blocks(tokens, cache.length + jnp.arange(tokens.shape[1], dtype=jnp.int32), cache)
         return self._logits(x[:, -1]), cache
 
     def decode_step(self, token: jax.Array, cache: KVCache) -> tuple[jax.Array, KVCache]:

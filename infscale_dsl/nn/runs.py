@@ -1,22 +1,21 @@
 """The runs table: one row per finished training run, stored so that no crash can lose or corrupt it.
 
 Each finished run is first written as its own one-row parquet file in `<table>.parts/`, then the
-whole table is rewritten from the parts. Both writes go to a temporary file that `os.replace`
-moves into place, which is atomic: after SIGINT or kill -9 the table is the old or the new one,
-never half of one, and a run whose part exists is never trained again.
+whole table is rewritten from the parts (and from its own earlier rows). Both writes go to a
+temporary file renamed into place (`files.atomic_write`): after SIGINT or kill -9 the table is
+the old or the new one, never half of one, and a run whose part exists is never trained again.
 
 Part tables from `--shard i/n` runs on several machines merge with `merge_tables` (on the command
 line: `infscale-dsl sweep --merge runs-0.parquet runs-1.parquet -o runs.parquet`).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import Diagnostic, LawError
+from ..files import atomic_write
 
 # column -> dtype. params_N and tokens_D repeat N and D under the names the law files use.
 COLUMNS = {
@@ -64,12 +63,15 @@ def save_run(table_path: Path, row: dict) -> pd.DataFrame:
 
 
 def finished_runs(table_path: Path) -> pd.DataFrame:
-    """All runs stored for this table so far (the parts are the record; the table is derived)."""
+    """All runs stored for this table: its parts, plus rows of the table itself that have no part
+    (a table copied or committed without its .parts folder)."""
     folder = parts_dir(table_path)
-    parts = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-    if not parts:
+    tables = [pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))] if folder.is_dir() else []
+    if table_path.is_file():
+        tables.append(read_table(table_path))
+    if not tables:
         return as_table([])
-    return as_table(pd.concat([pd.read_parquet(p) for p in parts]).to_dict("records"))
+    return as_table(pd.concat(tables).drop_duplicates("config_hash").to_dict("records"))
 
 
 def rebuild_table(table_path: Path) -> pd.DataFrame:
@@ -102,15 +104,7 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def _write_atomically(table: pd.DataFrame, path: Path) -> None:
-    """Write to a temporary file beside `path`, then rename it over `path` (atomic on POSIX)."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(descriptor)
-    try:
-        if path.suffix == ".csv":
-            table.to_csv(temporary, index=False)
-        else:
-            table.to_parquet(temporary, index=False)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    if path.suffix == ".csv":
+        atomic_write(path, lambda temporary: table.to_csv(temporary, index=False))
+    else:
+        atomic_write(path, lambda temporary: table.to_parquet(temporary, index=False))

@@ -60,6 +60,21 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     return atomic_write(path, lambda temp: frame.to_parquet(temp, index=False))
 
 
+def rows_matching(table: pd.DataFrame, rule: str) -> pd.Series:
+    """Boolean per row from a pandas query string such as "N >= 1e9"."""
+    try:
+        matching = table.eval(rule, engine="python")
+    except Exception as error:  # pandas raises many types for a bad expression
+        raise LawError(Diagnostic(
+            f"cannot evaluate the row rule {rule!r}: {error}",
+            hint="write a pandas query over the table's columns, e.g. \"N >= 1e9\" or "
+                 "\"C >= C.quantile(0.9)\"")) from None
+    if not (isinstance(matching, pd.Series) and matching.dtype == bool):
+        raise LawError(Diagnostic(f"the row rule {rule!r} is not a true/false test per row",
+                                  hint="compare a column with a value, e.g. \"N >= 1e9\""))
+    return matching
+
+
 def law_parameters(spec: CheckedSpec, law: Law) -> list[str]:
     """The parameters a law depends on (its prior's parameters too), its noise scale last."""
     found: dict[str, None] = {}

@@ -13,6 +13,8 @@ def register(subparsers) -> None:
     fit.add_argument("spec", help=".law file")
     fit.add_argument("table", help="runs table, .csv or .parquet")
     fit.add_argument("-o", "--output", default="fit", help="fit folder to write (default: fit/)")
+    fit.add_argument("--where", help="fit only the rows matching this pandas query, "
+                                     "e.g. \"epoch_excluded_outlier == 0\"")
     fit.add_argument("--method", choices=("nuts", "map"), default="nuts",
                      help="nuts: full posterior (default); map: robust multi-start point fit")
     fit.add_argument("--chains", type=int, default=4)
@@ -50,11 +52,13 @@ def run_fit(args: argparse.Namespace) -> int:
 
     # before JAX starts: one CPU device per chain, so chains run in parallel
     numpyro.set_host_device_count(max(args.chains, os.cpu_count() or 1))
-    from ..data import read_table
+    from ..data import read_table, rows_matching
     from ..fit import fit, show_progress
     from ..language import load_spec
 
     table = read_table(args.table)
+    if args.where:
+        table = table[rows_matching(table, args.where)].reset_index(drop=True)
     spec = load_spec(Path(args.spec), columns=table.columns)
     result = fit(spec, table, method=args.method, chains=args.chains, warmup=args.warmup,
                  draws=args.draws, seed=args.seed, target_accept=args.target_accept,

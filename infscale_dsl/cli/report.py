@@ -243,12 +243,11 @@ def run_backtest(args: argparse.Namespace) -> int:
     options = _fit_with_devices(args)
     from ..data import read_table
     from ..language import load_spec
+    from ..data import rows_matching
     from ..report.backtest import backtest, describe
 
     table = read_table(args.table)
     if args.where:
-        from ..report.backtest import rows_matching
-
         table = table[rows_matching(table, args.where)]
     result = backtest(load_spec(Path(args.spec), columns=table.columns), table, args.holdout,
                       seed=args.seed, **options)

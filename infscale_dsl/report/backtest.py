@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..data import rows_matching
 from ..errors import Diagnostic, LawError
 from ..fit import fit
 from ..language.ast import CheckedSpec
@@ -35,21 +36,6 @@ class Backtest:
     result: FitResult  # the fit without the held-out rows
     predictions: pd.DataFrame  # held-out rows + {r}_median, {r}_q05, {r}_q95, {r}_covered, {r}_abs_rel_error
     scores: list[BacktestScore]
-
-
-def rows_matching(table: pd.DataFrame, rule: str) -> pd.Series:
-    """Boolean per row from a pandas query string such as "N >= 1e9"."""
-    try:
-        matching = table.eval(rule, engine="python")
-    except Exception as error:  # pandas raises many types for a bad expression
-        raise LawError(Diagnostic(
-            f"cannot evaluate the row rule {rule!r}: {error}",
-            hint="write a pandas query over the table's columns, e.g. \"N >= 1e9\" or "
-                 "\"C >= C.quantile(0.9)\"")) from None
-    if not (isinstance(matching, pd.Series) and matching.dtype == bool):
-        raise LawError(Diagnostic(f"the row rule {rule!r} is not a true/false test per row",
-                                  hint="compare a column with a value, e.g. \"N >= 1e9\""))
-    return matching
 
 
 def split(table: pd.DataFrame, holdout: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,0 +1,106 @@
+"""The fit, predict and show commands as a user runs them, and the fit folder they share."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from infscale_dsl.cli import main
+from infscale_dsl.posterior import FitResult
+
+SPEC = "loss ~ A/N^a + B/D^b + E\n"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A synthetic runs table (Chinchilla-like law, 1% noise) and its spec, on disk."""
+    folder = tmp_path_factory.mktemp("runs")
+    rng = np.random.default_rng(0)
+    N = np.exp(rng.uniform(np.log(1e7), np.log(3e9), 60))
+    D = N * np.exp(rng.uniform(np.log(5), np.log(100), 60))
+    loss = (1.8 + 480 / N**0.35 + 2100 / D**0.37) * np.exp(0.01 * rng.standard_normal(60))
+    pd.DataFrame({"N": N, "D": D, "loss": loss}).to_csv(folder / "runs.csv", index=False)
+    (folder / "chinchilla.law").write_text(SPEC)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fitted(runs):
+    """`infscale-dsl fit` with few draws: enough to test the plumbing, too few to pass the gate."""
+    out = runs / "fit"
+    code = main(["fit", str(runs / "chinchilla.law"), str(runs / "runs.csv"), "-o", str(out),
+                 "--chains", "2", "--warmup", "150", "--draws", "100", "--quiet"])
+    assert code == 0  # without --strict a failed gate still exits 0
+    return out
+
+
+def test_fit_folder_holds_posterior_summary_spec_and_data_hash(fitted, runs):
+    assert {p.name for p in fitted.iterdir()} >= {"posterior.nc", "summary.json", "spec.law", "fit.json"}
+    summary = json.loads((fitted / "summary.json").read_text())
+    assert set(summary["params"]) == {"A", "a", "B", "b", "E", "sigma_loss"}
+    assert set(summary["params"]["A"]) == {"mean", "median", "q05", "q95", "r_hat", "ess_bulk"}
+    assert set(summary["diagnostics"]) >= {"divergences", "max_r_hat", "min_ess_bulk", "ok"}
+    assert summary["n_obs"] == {"loss": 60} and summary["method"] == "nuts"
+    assert len(summary["data_sha256"]) == 64
+    assert (fitted / "spec.law").read_text() == SPEC
+
+
+def test_few_draws_fail_the_gate_and_strict_exits_1(runs, tmp_path, capsys):
+    code = main(["fit", str(runs / "chinchilla.law"), str(runs / "runs.csv"), "-o", str(tmp_path / "f"),
+                 "--chains", "2", "--warmup", "150", "--draws", "100", "--quiet", "--strict"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "DIAGNOSTICS FAILED" in out and "ESS" in out
+    assert json.loads((tmp_path / "f" / "summary.json").read_text())["diagnostics"]["ok"] is False
+
+
+def test_fit_folder_round_trips(fitted):
+    loaded = FitResult.load(fitted)
+    assert loaded.method == "nuts" and loaded.n_draws == 200
+    assert loaded.draws["A"].shape == (200,)
+    pd.testing.assert_frame_equal(loaded.summary(), FitResult.load(fitted).summary())
+
+
+def test_predict_writes_intervals_per_response(fitted, tmp_path):
+    candidates = pd.DataFrame({"N": [1e8, 1e10], "D": [2e9, 2e11]})
+    candidates.to_csv(tmp_path / "cand.csv", index=False)
+    assert main(["predict", str(fitted), str(tmp_path / "cand.csv"), "-o", str(tmp_path / "p.parquet")]) == 0
+    predicted = pd.read_parquet(tmp_path / "p.parquet")
+    for column in ("loss_median", "loss_q05", "loss_q95", "loss_law_median"):
+        assert column in predicted
+    assert (predicted.loss_q05 < predicted.loss_median).all() and (predicted.loss_median < predicted.loss_q95).all()
+    # a bigger model trained longer has lower predicted loss
+    assert predicted.loss_law_median[1] < predicted.loss_law_median[0]
+
+
+def test_predict_refuses_a_table_without_a_needed_column(fitted, tmp_path, capsys):
+    pd.DataFrame({"N": [1e8], "tokens": [2e9]}).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["predict", str(fitted), str(tmp_path / "bad.csv"), "-o", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "'D'" in err and "bad.csv" in err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_map_fit_and_where(runs, tmp_path, capsys):
+    code = main(["fit", str(runs / "chinchilla.law"), str(runs / "runs.csv"), "-o", str(tmp_path / "m"),
+                 "--method", "map", "--where", "N < 1e9"])
+    assert code == 0
+    summary = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert summary["method"] == "map" and summary["objective"] > 0
+    assert summary["n_obs"]["loss"] < 60
+    assert "point fit" in capsys.readouterr().out
+
+
+def test_show_prints_roles_and_default_priors(runs, capsys):
+    assert main(["show", str(runs / "chinchilla.law"), str(runs / "runs.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "A            coefficient" in out and "a            exponent" in out
+    assert "E            offset" in out and "default" in out
+    assert "A__log_ref" in out  # the sampling parametrisation is shown
+
+
+def test_bad_spec_exits_2_with_location(runs, tmp_path, capsys):
+    (tmp_path / "bad.law").write_text("loss ~ A/N**a + E\n")
+    assert main(["fit", str(tmp_path / "bad.law"), str(runs / "runs.csv"), "-o", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.law:1:" in err and "^" in err

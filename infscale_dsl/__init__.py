@@ -1,2 +1,33 @@
-"""infscale-dsl: scaling laws as small text files, fitted with Bayesian inference."""
+"""infscale-dsl: scaling laws as small text files, fitted with Bayesian inference.
+
+The Python API mirrors the CLI:
+
+    import infscale_dsl as isd
+    table = isd.read_table("runs.parquet")
+    spec = isd.load_spec("models/bian2025.law", columns=table.columns)
+    result = isd.fit(spec, table)                 # NUTS; method="map" for a point fit
+    result.summary()                              # a DataFrame, one row per parameter
+    result.save("fit/")                           # isd.FitResult.load("fit/") reads it back
+    isd.predict(result, candidates)               # {response}_median, _q05, _q95, _law_median
+
+Names load lazily, so `infscale_dsl.nn` and `infscale_dsl.latency` import without the fitting
+stack (lark, numpyro, arviz), as on a GPU machine that only trains or times models.
+"""
+from importlib import import_module
+
 __version__ = "0.1.0"
+
+_API = {
+    "parse": "language", "check": "language", "load_spec": "language",
+    "read_table": "data", "write_table": "data", "prepare": "data",
+    "fit": "fit", "FitResult": "posterior",
+    "predict": "predict", "predict_draws": "predict",
+    "LawError": "errors", "Diagnostic": "errors",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'infscale_dsl' has no attribute {name!r}")
+    return getattr(import_module(f".{_API[name]}", __name__), name)

@@ -10,7 +10,7 @@ Against it (targets on 2 CPU cores, issue 2):
   1/100 of its time.
 Cold is the first call in the process (JAX compiles); warm is a second call.
 
-    python benchmarks/fit_chinchilla.py [--data ../shared/data/chinchilla_epoch.csv]
+    python benchmarks/fit_chinchilla.py [--data-dir ../shared/data]
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "chinchilla_epoch.csv"
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
 DELTA = 1e-3
 
 
@@ -74,14 +74,15 @@ def epoch_baseline(table: pd.DataFrame):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA,
+                        help="folder with chinchilla_epoch.csv (else Epoch's original is fetched)")
     args = parser.parse_args()
 
-    from infscale_dsl.data import read_table
+    from infscale_dsl.datasets import chinchilla
     from infscale_dsl.fit import fit
     from infscale_dsl.language import load_spec
 
-    table = read_table(args.data)
+    table = chinchilla(args.data_dir)
     table = table[table["epoch_excluded_outlier"] == 0].reset_index(drop=True)
     spec = load_spec(ROOT / "models" / "chinchilla.law", columns=table.columns)
 

@@ -12,6 +12,7 @@ measures its own baseline, a large float32 matmul, and reports throughput as a f
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import replace
@@ -71,6 +72,10 @@ def measure(config: ModelConfig, batch_size: int, steps: int, corpus: Corpus):
         return measure(replace(config, attention_impl=None), batch_size, steps, corpus)
 
 
+def percent(fraction: float) -> str:
+    return "n/a" if math.isnan(fraction) else f"{fraction:.1%}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group()
@@ -98,8 +103,8 @@ def main() -> None:
         achieved = flops_per_token(config) * result.tokens_per_s
         print(f"{config.d_model:>7} {config.n_layers:>6} {param_count(config)['total']:>11,} "
               f"{jnp.dtype(config.dtype).name:>8} {config.attention_impl or 'xla':>9} "
-              f"{result.tokens_per_s:>10,.0f} {achieved / 1e12:>8.3f} {result.mfu:>6.1%} "
-              f"{achieved / baseline:>9.1%}", flush=True)
+              f"{result.tokens_per_s:>10,.0f} {achieved / 1e12:>8.3f} {percent(result.mfu):>6} "
+              f"{percent(achieved / baseline):>9}", flush=True)
 
 
 if __name__ == "__main__":

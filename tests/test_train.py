@@ -1,5 +1,8 @@
 """Training: the loss falls, a seed fixes the result, two devices match one, corpus errors are clear."""
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -99,3 +102,13 @@ def test_mfu_inputs():
         device_kind = "NVIDIA H100 80GB HBM3"
     assert peak_flops([H100(), H100()], "bfloat16") == 2 * 989e12
     assert math.isnan(peak_flops(jax.local_devices()[:1], "float32"))
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_runs_on_cpu():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "train_throughput.py"
+    out = subprocess.run([sys.executable, str(script), "--tiny"], capture_output=True, text=True,
+                         check=True, timeout=300).stdout
+    row = out.strip().splitlines()[-1].split()
+    assert row[:2] == ["16", "1"] and float(row[5].replace(",", "")) > 0  # d_model, layers, tokens/s
+    assert row[7] == "n/a"  # no CPU in the peak table: MFU is not a number

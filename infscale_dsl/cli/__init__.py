@@ -1,6 +1,9 @@
 """The `infscale-dsl` command. Each sub-command lives in its own module with two functions:
 `register(subparsers)` adds its parser (with `func=run` as default), `run(args) -> int`.
 
+Modules import only argparse at the top and the rest inside `run`, so that `--help` is quick
+and `sweep` and `latency` work on a machine without the fitting stack (lark, numpyro, arviz).
+
 Exit codes: 0 success, 1 a check the user asked for failed (e.g. `fit --strict` with failing
 diagnostics), 2 bad input (a spec or table error, printed as diagnostics).
 """
@@ -13,7 +16,7 @@ import warnings
 
 from ..errors import LawError
 
-# sub-command name -> module under infscale_dsl.cli; modules import lazily so `--help` is fast
+# sub-command name -> module under infscale_dsl.cli
 COMMANDS = {
     "check": "language",
     "show": "fit",
@@ -34,16 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Scaling laws as .law files: check, fit, predict, sweep, time and report.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    registered: set[str] = set()
     for module_name in dict.fromkeys(COMMANDS.values()):
-        try:
-            module = importlib.import_module(f"{__name__}.{module_name}")
-        except ModuleNotFoundError as missing:
-            if missing.name and missing.name.startswith(f"{__name__}.{module_name}"):
-                continue  # that command is not built yet
-            raise
-        module.register(subparsers)
-        registered.add(module_name)
+        importlib.import_module(f"{__name__}.{module_name}").register(subparsers)
     return parser
 
 

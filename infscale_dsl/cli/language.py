@@ -4,9 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data import describe_rows, prepare, read_table
-from ..language import load_spec
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -20,6 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data import describe_rows, prepare, read_table
+    from ..language import load_spec
+
     table = read_table(args.table)
     spec = load_spec(Path(args.spec), columns=table.columns)
     prepared = prepare(spec, table, filename=args.table)

@@ -1,0 +1,38 @@
+"""What a user installs: the console script, the grammar inside the wheel, and the training
+and latency code importable on a machine without the fitting stack (a GPU box)."""
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_training_and_latency_import_without_lark_or_arviz():
+    # a None entry in sys.modules makes `import lark` fail, as on a machine without it
+    code = ("import sys\n"
+            "for name in ('lark', 'arviz', 'numpyro'):\n"
+            "    sys.modules[name] = None\n"
+            "import infscale_dsl.nn.model, infscale_dsl.nn.train, infscale_dsl.nn.sweep\n"
+            "import infscale_dsl.latency.bench, infscale_dsl.latency.jax_backend\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_console_script_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "infscale_dsl", "--help"], check=True,
+                         capture_output=True, text=True, cwd=ROOT).stdout
+    for command in ("check", "show", "fit", "predict", "sweep", "latency", "report",
+                    "recommend", "compare", "backtest"):
+        assert command in out
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_grammar(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+                   check=True)
+    wheel = next(tmp_path.glob("infscale_dsl-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "infscale_dsl/grammars/law.lark" in names
+    assert "infscale_dsl/language/parse.py" in names

@@ -25,7 +25,7 @@ import numpyro.distributions as dist
 
 from .data import PreparedData
 from .errors import Diagnostic, LawError
-from .language.ast import CheckedSpec, Law, Number
+from .language.ast import CheckedSpec, Law
 from .language.distributions import bind_arguments
 from .language.evaluate import evaluate, names_in, unparse
 from .priors import PriorChoice, choose_priors

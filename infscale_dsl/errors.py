@@ -10,7 +10,7 @@ compare field by field; `render` turns them into the text people read:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

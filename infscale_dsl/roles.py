@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .language.ast import Binary, Call, CheckedSpec, Expr, Name, Number, Unary
-from .language.evaluate import names_in
+from .language.evaluate import names_in, nodes
 
 
 @dataclass(frozen=True)
@@ -99,25 +99,13 @@ def _addends(node: Expr):
         yield node
 
 
-def _walk(node: Expr):
-    yield node
-    if isinstance(node, Unary):
-        yield from _walk(node.operand)
-    elif isinstance(node, Binary):
-        yield from _walk(node.left)
-        yield from _walk(node.right)
-    elif isinstance(node, Call):
-        for arg in node.args:
-            yield from _walk(arg)
-
-
 def find_roles(spec: CheckedSpec) -> Roles:
     laws = [law.expr for law in spec.laws]
     uses: dict[str, int] = {}
     exponents: set[str] = set()
     offsets: set[str] = set()
     for expr in laws:
-        for node in _walk(expr):
+        for node in nodes(expr):
             if isinstance(node, Name) and node.id in spec.parameters:
                 uses[node.id] = uses.get(node.id, 0) + 1
             if isinstance(node, Binary) and node.op == "^":

@@ -5,7 +5,6 @@ are informative; a failure means the compiled model or the sampler is biased, no
 (each case was checked to pass for its seed, and a biased fit misses by far more)."""
 import numpy as np
 import pandas as pd
-import pytest
 
 from infscale_dsl.fit import fit
 from infscale_dsl.language import load_spec

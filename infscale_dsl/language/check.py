@@ -22,8 +22,8 @@ from .ast import (
     Expr, Law, LawDecl, Name, Noise, NoiseDecl, Parameter, PriorDecl, Span, Spec,
 )
 from .distributions import DEFAULT_NU, DISTRIBUTIONS, NOISE_FAMILIES, argument_problems, constant_value
-from .evaluate import evaluate, names_in
-from .positivity import nodes, value_requirements
+from .evaluate import evaluate, names_in, nodes
+from .positivity import value_requirements
 from .parse import diagnostic_at
 
 TYPO_CUTOFF = 0.8  # difflib ratio above which an unknown name is taken for a misspelling

@@ -1,29 +1,27 @@
-"""Evaluate an expression tree with NumPy or jax.numpy, and list the names it reads."""
+"""Walk, evaluate (with NumPy or jax.numpy) and print expression trees."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from .ast import Binary, Call, Expr, Name, Number, Unary
 
 
+def nodes(expr: Expr) -> Iterator[Expr]:
+    """Every node of an expression, parents first."""
+    yield expr
+    if isinstance(expr, Unary):
+        yield from nodes(expr.operand)
+    elif isinstance(expr, Binary):
+        yield from nodes(expr.left)
+        yield from nodes(expr.right)
+    elif isinstance(expr, Call):
+        for arg in expr.args:
+            yield from nodes(arg)
+
+
 def names_in(expr: Expr) -> list[str]:
     """Names an expression reads, in order of first appearance, without repeats."""
-    found: dict[str, None] = {}
-
-    def walk(node: Expr) -> None:
-        if isinstance(node, Name):
-            found.setdefault(node.id, None)
-        elif isinstance(node, Unary):
-            walk(node.operand)
-        elif isinstance(node, Binary):
-            walk(node.left)
-            walk(node.right)
-        elif isinstance(node, Call):
-            for arg in node.args:
-                walk(arg)
-
-    walk(expr)
-    return list(found)
+    return list(dict.fromkeys(node.id for node in nodes(expr) if isinstance(node, Name)))
 
 
 def evaluate(expr: Expr, env: Mapping[str, Any], xp: Any) -> Any:

@@ -9,25 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
-from .ast import Binary, Call, CheckedSpec, Expr, Name, Number, Unary
-from .evaluate import evaluate, names_in
-
-
-def nodes(expr: Expr) -> Iterator[Expr]:
-    """Every node of an expression, parents first."""
-    yield expr
-    if isinstance(expr, Unary):
-        yield from nodes(expr.operand)
-    elif isinstance(expr, Binary):
-        yield from nodes(expr.left)
-        yield from nodes(expr.right)
-    elif isinstance(expr, Call):
-        for arg in expr.args:
-            yield from nodes(arg)
+from .ast import Binary, Call, CheckedSpec, Expr, Name, Number
+from .evaluate import evaluate, names_in, nodes
 
 
 @dataclass(frozen=True)

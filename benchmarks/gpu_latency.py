@@ -51,8 +51,8 @@ def reference_shapes(reference: pd.DataFrame) -> list[Shape]:
 
 
 def tiny_shapes(shapes: list[Shape]) -> list[Shape]:
-    """Each shape at 1/32 of the width and about 1/8 of the depth, 16-dim heads, 256 tokens."""
-    return [Shape(d_model=s.d_model // 32, n_layers=-(-s.n_layers // 8), n_heads=s.d_model // 512,
+    """Each shape at 1/32 of the width and about 1/16 of the depth, 16-dim heads, 256 tokens."""
+    return [Shape(d_model=s.d_model // 32, n_layers=-(-s.n_layers // 16), n_heads=s.d_model // 512,
                   n_kv_heads=s.d_model // 512, vocab=256) for s in shapes]
 
 

@@ -155,9 +155,9 @@ def test_unknown_devices_get_no_floor_and_known_gpus_are_matched():
     assert add_roofline(row, None)["floor_ms"].isna().all()
 
 
-def test_the_jax_backend_leaves_x64_alone():
-    """Other parts of the package switch x64 on; the generated tokens stay int32."""
-    generator = jax_backend.Generator(TINY, SETTINGS, 1)
+def test_the_jax_backend_works_with_x64_on():
+    """The fit switches 64-bit types on for the whole process; generation must not mind."""
     with jax.enable_x64(True):
+        generator = jax_backend.Generator(TINY, SETTINGS, 1)
         tokens = generator.decode(generator.prefill())
-    assert tokens.dtype == jnp.int32
+    assert tokens.dtype == jnp.int32 and tokens.shape == (1, SETTINGS.output_len)

@@ -35,21 +35,15 @@ def show_progress(quiet: bool) -> bool:
     return not quiet and not os.environ.get("CI") and sys.stderr.isatty()
 
 
-def time_generation(generator, settings: BenchSettings) -> tuple[list[float], list[float]]:
-    """(prefill seconds, decode seconds per token) of each repeat after the warm-up runs."""
-    prefill_seconds, token_seconds = [], []
-    for run in range(settings.warmup + settings.repeats):
-        start = time.perf_counter()
-        state = generator.prefill()
-        generator.synchronize(state)
-        prefilled = time.perf_counter()
-        tokens = generator.decode(state)
-        generator.synchronize(tokens)
-        finished = time.perf_counter()
-        if run >= settings.warmup:
-            prefill_seconds.append(prefilled - start)
-            token_seconds.append((finished - prefilled) / (settings.output_len - 1))
-    return prefill_seconds, token_seconds
+def time_once(generator) -> tuple[float, float]:
+    """(prefill seconds, decode seconds) of one whole greedy generation."""
+    start = time.perf_counter()
+    state = generator.prefill()
+    generator.synchronize(state)
+    prefilled = time.perf_counter()
+    tokens = generator.decode(state)
+    generator.synchronize(tokens)
+    return prefilled - start, time.perf_counter() - prefilled
 
 
 def summarize(seconds: list[float]) -> tuple[float, float, float]:
@@ -60,19 +54,34 @@ def summarize(seconds: list[float]) -> tuple[float, float, float]:
 
 def benchmark(shapes: list[Shape], settings: BenchSettings, backend: str = "jax",
               quiet: bool = False) -> pd.DataFrame:
-    """Time every shape at every batch size; one row each (columns: see the module docstring)."""
+    """Time every shape at every batch size; one row each (columns: see the module docstring).
+
+    All generators are built and warmed up first, then timed in rounds, one repeat of each per
+    round: on a shared machine a burst of other work then slows every shape alike instead of
+    one shape's whole series. (So every shape's weights are held at once.)"""
     module = load_backend(backend)
     device = module.device_name()
     versions = module.library_versions()
     cases = [(shape, batch) for shape in shapes for batch in settings.batch_sizes]
-    rows = []
-    progress = tqdm(cases, desc=f"latency ({backend})", unit="shape", disable=not show_progress(quiet))
-    for shape, batch in progress:
-        progress.set_postfix_str(f"{shape.label} batch {batch}")
+    hide = not show_progress(quiet)
+
+    generators = []
+    for shape, batch in tqdm(cases, desc=f"build and warm up ({backend})", unit="shape", disable=hide):
         generator = module.Generator(shape, settings, batch)
-        prefill_seconds, token_seconds = time_generation(generator, settings)
-        del generator  # free the weights and cache before the next shape is built
-        rows.append(_row(shape, settings, batch, backend, device, versions, prefill_seconds, token_seconds))
+        for _ in range(settings.warmup):
+            time_once(generator)  # compiles (jax), fills caches
+        generators.append(generator)
+
+    prefill_seconds = [[] for _ in cases]
+    token_seconds = [[] for _ in cases]
+    for _ in tqdm(range(settings.repeats), desc=f"time ({backend})", unit="round", disable=hide):
+        for case, generator in enumerate(generators):
+            prefill, decode = time_once(generator)
+            prefill_seconds[case].append(prefill)
+            token_seconds[case].append(decode / (settings.output_len - 1))
+
+    rows = [_row(shape, settings, batch, backend, device, versions, prefill_seconds[case], token_seconds[case])
+            for case, (shape, batch) in enumerate(cases)]
     return add_roofline(pd.DataFrame(rows), device_spec(device))
 
 

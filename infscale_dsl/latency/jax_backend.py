@@ -4,6 +4,9 @@ Two compiled calls per generation: the prefill (prompt -> first token and cache)
 decode loop, a `lax.fori_loop` inside one jitted function, so no Python runs per token and the
 time per token is the device's own. Weights are cast to the compute dtype first: inference
 reads them in that dtype (training keeps float32 masters, which a decode need not read).
+
+The model is built and traced with 64-bit types off, whatever the process set (the fit switches
+them on globally): its cache indices are int32, and a decode has no use for 64-bit numbers.
 """
 from __future__ import annotations
 
@@ -40,6 +43,10 @@ class Generator:
     The harness times the two calls separately, calling `synchronize` before each clock read."""
 
     def __init__(self, shape: Shape, settings: BenchSettings, batch: int):
+        with jax.enable_x64(False):
+            self._build(shape, settings, batch)
+
+    def _build(self, shape: Shape, settings: BenchSettings, batch: int) -> None:
         dtype = getattr(jnp, settings.dtype)
         output_len = settings.output_len
         max_len = settings.prompt_len + output_len
@@ -72,12 +79,14 @@ class Generator:
 
     def prefill(self):
         """The prompt through the model: (first generated token (B,), KV cache)."""
-        return self._prefill(self.weights, self.prompt)
+        with jax.enable_x64(False):
+            return self._prefill(self.weights, self.prompt)
 
     def decode(self, state):
         """output_len - 1 more tokens in one compiled loop: all output tokens (B, output_len)."""
         first_token, cache = state
-        return self._decode(self.weights, first_token, cache)
+        with jax.enable_x64(False):
+            return self._decode(self.weights, first_token, cache)
 
     def synchronize(self, result) -> None:
         jax.block_until_ready(result)

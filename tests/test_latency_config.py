@@ -83,6 +83,8 @@ def test_malformed_and_missing_configs(tmp_path):
         load_config(write(tmp_path, "[[shape]\nd_model = 3"))
     with pytest.raises(LawError, match="lists no shapes"):
         load_config(write(tmp_path, "[settings]\nrepeats = 3\n"))
+    with pytest.raises(LawError, match="'shape' must be a list of tables"):
+        load_config(write(tmp_path, "[shape]\nd_model = 3\n"))
     with pytest.raises(LawError, match="no such config file"):
         load_config(tmp_path / "absent.toml")
 
@@ -95,6 +97,13 @@ def test_runs_table_gives_its_distinct_shapes():
         shapes_from_runs(runs.drop(columns="vocab"), source="runs.parquet")
     assert error.value.diagnostics[0].hint == "give the vocabulary size with --vocab"
     assert shapes_from_runs(runs.drop(columns="vocab"), vocab=100)[0].vocab == 100
+
+
+def test_runs_table_params_tell_tied_from_untied_embeddings():
+    tied, untied = Shape(32, 2, 2, 2, 64, tie_embeddings=True), Shape(64, 1, 4, 4, 64)
+    runs = pd.DataFrame(dict(d_model=[32, 32, 64], n_layers=[2, 2, 1], n_heads=[2, 2, 4], vocab=64,
+                             params_N=[tied.params, tied.params, untied.params]))
+    assert shapes_from_runs(runs) == [tied, untied]
 
 
 def test_join_runs_pairs_training_runs_with_latency_of_the_same_shape():

@@ -25,6 +25,7 @@ A config looks like this (every key of [defaults] may be given per shape too):
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import tomllib
@@ -151,6 +152,11 @@ def load_config(path: str | Path) -> tuple[list[Shape], BenchSettings]:
 
     for key in sorted(set(document) - {"settings", "defaults", "shape"}):
         report(f"unknown table [{key}]", hint="the tables are [settings], [defaults] and [[shape]]")
+    for key, kind in (("settings", dict), ("defaults", dict), ("shape", list)):
+        if not isinstance(document.get(key, kind()), kind):
+            report(f"'{key}' must be a {'table' if kind is dict else 'list of tables'}",
+                   hint="write [settings], [defaults] and one [[shape]] per shape")
+            raise LawError(problems)
     settings_table = document.get("settings", {})
     for key in sorted(set(settings_table) - _SETTING_FIELDS):
         report(f"unknown key '{key}' in [settings]", hint=f"known keys: {', '.join(sorted(_SETTING_FIELDS))}")
@@ -180,7 +186,10 @@ def load_config(path: str | Path) -> tuple[list[Shape], BenchSettings]:
 
 def shapes_from_runs(runs: pd.DataFrame, source: str = "runs table", vocab: int | None = None) -> list[Shape]:
     """The distinct shapes of a training runs table (columns d_model, n_layers, n_heads, and
-    optionally n_kv_heads (default n_heads), vocab, ffn_multiplier, tie_embeddings)."""
+    optionally n_kv_heads (default n_heads), vocab, ffn_multiplier, tie_embeddings).
+
+    Without a tie_embeddings column, a shape is taken as tied when the table's params_N is the
+    tied count (the training sweep's default) and as untied otherwise."""
     needed = ["d_model", "n_layers", "n_heads"] + ([] if vocab is not None else ["vocab"])
     missing = [c for c in needed if c not in runs.columns]
     if missing:
@@ -193,6 +202,9 @@ def shapes_from_runs(runs: pd.DataFrame, source: str = "runs table", vocab: int 
     if "vocab" not in table.columns:
         table["vocab"] = vocab
     columns = list(SHAPE_KEYS) + [c for c in ("ffn_multiplier", "tie_embeddings") if c in table.columns]
+    infer_tie = "tie_embeddings" not in table.columns and "params_N" in table.columns
+    if infer_tie:
+        columns.append("params_N")
     problems: list[Diagnostic] = []
 
     def report(message: str, hint: str | None = None) -> None:
@@ -200,8 +212,13 @@ def shapes_from_runs(runs: pd.DataFrame, source: str = "runs table", vocab: int 
 
     shapes = []
     for row_number, row in table[columns].drop_duplicates().iterrows():
-        shape = _shape_from_mapping(row.to_dict(), f"row {row_number}", report)
-        if shape is not None:
+        values = row.to_dict()
+        params = values.pop("params_N", None)
+        shape = _shape_from_mapping(values, f"row {row_number}", report)
+        if shape is not None and infer_tie:
+            tied = dataclasses.replace(shape, tie_embeddings=True)
+            shape = tied if tied.params == params else shape
+        if shape is not None and shape not in shapes:
             shapes.append(shape)
     if problems:
         raise LawError(problems)

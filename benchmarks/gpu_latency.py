@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # leave GPU memory for torch too
@@ -102,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = FULL
     if args.tiny:
         shapes, settings = tiny_shapes(shapes), TINY
-    measured = {backend: benchmark(shapes, settings, backend=backend, quiet=args.quiet)
-                for backend in args.backends}
+    measured, seconds = {}, {}
+    for backend in args.backends:
+        start = time.perf_counter()
+        measured[backend] = benchmark(shapes, settings, backend=backend, quiet=args.quiet)
+        seconds[backend] = time.perf_counter() - start  # building, compiling and timing
     if args.output:
         pd.concat(measured.values()).to_csv(args.output, index=False)
 
@@ -113,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
           f"median of {settings.repeats} (ms per decoded token)")
     table = compare(reference, measured)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print("wall time: " + ", ".join(f"{backend} {s:.0f} s" for backend, s in seconds.items()))
     if args.tiny:
         print("tiny shapes: the targets apply to the full shapes on a GPU and are not checked")
         return 0

@@ -81,3 +81,15 @@ def test_bfloat16_compute_keeps_float32_parameters_and_logits():
 def test_bad_shapes_raise_law_error(fields, message):
     with pytest.raises(LawError, match=message):
         ModelConfig(**fields)
+
+
+def test_decoding_works_with_jax_x64_on():
+    """A fit switches jax x64 on for the whole process; the model must still decode after it."""
+    config = CONFIGS["tied, grouped-query"]
+    model = build_model(config, seed=0)
+    tokens = jax.random.randint(jax.random.key(0), (1, 6), 0, config.vocab_size)
+    with jax.enable_x64(True):
+        cache = init_cache(config, batch=1, max_len=8, dtype=jnp.float32)
+        logits, cache = model.prefill(tokens, cache)
+        logits, cache = model.decode_step(jnp.argmax(logits, axis=-1).astype(jnp.int32), cache)
+    assert logits.shape == (1, config.vocab_size) and int(cache.length) == 7

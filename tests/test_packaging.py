@@ -16,7 +16,12 @@ def test_training_and_latency_import_without_lark_or_arviz():
             "for name in ('lark', 'arviz', 'numpyro'):\n"
             "    sys.modules[name] = None\n"
             "import infscale_dsl.nn.model, infscale_dsl.nn.train, infscale_dsl.nn.sweep\n"
-            "import infscale_dsl.latency.bench, infscale_dsl.latency.jax_backend\n")
+            "import infscale_dsl.latency.bench, infscale_dsl.latency.jax_backend\n"
+            "from infscale_dsl.cli import main\n"
+            "try:\n"
+            "    main(['sweep', '--help'])\n"
+            "except SystemExit as done:\n"
+            "    assert done.code == 0\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import Diagnostic, LawError
+from ..files import atomic_write
 from ..latency.bench import BACKENDS, benchmark
 from ..latency.shapes import DTYPES, BenchSettings, load_config, shapes_from_runs
 
@@ -55,11 +56,10 @@ def run(args: argparse.Namespace) -> int:
         raise LawError([Diagnostic(f"option: {problem}") for problem in problems])
 
     table = benchmark(shapes, settings, backend=args.backend, quiet=args.quiet)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     if args.output.suffix == ".parquet":
-        table.to_parquet(args.output, index=False)
+        atomic_write(args.output, lambda temp: table.to_parquet(temp, index=False))
     else:
-        table.to_csv(args.output, index=False)
+        atomic_write(args.output, lambda temp: table.to_csv(temp, index=False))
     if not args.quiet:
         print(f"{table['device'].iloc[0]}, {args.backend} ({table['library_versions'].iloc[0]}), "
               f"{settings.dtype}, prompt {settings.prompt_len}, output {settings.output_len}, "

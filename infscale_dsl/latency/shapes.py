@@ -29,7 +29,7 @@ import dataclasses
 import math
 import numbers
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np

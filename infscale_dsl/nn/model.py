@@ -132,8 +132,10 @@ class Attention(nnx.Module):
         v = self.wv(x).reshape(B, T, c.n_kv_heads, c.head_dim)  # (B, T, nkv, hd)
         mask = None  # training: causal attention within these T tokens
         if cache is not None:
-            # write in place into (n_layers, B, max_len, nkv, hd) at [layer, :, length:length+T]
-            at = (layer, 0, cache.length, 0, 0)
+            # write in place into (n_layers, B, max_len, nkv, hd) at [layer, :, length:length+T];
+            # all indices int32 like cache.length (plain ints would be int64 under jax x64)
+            zero = jnp.zeros((), jnp.int32)
+            at = (zero + layer, zero, cache.length, zero, zero)
             cache = KVCache(k=jax.lax.dynamic_update_slice(cache.k, k[None].astype(cache.k.dtype), at),
                             v=jax.lax.dynamic_update_slice(cache.v, v[None].astype(cache.v.dtype), at),
                             length=cache.length)

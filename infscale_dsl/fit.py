@@ -5,7 +5,7 @@
     result.save("fit/")       # posterior.nc, summary.json, spec.law, fit.json
 
 Fits run in float64 (jax x64 is switched on here): power laws over N ~ 1e11 and log-scale
-noise of 1e-3 need it. NUTS chains run in parallel when JAX has a device per chain (the CLI
+noise of 1e-3 need it. Compiled programs are cached on disk (see `use_compilation_cache`). NUTS chains run in parallel when JAX has a device per chain (the CLI
 asks for them with numpyro.set_host_device_count before JAX starts), else vectorised.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pandas as pd
 
 from .compile import CompiledModel, compile_spec
 from .data import PreparedData, prepare
+from .datasets import cache_dir
 from .language.ast import CheckedSpec
 from .posterior import FitResult
 from .pointfit import PointFit, point_fit
@@ -40,6 +41,7 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     jax.config.update("jax_enable_x64", True)
+    use_compilation_cache()
     data = prepare(spec, table, filename=filename)
     compiled = compile_spec(spec, data)
     start = point_fit(compiled, data, seed=seed, loss=loss, delta=delta, n_starts=n_starts)
@@ -110,6 +112,15 @@ def _point_idata(compiled: CompiledModel, start: PointFit):
     import arviz as az
 
     return az.from_dict(posterior={k: np.asarray(v)[None, None] for k, v in start.params.items()})
+
+
+def use_compilation_cache() -> None:
+    """Keep compiled XLA programs on disk (<cache>/jax, see datasets.cache_dir) unless the user
+    chose a JAX cache already: numpyro re-traces its parallel chains on every run, and the
+    cache turns that recompilation, and the next CLI call's, into a file read."""
+    if jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def _observed_ranges(spec: CheckedSpec, data: PreparedData) -> dict[str, tuple[float, float]]:

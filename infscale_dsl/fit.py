@@ -56,6 +56,7 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
         left_out=dict(data.left_out), data_sha256=table_sha256(table),
         columns=tuple(str(c) for c in table.columns),
         objective=start.objective if method == "map" else None,
+        priors={name: f"{c.text} over {c.on} ({c.source})" for name, c in compiled.priors.items()},
     )
 
 

@@ -39,6 +39,7 @@ class FitResult:
     data_sha256: str
     columns: tuple[str, ...]  # the table's columns (to re-check the spec on load)
     objective: float | None = None  # point fit only: the robust loss at the optimum
+    priors: dict[str, str] = field(default_factory=dict)  # parameter -> the prior used, in words
     table: pd.DataFrame = field(init=False, repr=False)  # per-parameter summary
 
     def __post_init__(self):
@@ -127,7 +128,7 @@ class FitResult:
                 "levels": {k: list(v) for k, v in self.levels.items()},
                 "data_ranges": {k: list(v) for k, v in self.data_ranges.items()},
                 "n_obs": self.n_obs, "left_out": self.left_out, "data_sha256": self.data_sha256,
-                "columns": list(self.columns), "objective": self.objective}
+                "columns": list(self.columns), "objective": self.objective, "priors": self.priors}
         atomic_write(folder / "fit.json", lambda path: Path(path).write_text(json.dumps(meta, indent=2)))
         atomic_write(folder / "summary.json",
                       lambda path: Path(path).write_text(json.dumps(self.summary_json(), indent=2)))
@@ -150,7 +151,8 @@ class FitResult:
                    levels={k: tuple(v) for k, v in meta["levels"].items()},
                    data_ranges={k: tuple(v) for k, v in meta["data_ranges"].items()},
                    n_obs=meta["n_obs"], left_out=meta["left_out"], data_sha256=meta["data_sha256"],
-                   columns=tuple(meta["columns"]), objective=meta.get("objective"))
+                   columns=tuple(meta["columns"]), objective=meta.get("objective"),
+                   priors=meta.get("priors", {}))
 
 
 def _summarise(result: FitResult) -> pd.DataFrame:

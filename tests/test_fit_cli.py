@@ -50,6 +50,7 @@ def test_few_draws_fail_the_gate_and_strict_exits_1(runs, tmp_path, capsys):
                  "--chains", "2", "--warmup", "150", "--draws", "100", "--quiet", "--strict"])
     out = capsys.readouterr().out
     assert code == 1
+    assert "priors:" in out and "E            HalfNormal(" in out  # the priors used, as show prints them
     assert "DIAGNOSTICS FAILED" in out and "ESS" in out
     assert json.loads((tmp_path / "f" / "summary.json").read_text())["diagnostics"]["ok"] is False
 
@@ -58,6 +59,7 @@ def test_fit_folder_round_trips(fitted):
     loaded = FitResult.load(fitted)
     assert loaded.method == "nuts" and loaded.n_draws == 200
     assert loaded.draws["A"].shape == (200,)
+    assert loaded.priors["a"].startswith("Normal(0.5, 0.5) in [0, 3]")
     pd.testing.assert_frame_equal(loaded.summary(), FitResult.load(fitted).summary())
 
 

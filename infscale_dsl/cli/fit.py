@@ -78,6 +78,8 @@ def format_summary(result) -> str:
     for response, n in result.n_obs.items():
         left = result.left_out.get(response, 0)
         lines.append(f"  {response}: {n} rows" + (f" ({left} left out: {response} missing)" if left else ""))
+    lines.append("priors:")
+    lines.extend(f"  {name:<12} {text}" for name, text in result.priors.items())
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 120):
         lines.append(result.summary().to_string())
     diagnostics = result.diagnostics

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..devices import accelerator
+
 BYTES_PER_ELEMENT = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
@@ -31,19 +33,11 @@ class DeviceSpec:
     peak_flops: float  # FLOP/s, dense bf16 for GPUs (an optimistic floor for float32)
 
 
-# matched by substring against the device name that jax or torch reports
-KNOWN_DEVICES = (
-    ("A100", DeviceSpec("NVIDIA A100 40GB", 1.555e12, 312e12)),
-    ("H100", DeviceSpec("NVIDIA H100 SXM", 3.35e12, 989e12)),
-    ("H200", DeviceSpec("NVIDIA H200", 4.8e12, 989e12)),
-)
-
-
 def device_spec(device_name: str) -> DeviceSpec | None:
-    """The table's entry for a GPU, a measured one for the CPU, None for an unknown device."""
-    for key, spec in KNOWN_DEVICES:
-        if key in device_name:
-            return spec
+    """The data sheet's figures for a known GPU, measured ones for the CPU, None otherwise."""
+    known = accelerator(device_name)
+    if known is not None:
+        return DeviceSpec(known.name, known.memory_bandwidth, known.peak_flops["bfloat16"])
     if device_name.lower().startswith("cpu"):
         return measure_cpu()
     return None

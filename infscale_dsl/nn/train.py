@@ -24,18 +24,10 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
+from ..devices import accelerator
 from ..errors import Diagnostic, LawError
 from .corpus import Corpus, eval_windows, sample_batch
 from .model import ModelConfig, build_model, param_count
-
-# Dense peak FLOP/s per device by compute dtype (vendor data sheets; SXM parts). float32 matmuls
-# run on TF32 tensor cores under JAX's default precision. CPUs have no entry: their MFU is NaN.
-PEAK_FLOPS = {
-    "H100": {"bfloat16": 989e12, "float32": 494.5e12},
-    "H200": {"bfloat16": 989e12, "float32": 494.5e12},
-    "A100": {"bfloat16": 312e12, "float32": 156e12},
-}
-
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -72,12 +64,11 @@ def flops_per_token(config: ModelConfig) -> float:
 
 
 def peak_flops(devices: list, dtype) -> float:
-    """Summed peak FLOP/s of `devices` for `dtype`, or NaN when the device kind is not in the table."""
-    kind = devices[0].device_kind
-    for name, by_dtype in PEAK_FLOPS.items():
-        if name in kind:
-            return by_dtype.get(jnp.dtype(dtype).name, math.nan) * len(devices)
-    return math.nan
+    """Summed peak FLOP/s of `devices` for `dtype`; NaN for a device not in the table (CPUs)."""
+    known = accelerator(devices[0].device_kind)
+    if known is None:
+        return math.nan
+    return known.peak_flops.get(jnp.dtype(dtype).name, math.nan) * len(devices)
 
 
 def make_optimizer(config: TrainConfig, steps: int) -> optax.GradientTransformation:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..devices import ACCELERATORS
 from .allocation import LawOfND
 from .risk import Summary
 
@@ -105,7 +106,7 @@ class CostAssumptions:
 
     gpu_hour_price: float  # currency units per GPU-hour
     mfu: float = 0.4  # model FLOPs utilisation in training
-    peak_flops: float = 989e12  # per GPU, bf16 dense (H100 SXM)
+    peak_flops: float = ACCELERATORS["H100"].peak_flops["bfloat16"]  # per GPU
     requests_per_year: float | None = None
     tokens_per_request: float = 256.0  # output tokens per request
     years: float = 1.0  # serving lifetime counted in the total

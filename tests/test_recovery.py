@@ -91,3 +91,20 @@ def test_recovers_two_laws_on_their_own_rows():
     assert result.n_obs == {"loss": 80, "latency": 40}
     assert result.left_out == {"loss": 40, "latency": 80}
     assert all(covers(result, loss_truth | latency_truth).values()), result.summary()
+
+
+def test_studentt_noise_on_the_identity_scale_shrugs_off_outliers():
+    """Heavy-tailed noise: a few runs 10 % off do not pull the law away from the truth."""
+    rng = np.random.default_rng(5)
+    table = grid(rng, 60)
+    truth = {"c0": 2.0, "c1": 0.3, "c2": 2e-7}
+    latency = truth["c0"] + truth["c1"] * table.n_layers + truth["c2"] * table.n_layers * table.d_model ** 2
+    observed = latency + 0.05 * rng.standard_normal(len(table))
+    observed[:4] *= 1.10  # four runs disturbed by other jobs
+    table["tpot_ms"] = observed
+    source = ("latency ~ c0 + c1 * n_layers + c2 * n_layers * d_model^2\n"
+              "data latency = tpot_ms : positive\n"
+              "latency noise StudentT(nu=3) on identity\n")
+    result = fit(load_spec(source, columns=table.columns), table, **SETTINGS)
+    assert all(covers(result, truth).values()), result.summary()
+    assert result.idata.log_likelihood["latency"].shape[-1] == 60

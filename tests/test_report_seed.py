@@ -26,12 +26,9 @@ def load_example():
 
 
 @pytest.fixture(scope="module")
-def seed(request):
-    data = ROOT.parent / "shared" / "data"
-    if not data.is_dir():
-        pytest.skip(f"reference data not found at {data}")
+def seed(shared_data):
     example = load_example()
-    fitted, candidates = example.seed_tables(data)
+    fitted, candidates = example.seed_tables(shared_data)
     spec = load_spec(ROOT / "models" / "bian2025.law", columns=fitted.columns)
     result = fit(spec, fitted, chains=2, warmup=300, draws=300, seed=0)
     return example, fitted, candidates, result

@@ -15,20 +15,9 @@ def register(subparsers) -> None:
     fit.add_argument("-o", "--output", default="fit", help="fit folder to write (default: fit/)")
     fit.add_argument("--where", help="fit only the rows matching this pandas query, "
                                      "e.g. \"epoch_excluded_outlier == 0\"")
-    fit.add_argument("--method", choices=("nuts", "map"), default="nuts",
-                     help="nuts: full posterior (default); map: robust multi-start point fit")
-    fit.add_argument("--chains", type=int, default=4)
-    fit.add_argument("--warmup", type=int, default=500)
-    fit.add_argument("--draws", type=int, default=500, help="draws per chain")
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--target-accept", type=float, default=0.99,
-                     help="NUTS target acceptance; higher takes smaller steps (default 0.99)")
-    fit.add_argument("--loss", choices=("huber", "studentt"), default="huber",
-                     help="robust loss of the point fit (default huber)")
-    fit.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log residuals")
+    add_fit_options(fit)
     fit.add_argument("--strict", action="store_true",
                      help="exit 1 if the fit fails its diagnostics (R-hat, ESS, divergences)")
-    fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(func=run_fit)
 
     predict = subparsers.add_parser("predict", help="predict a table of candidates from a fit",
@@ -47,23 +36,46 @@ def register(subparsers) -> None:
     show.set_defaults(func=run_show)
 
 
-def run_fit(args: argparse.Namespace) -> int:
+def add_fit_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that fits (fit, compare, backtest)."""
+    parser.add_argument("--method", choices=("nuts", "map"), default="nuts",
+                        help="nuts: full posterior (default); map: robust multi-start point fit")
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--draws", type=int, default=500, help="draws per chain")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--target-accept", type=float, default=0.99,
+                        help="NUTS target acceptance; higher takes smaller steps (default 0.99)")
+    parser.add_argument("--loss", choices=("huber", "studentt"), default="huber",
+                        help="robust loss of the point fit (default huber)")
+    parser.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log residuals")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def fit_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments of `infscale_dsl.fit.fit` from those options. Call it before JAX
+    starts: it asks for one CPU device per chain, so that chains run in parallel."""
     import numpyro
 
-    # before JAX starts: one CPU device per chain, so chains run in parallel
     numpyro.set_host_device_count(max(args.chains, os.cpu_count() or 1))
+    from ..fit import show_progress
+
+    return dict(method=args.method, chains=args.chains, warmup=args.warmup, draws=args.draws,
+                seed=args.seed, target_accept=args.target_accept, loss=args.loss,
+                delta=args.delta, progress=show_progress(args.quiet))
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    options = fit_options(args)
     from ..data import read_table, rows_matching
-    from ..fit import fit, show_progress
+    from ..fit import fit
     from ..language import load_spec
 
     table = read_table(args.table)
     if args.where:
         table = table[rows_matching(table, args.where)].reset_index(drop=True)
     spec = load_spec(Path(args.spec), columns=table.columns)
-    result = fit(spec, table, method=args.method, chains=args.chains, warmup=args.warmup,
-                 draws=args.draws, seed=args.seed, target_accept=args.target_accept,
-                 progress=show_progress(args.quiet), filename=args.table, loss=args.loss,
-                 delta=args.delta)
+    result = fit(spec, table, filename=args.table, **options)
     folder = result.save(args.output)
     print(format_summary(result))
     print(f"\nwritten: {folder}/ (posterior.nc, summary.json, spec.law, fit.json)")

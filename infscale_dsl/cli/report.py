@@ -3,8 +3,9 @@ questions (see infscale_dsl/report/)."""
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
+
+from .fit import add_fit_options, fit_options
 
 SHAPE_COLUMNS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "vocab")
 
@@ -83,15 +84,6 @@ def add_decision_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", default="Scaling-law risk report")
     parser.add_argument("--note", action="append", default=[], help="an assumption to state in the report (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
-
-
-def add_fit_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--method", choices=("nuts", "map"), default="nuts")
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--draws", type=int, default=500, help="draws per chain")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def decision_inputs(args: argparse.Namespace):
@@ -203,30 +195,19 @@ def summary_text(report) -> str:
     return "\n".join(lines)
 
 
-def _fit_with_devices(args: argparse.Namespace):
-    """Ask for one CPU device per chain before JAX starts, as `fit` does."""
-    import numpyro
-
-    numpyro.set_host_device_count(max(args.chains, os.cpu_count() or 1))
-    from ..fit import show_progress
-
-    return dict(method=args.method, chains=args.chains, warmup=args.warmup, draws=args.draws,
-                progress=show_progress(args.quiet))
-
-
 def run_compare(args: argparse.Namespace) -> int:
     from ..errors import Diagnostic, LawError
 
     if len(args.specs) < 2:
         raise LawError(Diagnostic("compare needs two or more specs", hint="infscale-dsl compare a.law b.law runs.csv"))
-    options = _fit_with_devices(args)
+    options = fit_options(args)
     from ..data import read_table
     from ..fit import fit
     from ..language import load_spec
     from ..report.compare import compare_fits, describe
 
     table = read_table(args.table)
-    fits = {Path(s).stem: fit(load_spec(Path(s), columns=table.columns), table, seed=args.seed,
+    fits = {Path(s).stem: fit(load_spec(Path(s), columns=table.columns), table,
                               filename=args.table, **options) for s in args.specs}
     comparison = compare_fits(fits, args.response)
     print(describe(comparison))
@@ -240,23 +221,18 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_backtest(args: argparse.Namespace) -> int:
-    options = _fit_with_devices(args)
-    from ..data import read_table
+    options = fit_options(args)
+    from ..data import read_table, rows_matching, write_table
     from ..language import load_spec
-    from ..data import rows_matching
     from ..report.backtest import backtest, describe
 
     table = read_table(args.table)
     if args.where:
         table = table[rows_matching(table, args.where)]
-    result = backtest(load_spec(Path(args.spec), columns=table.columns), table, args.holdout,
-                      seed=args.seed, **options)
+    result = backtest(load_spec(Path(args.spec), columns=table.columns), table, args.holdout, **options)
     print(describe(result))
     if args.output:
-        if args.output.endswith((".parquet", ".pq")):
-            result.predictions.to_parquet(args.output, index=False)
-        else:
-            result.predictions.to_csv(args.output, index=False)
+        write_table(result.predictions, args.output)
         print(f"written: {args.output}")
     if args.min_coverage is not None and any(s.coverage_90 < args.min_coverage for s in result.scores):
         return 1

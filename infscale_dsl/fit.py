@@ -5,7 +5,8 @@
     result.save("fit/")       # posterior.nc, summary.json, spec.law, fit.json
 
 Fits run in float64 (jax x64 is switched on here): power laws over N ~ 1e11 and log-scale
-noise of 1e-3 need it. Compiled programs are cached on disk (see `use_compilation_cache`). NUTS chains run in parallel when JAX has a device per chain (the CLI
+noise of 1e-3 need it. Compiled programs are kept per model structure in the process
+(sampler.py) and on disk (see `use_compilation_cache`). NUTS chains run in parallel when JAX has a device per chain (the CLI
 asks for them with numpyro.set_host_device_count before JAX starts), else vectorised.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .datasets import cache_dir
 from .language.ast import CheckedSpec
 from .posterior import FitResult
 from .pointfit import PointFit, point_fit
+from .sampler import Sampler
 
 METHODS = ("nuts", "map")
 
@@ -60,41 +62,35 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
     )
 
 
-_SAMPLERS: dict[tuple, object] = {}  # structure key and settings -> numpyro MCMC, compiled
+_SAMPLERS: dict[tuple, Sampler] = {}  # structure key and settings -> compiled sampler
 
 
 def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, chains: int,
             warmup: int, draws: int, seed: int, target_accept: float, progress: bool):
     import arviz as az
-    from numpyro.infer import MCMC, NUTS, log_likelihood
+    from numpyro.infer import log_likelihood
 
     model = compiled.model()
     inputs = compiled.inputs(data)
     key = (compiled.structure_key(data), chains, warmup, draws, target_accept, progress)
     if key not in _SAMPLERS:
-        chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
-        # jit_model_args: the data are arguments of the compiled sampler, not constants in it
-        _SAMPLERS[key] = MCMC(NUTS(model, target_accept_prob=target_accept, dense_mass=True), num_warmup=warmup,
-                              num_samples=draws, num_chains=chains, chain_method=chain_method,
-                              progress_bar=progress, jit_model_args=True)
-    mcmc = _SAMPLERS[key]
-    mcmc.run(jax.random.PRNGKey(seed), inputs, init_params=_chain_starts(start, chains, seed),
-             extra_fields=("diverging",))
+        _SAMPLERS[key] = Sampler(model, inputs, chains=chains, warmup=warmup, draws=draws,
+                                 target_accept=target_accept, progress=progress)
+    result = _SAMPLERS[key].run(jax.random.PRNGKey(seed), _chain_starts(start, chains, seed), inputs)
 
-    samples = mcmc.get_samples(group_by_chain=True)
+    flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in result.samples.items()}
     log_lik = {}
-    for name, values in log_likelihood(model, mcmc.get_samples(), inputs).items():
+    for name, values in log_likelihood(model, flat, inputs).items():
         law = compiled.spec.law_for(name.removeprefix("obs_"))
         values = np.asarray(values)
         y = np.asarray(inputs["laws"][law.response][law.response])
         if law.noise.scale == "log":
             values = values - np.log(y)  # the density of y, not log y: laws on either scale compare
         log_lik[law.response] = values.reshape(chains, draws, -1)
-    diverging = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["diverging"])
     return az.from_dict(
-        posterior={k: np.asarray(v) for k, v in samples.items()},
+        posterior=result.samples,
         log_likelihood=log_lik,
-        sample_stats={"diverging": diverging},
+        sample_stats={"diverging": result.diverging},
         observed_data={law.response: np.asarray(inputs["laws"][law.response][law.response])
                        for law in compiled.spec.laws},
     )

@@ -1,0 +1,55 @@
+"""What the compiler reads from a law: roles, default priors, and the errors it adds to check's."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from infscale_dsl.cli import main
+from infscale_dsl.compile import compile_spec
+from infscale_dsl.data import prepare
+from infscale_dsl.errors import LawError
+from infscale_dsl.language import load_spec
+
+SEED_LAW = "R = d_model / n_layers\nloss ~ (E + A/N^alpha + B/D^alpha) * (1 + eps * R^alpha)\n"
+COLUMNS = ["N", "D", "d_model", "n_layers", "loss", "family"]
+
+
+@pytest.fixture
+def table():
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"N": 10 ** rng.uniform(7, 9, 30), "D": 10 ** rng.uniform(9, 11, 30),
+                         "d_model": 256.0, "n_layers": 8.0, "loss": rng.uniform(2.5, 3.5, 30),
+                         "family": ["a", "b", "c"] * 10})
+
+
+def test_roles_of_the_seed_law(table):
+    spec = load_spec(SEED_LAW, columns=COLUMNS)
+    compiled = compile_spec(spec, prepare(spec, table))
+    assert compiled.roles.role == {"E": "offset", "A": "coefficient", "alpha": "exponent",
+                                   "B": "coefficient", "eps": "coefficient", "sigma_loss": "noise"}
+    # each coefficient is centred at the mean log of its base over the fitted rows
+    assert compiled.log_reference["N"] == pytest.approx(np.log(table.N).mean())
+    assert compiled.log_reference["R"] == pytest.approx(np.log(32.0))
+    # default priors read the response's scale: the offset's HalfNormal is twice its median
+    assert compiled.priors["E"].text == f"HalfNormal({2 * table.loss.median():.4g})"
+
+
+def test_a_coefficient_used_twice_is_not_reparametrised():
+    spec = load_spec("loss ~ A/N^a + A/D^a + E", columns=COLUMNS)
+    compiled = compile_spec(spec, None)
+    assert compiled.roles.role["A"] == "free" and compiled.roles.terms == ()
+
+
+def test_grouped_parameter_needs_a_normal_or_lognormal_population(table):
+    spec = load_spec("data family : category\nE[family] ~ Gamma(2, 1)\nloss ~ E + A/N^a\n", columns=COLUMNS)
+    with pytest.raises(LawError) as error:
+        compile_spec(spec, prepare(spec, table))
+    (diagnostic,) = error.value.diagnostics
+    assert diagnostic.line == 2 and "Normal or LogNormal" in diagnostic.message
+    assert "LogNormal(mu_E, tau_E)" in diagnostic.hint
+
+
+def test_show_without_a_table_prints_symbolic_scales(tmp_path, capsys):
+    (tmp_path / "law.law").write_text("data N : positive\ndata loss : positive\nloss ~ A/N^a + E\n")
+    assert main(["show", str(tmp_path / "law.law")]) == 0
+    out = capsys.readouterr().out
+    assert "Normal(log y_ref, 3)" in out and "HalfNormal(2 y_ref)" in out

@@ -29,10 +29,10 @@ class Diagnostic:
     n_rows: int = 0  # data errors: how many rows are affected in all
 
     def render(self) -> str:
-        where = self.filename or "<spec>"
+        where = self.filename
         if self.line is not None:
-            where += f":{self.line}:{self.column or 1}"
-        text = f"{where}: error: {self.message}"
+            where = f"{where or '<spec>'}:{self.line}:{self.column or 1}"
+        text = f"{where}: error: {self.message}" if where else f"error: {self.message}"
         if self.source_line is not None and self.column is not None:
             width = max(1, (self.end_column or self.column + 1) - self.column)
             text += f"\n    {self.source_line.rstrip()}\n    {' ' * (self.column - 1)}^{'~' * (width - 1)}"

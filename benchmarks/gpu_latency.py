@@ -1,6 +1,6 @@
 """Decode latency of five ~1.0B-parameter shapes on one GPU, beside the project's H200 figures.
 
-    python benchmarks/gpu_latency.py                   # one H100/H200: about 3-5 minutes
+    python benchmarks/gpu_latency.py                   # one H100: about 4 minutes (jax 107 s, torch 136 s)
     python benchmarks/gpu_latency.py --tiny            # the same logic on the CPU, tiny shapes
 
 The shapes are those of ../shared/data/h200_decode_latency_1b.csv (d_model x n_layers =

@@ -6,8 +6,9 @@
 
 Fits run in float64 (jax x64 is switched on here): power laws over N ~ 1e11 and log-scale
 noise of 1e-3 need it. Compiled programs are kept per model structure in the process
-(sampler.py) and on disk (see `use_compilation_cache`). NUTS chains run in parallel when JAX has a device per chain (the CLI
-asks for them with numpyro.set_host_device_count before JAX starts), else vectorised.
+(sampler.py) and on disk (see `use_compilation_cache`). NUTS chains run in parallel when JAX
+has a device per chain (the CLI asks for them with numpyro.set_host_device_count before JAX
+starts), else vectorised.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from .pointfit import PointFit, point_fit
 from .sampler import Sampler
 
 METHODS = ("nuts", "map")
+MASS_MATRICES = ("auto", "laplace", "adapt")
 
 
 def show_progress(quiet: bool = False) -> bool:
@@ -37,46 +39,62 @@ def show_progress(quiet: bool = False) -> bool:
 
 def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains: int = 4,
         warmup: int = 500, draws: int = 500, seed: int = 0, target_accept: float = 0.99,
-        progress: bool = False, filename: str | None = None, loss: str = "huber",
+        mass: str = "auto", progress: bool = False, filename: str | None = None, loss: str = "huber",
         delta: float = 1e-3, n_starts: int = 4096) -> FitResult:
-    """Fit `spec` to `table`; `method` is "nuts" (posterior) or "map" (robust point fit)."""
+    """Fit `spec` to `table`; `method` is "nuts" (posterior) or "map" (robust point fit).
+
+    `mass` is NUTS's mass matrix (see sampler.py): "laplace" keeps the inverse Hessian at the
+    posterior mode, "adapt" re-estimates it in warm-up windows from there, and "auto" (the
+    default) runs "laplace" and, if that fit fails the diagnostics gate, "adapt"."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    if mass not in MASS_MATRICES:
+        raise ValueError(f"mass must be one of {MASS_MATRICES}, not {mass!r}")
     jax.config.update("jax_enable_x64", True)
     use_compilation_cache()
     data = prepare(spec, table, filename=filename)
     compiled = compile_spec(spec, data)
     start = point_fit(compiled, data, seed=seed, loss=loss, delta=delta, n_starts=n_starts)
+
+    def result(idata, sampler: dict) -> FitResult:
+        return FitResult(
+            spec=spec, method=method, idata=idata, levels=dict(data.levels),
+            data_ranges=_observed_ranges(spec, data), n_obs={r: int(len(i)) for r, i in data.rows.items()},
+            left_out=dict(data.left_out), data_sha256=table_sha256(table),
+            columns=tuple(str(c) for c in table.columns),
+            objective=start.objective if method == "map" else None,
+            priors={name: f"{c.text} over {c.on} ({c.source})" for name, c in compiled.priors.items()},
+            sampler=sampler,
+        )
+
     if method == "map":
-        idata = _point_idata(compiled, start)
-    else:
-        idata = _sample(compiled, data, start, chains=chains, warmup=warmup, draws=draws,
-                        seed=seed, target_accept=target_accept, progress=progress)
-    return FitResult(
-        spec=spec, method=method, idata=idata, levels=dict(data.levels),
-        data_ranges=_observed_ranges(spec, data), n_obs={r: int(len(i)) for r, i in data.rows.items()},
-        left_out=dict(data.left_out), data_sha256=table_sha256(table),
-        columns=tuple(str(c) for c in table.columns),
-        objective=start.objective if method == "map" else None,
-        priors={name: f"{c.text} over {c.on} ({c.source})" for name, c in compiled.priors.items()},
-    )
+        return result(_point_idata(compiled, start), {"seed": seed, "loss": loss, "delta": delta})
+    settings = dict(chains=chains, warmup=warmup, draws=draws, seed=seed, target_accept=target_accept)
+    first = "adapt" if mass == "adapt" else "laplace"
+    fitted = result(_sample(compiled, data, start, mass=first, progress=progress, **settings),
+                    settings | {"mass": first})
+    if mass == "auto" and not fitted.diagnostics["ok"]:
+        reason = "; ".join(fitted.diagnostics["problems"])
+        fitted = result(_sample(compiled, data, start, mass="adapt", progress=progress, **settings),
+                        settings | {"mass": "adapt", "mass_note": f"laplace failed the gate ({reason})"})
+    return fitted
 
 
 _SAMPLERS: dict[tuple, Sampler] = {}  # structure key and settings -> compiled sampler
 
 
 def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, chains: int,
-            warmup: int, draws: int, seed: int, target_accept: float, progress: bool):
+            warmup: int, draws: int, seed: int, target_accept: float, mass: str, progress: bool):
     import arviz as az
     from numpyro.infer import log_likelihood
 
     model = compiled.model()
     inputs = compiled.inputs(data)
-    key = (compiled.structure_key(data), chains, warmup, draws, target_accept, progress)
+    key = (compiled.structure_key(data), chains, warmup, draws, target_accept, mass, progress)
     if key not in _SAMPLERS:
         _SAMPLERS[key] = Sampler(model, inputs, chains=chains, warmup=warmup, draws=draws,
-                                 target_accept=target_accept, progress=progress)
-    result = _SAMPLERS[key].run(jax.random.PRNGKey(seed), _chain_starts(start, chains, seed), inputs)
+                                 target_accept=target_accept, adapt_mass=mass == "adapt", progress=progress)
+    result = _SAMPLERS[key].run(jax.random.PRNGKey(seed), start.unconstrained, inputs)
 
     flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in result.samples.items()}
     log_lik = {}
@@ -94,14 +112,6 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
         observed_data={law.response: np.asarray(inputs["laws"][law.response][law.response])
                        for law in compiled.spec.laws},
     )
-
-
-def _chain_starts(start: PointFit, chains: int, seed: int) -> dict:
-    """The point fit, jittered a little per chain in the unconstrained space, so that R-hat
-    can still see chains that fail to mix."""
-    rng = np.random.default_rng(seed)
-    return {k: v[None] + 0.05 * rng.standard_normal((chains,) + v.shape)
-            for k, v in start.unconstrained.items()}
 
 
 def _point_idata(compiled: CompiledModel, start: PointFit):

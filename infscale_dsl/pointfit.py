@@ -101,7 +101,7 @@ def _build(compiled: CompiledModel, inputs: dict, n_starts: int, n_refine: int, 
         return jnp.where(jnp.isfinite(total), total, jnp.inf)
 
     def refine_many(starts, inputs):
-        return jax.vmap(lambda x0: _lbfgs(lambda x: objective(x, inputs), x0, max_iter))(starts)
+        return jax.vmap(lambda x0: lbfgs(lambda x: objective(x, inputs), x0, max_iter))(starts)
 
     return _Functions(
         draw_starts=jax.jit(draw_starts),
@@ -111,7 +111,7 @@ def _build(compiled: CompiledModel, inputs: dict, n_starts: int, n_refine: int, 
     )
 
 
-def _lbfgs(objective, x0, max_iter: int):
+def lbfgs(objective, x0, max_iter: int):
     """L-BFGS (optax, zoom line search) until the gradient vanishes or max_iter steps."""
     solver = optax.lbfgs()
     value_and_grad = optax.value_and_grad_from_state(objective)

@@ -40,6 +40,7 @@ class FitResult:
     columns: tuple[str, ...]  # the table's columns (to re-check the spec on load)
     objective: float | None = None  # point fit only: the robust loss at the optimum
     priors: dict[str, str] = field(default_factory=dict)  # parameter -> the prior used, in words
+    sampler: dict = field(default_factory=dict)  # the fit's settings: chains, draws, mass matrix, seed
     table: pd.DataFrame = field(init=False, repr=False)  # per-parameter summary
 
     def __post_init__(self):
@@ -112,6 +113,7 @@ class FitResult:
             "n_obs": self.n_obs,
             "left_out": self.left_out,
             "method": self.method,
+            "sampler": self.sampler,
             "objective": self.objective,
             "data_sha256": self.data_sha256,
             "infscale_dsl_version": __version__,
@@ -128,7 +130,8 @@ class FitResult:
                 "levels": {k: list(v) for k, v in self.levels.items()},
                 "data_ranges": {k: list(v) for k, v in self.data_ranges.items()},
                 "n_obs": self.n_obs, "left_out": self.left_out, "data_sha256": self.data_sha256,
-                "columns": list(self.columns), "objective": self.objective, "priors": self.priors}
+                "columns": list(self.columns), "objective": self.objective, "priors": self.priors,
+                "sampler": self.sampler}
         atomic_write(folder / "fit.json", lambda path: Path(path).write_text(json.dumps(meta, indent=2)))
         atomic_write(folder / "summary.json",
                       lambda path: Path(path).write_text(json.dumps(self.summary_json(), indent=2)))
@@ -152,7 +155,7 @@ class FitResult:
                    data_ranges={k: tuple(v) for k, v in meta["data_ranges"].items()},
                    n_obs=meta["n_obs"], left_out=meta["left_out"], data_sha256=meta["data_sha256"],
                    columns=tuple(meta["columns"]), objective=meta.get("objective"),
-                   priors=meta.get("priors", {}))
+                   priors=meta.get("priors", {}), sampler=meta.get("sampler", {}))
 
 
 def _summarise(result: FitResult) -> pd.DataFrame:

@@ -41,15 +41,20 @@ def test_fit_folder_holds_posterior_summary_spec_and_data_hash(fitted, runs):
     assert set(summary["params"]["A"]) == {"mean", "median", "q05", "q95", "r_hat", "ess_bulk"}
     assert set(summary["diagnostics"]) >= {"divergences", "max_r_hat", "min_ess_bulk", "ok"}
     assert summary["n_obs"] == {"loss": 60} and summary["method"] == "nuts"
+    # 100 draws fail the gate with the Laplace metric, so --mass auto ran the adapted one too
+    assert summary["sampler"]["mass"] == "adapt" and summary["sampler"]["draws"] == 100
+    assert summary["sampler"]["mass_note"].startswith("laplace failed the gate")
     assert len(summary["data_sha256"]) == 64
     assert (fitted / "spec.law").read_text() == SPEC
 
 
 def test_few_draws_fail_the_gate_and_strict_exits_1(runs, tmp_path, capsys):
     code = main(["fit", str(runs / "chinchilla.law"), str(runs / "runs.csv"), "-o", str(tmp_path / "f"),
-                 "--chains", "2", "--warmup", "150", "--draws", "100", "--quiet", "--strict"])
+                 "--chains", "2", "--warmup", "150", "--draws", "100", "--quiet", "--strict",
+                 "--mass", "laplace"])
     out = capsys.readouterr().out
     assert code == 1
+    assert "NUTS: 2 chains x 100 draws after 150 warm-up, target acceptance 0.99, mass matrix laplace" in out
     assert "priors:" in out and "E            HalfNormal(" in out  # the priors used, as show prints them
     assert "DIAGNOSTICS FAILED" in out and "ESS" in out
     assert json.loads((tmp_path / "f" / "summary.json").read_text())["diagnostics"]["ok"] is False
@@ -60,6 +65,8 @@ def test_fit_folder_round_trips(fitted):
     assert loaded.method == "nuts" and loaded.n_draws == 200
     assert loaded.draws["A"].shape == (200,)
     assert loaded.priors["a"].startswith("Normal(0.5, 0.5) in [0, 3]")
+    assert loaded.sampler == json.loads((fitted / "fit.json").read_text())["sampler"]
+    assert loaded.sampler["chains"] == 2 and loaded.sampler["seed"] == 0
     pd.testing.assert_frame_equal(loaded.summary(), FitResult.load(fitted).summary())
 
 

@@ -46,6 +46,10 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target-accept", type=float, default=0.99,
                         help="NUTS target acceptance; higher takes smaller steps (default 0.99)")
+    parser.add_argument("--mass", choices=("auto", "laplace", "adapt"), default="auto",
+                        help="NUTS mass matrix: laplace keeps the inverse Hessian at the mode, adapt "
+                             "re-estimates it during warm-up; auto (default) tries laplace, then adapt "
+                             "if that fit fails the diagnostics")
     parser.add_argument("--loss", choices=("huber", "studentt"), default="huber",
                         help="robust loss of the point fit (default huber)")
     parser.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log residuals")
@@ -61,7 +65,7 @@ def fit_options(args: argparse.Namespace) -> dict:
     from ..fit import show_progress
 
     return dict(method=args.method, chains=args.chains, warmup=args.warmup, draws=args.draws,
-                seed=args.seed, target_accept=args.target_accept, loss=args.loss,
+                seed=args.seed, target_accept=args.target_accept, mass=args.mass, loss=args.loss,
                 delta=args.delta, progress=show_progress(args.quiet))
 
 
@@ -95,6 +99,13 @@ def format_summary(result) -> str:
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 120):
         lines.append(result.summary().to_string())
     diagnostics = result.diagnostics
+    sampler = result.sampler
+    if result.method == "nuts" and sampler:
+        lines.append(f"NUTS: {sampler['chains']} chains x {sampler['draws']} draws after "
+                     f"{sampler['warmup']} warm-up, target acceptance {sampler['target_accept']}, "
+                     f"mass matrix {sampler['mass']}")
+        if "mass_note" in sampler:
+            lines.append(f"  ({sampler['mass_note']})")
     if result.method == "map":
         lines.append(f"robust objective at the optimum: {result.objective:.10g}")
         lines.append("point fit: no posterior, so no R-hat or ESS (use --method nuts for intervals)")

@@ -76,7 +76,7 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
     if mass == "auto" and not fitted.diagnostics["ok"]:
         reason = "; ".join(fitted.diagnostics["problems"])
         fitted = result(_sample(compiled, data, start, mass="adapt", progress=progress, **settings),
-                        settings | {"mass": "adapt", "mass_note": f"laplace failed the gate ({reason})"})
+                        settings | {"mass": "adapt", "mass_note": f"laplace failed the gate: {reason}"})
     return fitted
 
 

@@ -43,7 +43,7 @@ def test_fit_folder_holds_posterior_summary_spec_and_data_hash(fitted, runs):
     assert summary["n_obs"] == {"loss": 60} and summary["method"] == "nuts"
     # 100 draws fail the gate with the Laplace metric, so --mass auto ran the adapted one too
     assert summary["sampler"]["mass"] == "adapt" and summary["sampler"]["draws"] == 100
-    assert summary["sampler"]["mass_note"].startswith("laplace failed the gate")
+    assert summary["sampler"]["mass_note"].startswith("laplace failed the gate: ")
     assert len(summary["data_sha256"]) == 64
     assert (fitted / "spec.law").read_text() == SPEC
 

@@ -1,6 +1,9 @@
 """Latency configs and tables: shapes read from TOML or a runs table, clear errors naming the
 file and the key, the join of latency rows with training runs, and the `latency` command."""
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -138,12 +141,17 @@ def test_latency_command_rejects_bad_input_with_exit_code_2(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_gpu_script_runs_its_tiny_preset_on_the_cpu(shared_data, capsys):
+def test_gpu_checks_script_runs_every_part_in_its_tiny_mode(shared_data, tmp_path):
+    """benchmarks/gpu_checks.sh, the one command a GPU lease runs, on the CPU with TINY=1."""
     pytest.importorskip("torch")
-    spec = importlib.util.spec_from_file_location("gpu_latency", REPO / "benchmarks" / "gpu_latency.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    assert script.main(["--tiny", "--quiet", "--reference", str(shared_data / "h200_decode_latency_1b.csv")]) == 0
-    printed = capsys.readouterr().out
+    reference = shared_data / "h200_decode_latency_1b.csv"
+    env = {**os.environ, "TINY": "1", "PYTHON": sys.executable, "CI": "1"}
+    out = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_checks.sh"), str(tmp_path), str(reference)],
+                         env=env, capture_output=True, text=True, timeout=600).stdout
+    for part in ("latency_jax", "latency_torch", "train_b32", "train_b64"):
+        assert f"== {part}: exit 0" in out, out[-3000:]
+    latency = (tmp_path / "latency_jax.txt").read_text() + (tmp_path / "latency_torch.txt").read_text()
     for column in ("ref_hf_eager", "jax_tpot_ms", "torch_tpot_ms", "floor_ms", "jax_over_floor"):
-        assert column in printed
+        assert column in latency
+    assert len(pd.read_csv(tmp_path / "latency_torch.csv")) == 5
+    assert "tokens/s" in (tmp_path / "train_b64.txt").read_text()

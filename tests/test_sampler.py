@@ -78,7 +78,7 @@ def test_auto_falls_back_to_adaptation_and_says_why(runs):
     result = fit(spec, runs, warmup=50, draws=10, seed=0)
     assert result.sampler["mass"] == "adapt"
     note = result.sampler["mass_note"]
-    assert note.startswith("laplace failed the gate (") and "bulk ESS" in note, note
+    assert note.startswith("laplace failed the gate: ") and "bulk ESS" in note, note
     assert not result.diagnostics["ok"]
 
 

@@ -105,7 +105,7 @@ def format_summary(result) -> str:
                      f"{sampler['warmup']} warm-up, target acceptance {sampler['target_accept']}, "
                      f"mass matrix {sampler['mass']}")
         if "mass_note" in sampler:
-            lines.append(f"  ({sampler['mass_note']})")
+            lines.append(f"  {sampler['mass_note']}")
     if result.method == "map":
         lines.append(f"robust objective at the optimum: {result.objective:.10g}")
         lines.append("point fit: no posterior, so no R-hat or ESS (use --method nuts for intervals)")

@@ -45,7 +45,8 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
 
     `mass` is NUTS's mass matrix (see sampler.py): "laplace" keeps the inverse Hessian at the
     posterior mode, "adapt" re-estimates it in warm-up windows from there, and "auto" (the
-    default) runs "laplace" and, if that fit fails the diagnostics gate, "adapt"."""
+    default) runs "laplace" and, if that fit of several chains fails the diagnostics gate,
+    "adapt"."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if mass not in MASS_MATRICES:
@@ -73,7 +74,7 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
     first = "adapt" if mass == "adapt" else "laplace"
     fitted = result(_sample(compiled, data, start, mass=first, progress=progress, **settings),
                     settings | {"mass": first})
-    if mass == "auto" and not fitted.diagnostics["ok"]:
+    if mass == "auto" and chains > 1 and not fitted.diagnostics["ok"]:  # one chain always fails R-hat
         reason = "; ".join(fitted.diagnostics["problems"])
         fitted = result(_sample(compiled, data, start, mass="adapt", progress=progress, **settings),
                         settings | {"mass": "adapt", "mass_note": f"laplace failed the gate: {reason}"})

@@ -13,7 +13,7 @@ import argparse
 import os
 from pathlib import Path
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")  # chains in parallel
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")  # chains in parallel
 
 import pandas as pd  # noqa: E402
 
@@ -59,9 +59,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with the public tables")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--draws", type=int, default=1500)
+    parser.add_argument("--draws", type=int, default=2500)
     args = parser.parse_args()
 
     fitted, candidates = seed_tables(args.data)

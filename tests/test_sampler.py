@@ -9,7 +9,13 @@ from infscale_dsl.fit import fit
 from infscale_dsl.language import parse, check
 from infscale_dsl.sampler import laplace
 
-jax.config.update("jax_enable_x64", True)
+
+@pytest.fixture(autouse=True)
+def float64():
+    """laplace() runs in float64 inside a fit; here only these tests switch it on."""
+    with jax.enable_x64(True):
+        yield
+
 
 MEAN = {"a": jnp.array(0.7), "b": jnp.array([-1.0, 2.5])}
 COVARIANCE = np.array([[0.50, 0.20, 0.00],

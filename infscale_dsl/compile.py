@@ -10,7 +10,8 @@ What the compiler does so that NUTS samples well with no tuning by the user:
 - a parameter that varies by a category (`E[family] ~ LogNormal(mu, tau)`) is non-centred:
   z ~ Normal(0, 1) per level, E = exp(mu + tau z);
 - each response has its own likelihood over the rows where it is present, Normal or StudentT,
-  on the log scale (log y ~ Normal(log law, sigma)) or the identity scale.
+  on the log scale (log y ~ Normal(log law, sigma)) or the identity scale (likelihood.py);
+  its drift scale (misfit beyond the data) is sampled from its prior, which no row informs.
 `describe()` prints all of it, which is what `infscale-dsl show` shows.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpyro.distributions as dist
 
 from .data import PreparedData
 from .errors import Diagnostic, LawError
+from .likelihood import Likelihood
 from .language.ast import CheckedSpec, Law
 from .language.distributions import bind_arguments
 from .language.evaluate import evaluate, names_in, unparse
@@ -136,11 +138,9 @@ class CompiledModel:
             for law in self.spec.laws:
                 law_rows = inputs["laws"][law.response]
                 mu = self.law_value(law, params, law_rows)
-                y = None
-                if observed:
-                    y = law_rows[law.response]
-                    y = jnp.log(y) if law.noise.scale == "log" else y
-                numpyro.sample(f"obs_{law.response}", self.noise(law, mu, params[law.sigma]), obs=y)
+                noise = Likelihood.of(law)
+                y = noise.observed(law_rows[law.response], jnp) if observed else None
+                numpyro.sample(f"obs_{law.response}", noise.distribution(mu, params[law.sigma]), obs=y)
         return numpyro_model
 
     def structure_key(self, data: PreparedData) -> tuple:
@@ -149,15 +149,6 @@ class CompiledModel:
                 tuple((r, len(i)) for r, i in data.rows.items()),
                 tuple((g, len(v)) for g, v in sorted(self.levels.items())))
 
-    @staticmethod
-    def noise(law: Law, mu, sigma) -> dist.Distribution:
-        """The likelihood of one observation of `law` whose law value is `mu` (on the log
-        scale this is the distribution of log y)."""
-        loc = jnp.log(mu) if law.noise.scale == "log" else mu
-        if law.noise.family == "StudentT":
-            return dist.StudentT(law.noise.nu, loc, sigma)
-        return dist.Normal(loc, sigma)
-
     # ---- what `show` prints -----------------------------------------------------------------
 
     def describe(self) -> str:
@@ -165,7 +156,8 @@ class CompiledModel:
         for law in self.spec.laws:
             noise = law.noise.family + (f"(nu={law.noise.nu:g})" if law.noise.nu else "")
             lines.append(f"law {law.response}: {noise} noise on the {law.noise.scale} scale, "
-                         f"scale parameter {law.sigma}")
+                         f"scale parameter {law.sigma}; beyond the fitted data, misfit grows by "
+                         f"{law.drift} per log unit of distance in {', '.join(self.spec.law_inputs(law)) or '-'}")
         if self.spec.derived:
             lines.append("derived: " + ", ".join(d.name for d in self.spec.derived))
         lines.append("")

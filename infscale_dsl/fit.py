@@ -23,7 +23,9 @@ import pandas as pd
 from .compile import CompiledModel, compile_spec
 from .data import PreparedData, prepare
 from .datasets import cache_dir
+from .errors import Diagnostic, LawError
 from .language.ast import CheckedSpec
+from .likelihood import Likelihood
 from .posterior import FitResult
 from .pointfit import PointFit, point_fit
 from .sampler import Sampler
@@ -56,6 +58,8 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
     data = prepare(spec, table, filename=filename)
     compiled = compile_spec(spec, data)
     start = point_fit(compiled, data, seed=seed, loss=loss, delta=delta, n_starts=n_starts)
+    if not np.isfinite(start.objective):
+        raise LawError(_no_finite_start(spec, n_starts))
 
     def result(idata, sampler: dict) -> FitResult:
         return FitResult(
@@ -93,7 +97,7 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
     inputs = compiled.inputs(data)
     key = (compiled.structure_key(data), chains, warmup, draws, target_accept, mass, progress)
     if key not in _SAMPLERS:
-        _SAMPLERS[key] = Sampler(model, inputs, chains=chains, warmup=warmup, draws=draws,
+        _SAMPLERS[key] = Sampler(model, inputs, start.params, chains=chains, warmup=warmup, draws=draws,
                                  target_accept=target_accept, adapt_mass=mass == "adapt", progress=progress)
     result = _SAMPLERS[key].run(jax.random.PRNGKey(seed), start.unconstrained, inputs)
 
@@ -101,10 +105,8 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
     log_lik = {}
     for name, values in log_likelihood(model, flat, inputs).items():
         law = compiled.spec.law_for(name.removeprefix("obs_"))
-        values = np.asarray(values)
         y = np.asarray(inputs["laws"][law.response][law.response])
-        if law.noise.scale == "log":
-            values = values - np.log(y)  # the density of y, not log y: laws on either scale compare
+        values = np.asarray(values) + Likelihood.of(law).log_jacobian(y)  # the density of y itself
         log_lik[law.response] = values.reshape(chains, draws, -1)
     return az.from_dict(
         posterior=result.samples,
@@ -113,6 +115,19 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
         observed_data={law.response: np.asarray(inputs["laws"][law.response][law.response])
                        for law in compiled.spec.laws},
     )
+
+
+def _no_finite_start(spec: CheckedSpec, n_starts: int) -> list[Diagnostic]:
+    """Located at every law: none of the starts drawn from the priors made the fit finite."""
+    lines = spec.source.splitlines()
+    return [Diagnostic(
+        f"the law for '{law.response}' is not finite (NaN, inf, or not positive on the log scale) "
+        f"on the table's rows at any of {n_starts} starts drawn from the priors",
+        line=law.span.line if law.span else None, column=law.span.column if law.span else None,
+        filename=spec.filename, source_line=lines[law.span.line - 1] if law.span else None,
+        hint="give priors or bounds that keep the law finite and positive where the data are "
+             "(e.g. `eps ~ HalfNormal(0.1)` for a factor (1 + eps * R^a)), or check the law's signs",
+    ) for law in spec.laws]
 
 
 def _point_idata(compiled: CompiledModel, start: PointFit):

@@ -26,6 +26,7 @@ from numpyro.infer.util import constrain_fn, initialize_model, unconstrain_fn
 
 from .compile import CompiledModel
 from .data import PreparedData
+from .likelihood import Likelihood
 
 _COMPILED: dict[tuple, "_Functions"] = {}  # structure key -> compiled functions
 
@@ -92,11 +93,9 @@ def _build(compiled: CompiledModel, inputs: dict, n_starts: int, n_refine: int, 
         for law in compiled.spec.laws:
             rows = inputs["laws"][law.response]
             mu = compiled.law_value(law, params, rows)
-            y = rows[law.response]
-            if law.noise.scale == "log":
-                residual = jnp.log(y) - jnp.log(mu)
-            else:
-                residual = (y - mu) / inputs["scales"][f"y_ref:{law.response}"]
+            residual = Likelihood.of(law).residual(rows[law.response], mu, jnp)
+            if law.noise.scale == "identity":
+                residual = residual / inputs["scales"][f"y_ref:{law.response}"]
             total = total + jnp.sum(robust_loss(residual, loss, delta))
         return jnp.where(jnp.isfinite(total), total, jnp.inf)
 
@@ -133,11 +132,13 @@ def lbfgs(objective, x0, max_iter: int):
 
 
 def _set_noise_scales(compiled: CompiledModel, params: dict, inputs: dict) -> None:
-    """The point fit does not fit noise scales; set each from its residuals (robust SD)."""
+    """The point fit does not fit noise scales; set each from its residuals (robust SD), and
+    each drift scale, which no row informs, to its prior's median."""
     for law in compiled.spec.laws:
+        prior = compiled.priors[law.drift].build(inputs["scales"])
+        params[law.drift] = np.median(np.asarray(prior.sample(jax.random.PRNGKey(0), (4001,))))
         rows = {k: np.asarray(v) for k, v in inputs["laws"][law.response].items()}
         mu = np.asarray(compiled.law_value(law, params, rows))
-        y = rows[law.response]
-        residual = np.log(y) - np.log(mu) if law.noise.scale == "log" else y - mu
+        residual = Likelihood.of(law).residual(rows[law.response], mu)
         mad = 1.4826 * np.median(np.abs(residual - np.median(residual)))
         params[law.sigma] = np.asarray(mad if mad > 0 else np.std(residual) + 1e-12)

@@ -4,7 +4,8 @@
     frame = predict(result, table)            # table + {r}_median, {r}_q05, {r}_q95, {r}_law_median
 
 `law` holds the law's own (epistemic) uncertainty; `observed` adds a new run's noise drawn
-from the noise model (on the log scale: y = law * exp(noise)).
+from the noise model and, beyond the fitted data, the law's drift (likelihood.py; on the log
+scale: y = law * exp(noise + drift * distance * z)).
 """
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ import pandas as pd
 
 from .compile import law_value
 from .data import prepare
+from .likelihood import Likelihood, distance_beyond
 from .posterior import FitResult
 
 
 @dataclass
 class PredictiveDraws:
     law: np.ndarray  # (S, n_rows): the law's value per posterior draw
-    observed: np.ndarray  # (S, n_rows): a new run's value, noise included
+    observed: np.ndarray  # (S, n_rows): a new run's value, noise and drift beyond the data included
+    distance: np.ndarray  # (n_rows,): how far each row lies beyond the fitted data (likelihood.py)
 
 
 def predict_draws(result: FitResult, table: pd.DataFrame, *, seed: int = 0,
@@ -39,13 +42,10 @@ def predict_draws(result: FitResult, table: pd.DataFrame, *, seed: int = 0,
     for law in spec.laws:
         law_draws = np.asarray(law_value(spec, law, params, data.values, np))
         law_draws = np.broadcast_to(law_draws, (result.n_draws, data.n_rows)).astype(float)
-        sigma = draws[law.sigma][:, None]
-        if law.noise.family == "StudentT":
-            noise = sigma * rng.standard_t(law.noise.nu, size=law_draws.shape)
-        else:
-            noise = sigma * rng.standard_normal(law_draws.shape)
-        observed = law_draws * np.exp(noise) if law.noise.scale == "log" else law_draws + noise
-        out[law.response] = PredictiveDraws(law=law_draws, observed=observed)
+        distance = distance_beyond(data.values, result.data_ranges, spec.law_inputs(law), data.n_rows)
+        observed = Likelihood.of(law).draws(law_draws, draws[law.sigma][:, None],
+                                            draws[law.drift][:, None], distance, rng)
+        out[law.response] = PredictiveDraws(law=law_draws, observed=observed, distance=distance)
     return out
 
 

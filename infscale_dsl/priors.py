@@ -11,6 +11,7 @@ latencies near 20 ms without tuning.
 | offset      | HalfNormal(2 y_ref)                                                      |
 | free        | Normal(0, 2.5)                                                           |
 | noise       | HalfNormal(0.5) on the log scale; HalfNormal(sd of y) on the identity one |
+| drift       | HalfNormal(0.02): misfit per log unit beyond the data (likelihood.py)    |
 | hyper       | loc of a LogNormal: Normal(log y_ref, 2); loc of a Normal: Normal(y_ref,  |
 |             | 2 y_ref); scales: HalfNormal(1) (LogNormal) or HalfNormal(y_ref)         |
 """
@@ -26,6 +27,7 @@ from .errors import Diagnostic, LawError
 from .language.ast import CheckedSpec, Distribution, Number, PriorDecl
 from .language.distributions import DISTRIBUTIONS, bind_arguments
 from .language.evaluate import evaluate, names_in
+from .likelihood import DEFAULT_DRIFT
 from .roles import Roles
 
 # numpyro can truncate only these families (TruncatedDistribution)
@@ -123,6 +125,9 @@ def default_prior(name: str, role: str, response: str, y_ref: float | None,
             return _default(name, "HalfNormal(0.5)", f"{name} ({where})", lambda env: dist.HalfNormal(0.5))
         text = f"HalfNormal({_fmt(y_sd)})" if known else "HalfNormal(sd y)"
         return _default(name, text, f"{name} ({where})", lambda env: dist.HalfNormal(env[sd]))
+    if role == "drift":
+        return _default(name, f"HalfNormal({_fmt(DEFAULT_DRIFT)})", f"{name} (per log unit beyond the data)",
+                        lambda env: dist.HalfNormal(DEFAULT_DRIFT))
     return _default(name, "Normal(0, 2.5)", name, lambda env: dist.Normal(0.0, 2.5))
 
 
@@ -155,6 +160,7 @@ def choose_priors(spec: CheckedSpec, roles: Roles, y_ref: Mapping[str, float] | 
         for n in names_in(law.expr):
             home.setdefault(n, law.response)
         home.setdefault(law.sigma, law.response)
+        home.setdefault(law.drift, law.response)
     hyper_use: dict[str, tuple[str, str, str]] = {}  # hyper -> (family, argument, owner)
     for parameter in spec.parameters.values():
         if parameter.prior is None:

@@ -29,7 +29,7 @@ class PowerTerm:
 
 @dataclass(frozen=True)
 class Roles:
-    role: dict[str, str]  # parameter -> coefficient | exponent | offset | free | noise | hyper
+    role: dict[str, str]  # parameter -> coefficient | exponent | offset | free | noise | drift | hyper
     terms: tuple[PowerTerm, ...]  # one per coefficient
 
     def term_for(self, coefficient: str) -> PowerTerm:
@@ -139,6 +139,8 @@ def find_roles(spec: CheckedSpec) -> Roles:
             role[name] = "free"
         elif name.startswith("sigma_"):
             role[name] = "noise"
+        elif name.startswith("drift_"):
+            role[name] = "drift"
         else:
             role[name] = "hyper"  # used only inside another parameter's prior
     return Roles(role, tuple(terms))

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.hmc import hmc
+from numpyro.infer.initialization import init_to_value
 from numpyro.infer.util import initialize_model
 from tqdm.auto import tqdm
 
@@ -41,21 +42,29 @@ class Chains:
 
 
 class Sampler:
-    def __init__(self, model, inputs: dict, *, chains: int, warmup: int, draws: int,
+    def __init__(self, model, inputs: dict, point: dict, *, chains: int, warmup: int, draws: int,
                  target_accept: float, adapt_mass: bool, progress: bool):
+        """`point`: constrained values of every sampling site where the law is finite (the
+        point fit's). numpyro traces the model there once; its own default, a random point,
+        can make the law NaN (a negative base under a fractional power) and fail at random."""
         self.chains, self.warmup, self.draws = chains, warmup, draws
         self.progress = progress
         self._bar = None
-        info = initialize_model(jax.random.PRNGKey(0), model, model_args=(inputs,), dynamic_args=True)
+        info = initialize_model(jax.random.PRNGKey(0), model, model_args=(inputs,), dynamic_args=True,
+                                init_strategy=init_to_value(values=point))
         init_kernel, sample_kernel = hmc(potential_fn_gen=info.potential_fn, algo="NUTS")
         postprocess = info.postprocess_fn
 
         def chain_starts(key, point, inputs):
-            mode, inverse_mass = laplace(info.potential_fn(inputs), point)
+            potential = info.potential_fn(inputs)
+            mode, inverse_mass = laplace(potential, point)
             flat_mode, unravel = ravel_pytree(mode)
             # (chains, d) draws within 2 sd of the mode: apart enough for R-hat, not in a flat tail
             noise = jnp.clip(jax.random.normal(key, (chains, flat_mode.size), flat_mode.dtype), -2, 2)
             flat_starts = flat_mode + noise @ jnp.linalg.cholesky(inverse_mass).T
+            # a start where the potential is not finite (past a kink of the law) begins at the mode
+            finite = jax.vmap(lambda x: jnp.isfinite(potential(unravel(x))))(flat_starts)
+            flat_starts = jnp.where(finite[:, None], flat_starts, flat_mode)
             return jax.vmap(unravel)(flat_starts), inverse_mass
 
         def one_chain(key, start, inverse_mass, inputs):

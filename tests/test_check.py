@@ -22,14 +22,14 @@ MODEL_TABLES = {  # model -> table in ../shared/data
 
 def test_the_one_line_spec():
     spec = load_spec("loss ~ A/N^a + B/D^b + E")
-    assert list(spec.parameters) == ["A", "N", "a", "B", "D", "b", "E", "sigma_loss"]
+    assert list(spec.parameters) == ["A", "N", "a", "B", "D", "b", "E", "sigma_loss", "drift_loss"]
     assert set(spec.data) == {"loss"}
     assert spec.laws[0].noise == Noise("Normal", "log")
 
 
 def test_columns_make_undeclared_names_data():
     spec = load_spec("loss ~ A/N^a + B/D^b + E", columns=["N", "D", "loss"])
-    assert list(spec.parameters) == ["A", "a", "B", "b", "E", "sigma_loss"]
+    assert list(spec.parameters) == ["A", "a", "B", "b", "E", "sigma_loss", "drift_loss"]
     # N and D are power bases with parameter exponents, loss has log-scale noise: all positive
     assert spec.data == {name: DataDecl(name, name, "positive") for name in ("loss", "N", "D")}
 
@@ -42,7 +42,7 @@ def test_domains_are_inferred_only_where_positivity_is_needed():
 
 def test_tied_names_are_one_parameter():
     spec = load_spec("loss ~ E + A/N^alpha + B/D^alpha", columns=["N", "D", "loss"])
-    assert list(spec.parameters) == ["E", "A", "alpha", "B", "sigma_loss"]
+    assert list(spec.parameters) == ["E", "A", "alpha", "B", "sigma_loss", "drift_loss"]
 
 
 def test_priors_groups_and_hyperparameters():
@@ -53,7 +53,7 @@ tau_E ~ HalfNormal(0.5)
 sigma_loss ~ HalfNormal(0.1)
 loss ~ E + A/N^a
 """, columns=["family", "N", "loss"])
-    assert list(spec.parameters) == ["E", "mu_E", "tau_E", "A", "a", "sigma_loss"]
+    assert list(spec.parameters) == ["E", "mu_E", "tau_E", "A", "a", "sigma_loss", "drift_loss"]
     assert spec.parameters["E"].group == "family"
     assert spec.parameters["tau_E"].prior.distribution.name == "HalfNormal"
     assert spec.parameters["mu_E"].prior is None  # the compiler picks a default
@@ -71,7 +71,7 @@ loss ~ E * S^eta + two_eta
     assert [d.name for d in spec.derived] == ["R", "S"]
     assert spec.constants == {"eta": 1.25, "two_eta": 2.5}
     assert set(spec.data) == {"d_model", "n_layers", "loss"}
-    assert list(spec.parameters) == ["E", "sigma_loss"]
+    assert list(spec.parameters) == ["E", "sigma_loss", "drift_loss"]
 
 
 def test_several_laws_and_noise_models():
@@ -84,7 +84,7 @@ latency noise StudentT on identity
     assert [law.response for law in spec.laws] == ["loss", "latency"]
     assert spec.law_for("loss").noise == Noise("StudentT", "log", 5.0)
     assert spec.law_for("latency").noise == Noise("StudentT", "identity", 4.0)
-    assert list(spec.parameters)[-2:] == ["sigma_loss", "sigma_latency"]
+    assert list(spec.parameters)[-4:] == ["sigma_loss", "sigma_latency", "drift_loss", "drift_latency"]
     assert spec.law_for("latency").sigma == "sigma_latency"
 
 
@@ -119,7 +119,7 @@ def test_bian2025_model_reads_the_paper_columns(shared_data):
     frame = read_table(shared_data / "bian2025_models.csv")
     spec = load_spec(MODELS / "bian2025.law", columns=frame.columns)
     assert spec.data["N"].column == "params_N" and spec.data["D"].column == "tokens_D"
-    assert list(spec.parameters) == ["E", "A", "alpha", "B", "eps", "sigma_loss"]
+    assert list(spec.parameters) == ["E", "A", "alpha", "B", "eps", "sigma_loss", "drift_loss"]
     prepared = prepare(spec, frame)
     assert prepared.values["R"] == pytest.approx(frame["aspect_ratio_R"].to_numpy(), rel=1e-4)
 
@@ -127,7 +127,7 @@ def test_bian2025_model_reads_the_paper_columns(shared_data):
 def test_check_command(shared_data, capsys):
     code = main(["check", str(MODELS / "bian2025.law"), str(shared_data / "bian2025_models.csv")])
     assert code == 0
-    assert capsys.readouterr().out == f"ok: {MODELS / 'bian2025.law'}: 1 law, 6 parameters; loss: 76 rows\n"
+    assert capsys.readouterr().out == f"ok: {MODELS / 'bian2025.law'}: 1 law, 7 parameters; loss: 76 rows\n"
 
 
 def test_check_command_reports_bad_input(tmp_path, capsys):

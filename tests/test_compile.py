@@ -25,7 +25,8 @@ def test_roles_of_the_seed_law(table):
     spec = load_spec(SEED_LAW, columns=COLUMNS)
     compiled = compile_spec(spec, prepare(spec, table))
     assert compiled.roles.role == {"E": "offset", "A": "coefficient", "alpha": "exponent",
-                                   "B": "coefficient", "eps": "coefficient", "sigma_loss": "noise"}
+                                   "B": "coefficient", "eps": "coefficient", "sigma_loss": "noise",
+                                   "drift_loss": "drift"}
     # each coefficient is centred at the mean log of its base over the fitted rows
     assert compiled.log_reference["N"] == pytest.approx(np.log(table.N).mean())
     assert compiled.log_reference["R"] == pytest.approx(np.log(32.0))

@@ -158,6 +158,11 @@ class Law:
         """Name of the parameter that is this response's noise scale."""
         return f"sigma_{self.response}"
 
+    @property
+    def drift(self) -> str:
+        """Name of the parameter that scales this law's misfit beyond the fitted data."""
+        return f"drift_{self.response}"
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -178,3 +183,11 @@ class CheckedSpec:
 
     def law_for(self, response: str) -> Law:
         return next(law for law in self.laws if law.response == response)
+
+    def law_inputs(self, law: Law) -> tuple[str, ...]:
+        """The numeric data and derived variables `law` reads directly (not the response)."""
+        from .evaluate import names_in  # evaluate imports this module
+
+        derived = {d.name for d in self.derived}
+        numeric = {n for n, d in self.data.items() if d.domain != "category"} | derived
+        return tuple(dict.fromkeys(n for n in names_in(law.expr) if n in numeric and n != law.response))

@@ -250,7 +250,7 @@ class _Checker:
 
     def order_parameters(self) -> dict[str, Parameter]:
         """Parameters in order of first use in the laws (a prior's own parameters right after
-        it), then one noise scale sigma_<response> per law."""
+        it), then one noise scale sigma_<response> and one drift scale drift_<response> per law."""
         ordered: dict[str, Parameter] = {}
         visiting: list[str] = []
 
@@ -273,10 +273,10 @@ class _Checker:
         for law in self.laws.values():
             for name in names_in(law.expr):
                 visit(name)
-        for response in self.laws:
-            sigma = f"sigma_{response}"
-            self.parameters.add(sigma)
-            visit(sigma)
+        for prefix in ("sigma_", "drift_"):
+            for response in self.laws:
+                self.parameters.add(prefix + response)
+                visit(prefix + response)
         return ordered
 
     def check_priors(self, used: dict[str, Parameter]) -> None:

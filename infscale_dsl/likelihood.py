@@ -1,0 +1,102 @@
+"""The noise model of one law, in one place: how an observed y relates to the law's value mu.
+
+Every part of the pipeline that reads the noise model asks this object: the NumPyro model
+(`distribution`), the point fit (`residual`), the log-likelihood stored with a fit
+(`log_jacobian`), and predictions (`draws`). A new noise family touches this file only.
+
+Two scales make up a new run's spread around the law:
+- `sigma_<response>`, the noise within the fitted range, fitted from the residuals;
+- `drift_<response>`, the law's own misfit per unit of distance beyond the fitted data. Laws
+  bend away from the truth outside the range they were fitted on (Chinchilla's largest runs
+  sit below its fitted curve), and a constant noise scale cannot say so. The distance d of a
+  row is the Euclidean norm, over the law's inputs, of how far it lies outside the fitted
+  range: in log units for positive inputs (so d = 1 is e times beyond the largest run), in
+  widths of the fitted range for others. A new run then has log y = log mu + noise +
+  drift * d * z with z ~ Normal(0, 1) (on the identity scale, the drift is relative to mu).
+  Inside the fitted range d = 0, so the data cannot inform the drift: its prior (default
+  HalfNormal(DEFAULT_DRIFT), chosen by the backtests of benchmarks/extrapolation.py) is what
+  a prediction beyond the data assumes, and `show` prints it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from .language.ast import Law, Noise
+
+# scale of the default HalfNormal prior of drift_<response>: the law's extra log-scale error
+# per log unit (a factor e) beyond the fitted data. See benchmarks/extrapolation.py.
+DEFAULT_DRIFT = 0.02
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    noise: Noise
+
+    @classmethod
+    def of(cls, law: Law) -> "Likelihood":
+        return cls(law.noise)
+
+    @property
+    def on_log(self) -> bool:
+        return self.noise.scale == "log"
+
+    def observed(self, y, xp=np):
+        """The observation on the scale the noise acts on: log y or y."""
+        return xp.log(y) if self.on_log else y
+
+    def location(self, mu, xp=np):
+        """The law's value on the noise's scale: log mu or mu."""
+        return xp.log(mu) if self.on_log else mu
+
+    def residual(self, y, mu, xp=np):
+        return self.observed(y, xp) - self.location(mu, xp)
+
+    def distribution(self, mu, sigma):
+        """numpyro distribution of `observed(y)` given the law's value. Arguments are not
+        validated: a non-finite mu must give a non-finite density (which the sampler and the
+        point fit reject), not an exception while a model is being traced."""
+        import jax.numpy as jnp
+        import numpyro.distributions as dist
+
+        loc = self.location(mu, jnp)
+        if self.noise.family == "StudentT":
+            return dist.StudentT(self.noise.nu, loc, sigma, validate_args=False)
+        return dist.Normal(loc, sigma, validate_args=False)
+
+    def log_jacobian(self, y):
+        """What turns the density of `observed(y)` into the density of y, so laws on either
+        scale compare in LOO: -log y on the log scale, 0 on the identity scale."""
+        return -np.log(y) if self.on_log else np.zeros_like(y)
+
+    def draws(self, mu, sigma, drift, distance, rng: np.random.Generator):
+        """New runs' values, one per draw and row. mu (S, n), sigma and drift (S, 1),
+        distance (n,) beyond the fitted data (see `distance_beyond`)."""
+        if self.noise.family == "StudentT":
+            noise = sigma * rng.standard_t(self.noise.nu, size=mu.shape)
+        else:
+            noise = sigma * rng.standard_normal(mu.shape)
+        misfit = drift * distance * rng.standard_normal(mu.shape)
+        return mu * np.exp(noise + misfit) if self.on_log else mu * (1 + misfit) + noise
+
+
+def distance_beyond(values: Mapping[str, np.ndarray], ranges: Mapping[str, tuple[float, float]],
+                    inputs: tuple[str, ...], n_rows: int) -> np.ndarray:
+    """(n_rows,) distance of each row outside the fitted range of `inputs` (see the module
+    docstring); 0 inside it. `ranges` holds each input's fitted (min, max)."""
+    squares = np.zeros(n_rows)
+    for name in inputs:
+        if name not in ranges or name not in values:
+            continue
+        low, high = ranges[name]
+        x = np.broadcast_to(np.asarray(values[name], dtype=float), (n_rows,))
+        if low > 0:
+            x, low, high = np.log(np.maximum(x, 1e-300)), np.log(low), np.log(high)
+            unit = 1.0
+        else:
+            unit = (high - low) or 1.0
+        excess = np.maximum(x - high, 0) + np.maximum(low - x, 0)
+        squares += (excess / unit) ** 2
+    return np.sqrt(squares)

@@ -20,7 +20,8 @@ import jax
 import numpy as np
 import pandas as pd
 
-from .compile import CompiledModel, compile_spec
+from .checks import misfit_checks
+from .compile import CompiledModel, compile_spec, law_value
 from .data import PreparedData, prepare
 from .datasets import cache_dir
 from .errors import Diagnostic, LawError
@@ -62,15 +63,17 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
         raise LawError(_no_finite_start(spec, n_starts))
 
     def result(idata, sampler: dict) -> FitResult:
-        return FitResult(
+        fitted = FitResult(
             spec=spec, method=method, idata=idata, levels=dict(data.levels),
             data_ranges=_observed_ranges(spec, data), n_obs={r: int(len(i)) for r, i in data.rows.items()},
             left_out=dict(data.left_out), data_sha256=table_sha256(table),
             columns=tuple(str(c) for c in table.columns),
             objective=start.objective if method == "map" else None,
             priors={name: f"{c.text} over {c.on} ({c.source})" for name, c in compiled.priors.items()},
-            sampler=sampler,
+            sampler=sampler, support=_support(spec, data),
         )
+        fitted.checks = _misfit_checks(compiled, data, fitted)
+        return fitted
 
     if method == "map":
         return result(_point_idata(compiled, start), {"seed": seed, "loss": loss, "delta": delta})
@@ -117,6 +120,24 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
     )
 
 
+def _misfit_checks(compiled: CompiledModel, data: PreparedData, result: FitResult) -> dict:
+    """checks.py's posterior-predictive checks, from at most ~400 draws of the law per row."""
+    spec, draws = compiled.spec, result.draws
+    thin = max(1, result.n_draws // 400)
+    # scalars (S,) -> (S, 1) to broadcast over rows; grouped (S, levels) are indexed per row
+    params = {n: v[::thin, None] if spec.parameters[n].group is None else v[::thin] for n, v in draws.items()}
+    law_draws, observed, inputs, sigma = {}, {}, {}, {}
+    for law in spec.laws:
+        rows = data.rows[law.response]
+        values = {n: np.asarray(v)[rows] for n, v in data.values.items()}
+        value = np.asarray(law_value(spec, law, params, values, np), dtype=float)
+        law_draws[law.response] = np.broadcast_to(value, (len(params[law.sigma]), len(rows)))
+        observed[law.response], inputs[law.response] = values[law.response], values
+        sigma[law.response] = float(np.median(draws[law.sigma]))
+    idata = result.idata if result.method == "nuts" else None
+    return misfit_checks(spec, law_draws, observed, inputs, sigma, idata)
+
+
 def _no_finite_start(spec: CheckedSpec, n_starts: int) -> list[Diagnostic]:
     """Located at every law: none of the starts drawn from the priors made the fit finite."""
     lines = spec.source.splitlines()
@@ -145,6 +166,13 @@ def use_compilation_cache() -> None:
     if jax.config.jax_compilation_cache_dir is None:
         jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+
+
+def _support(spec: CheckedSpec, data: PreparedData) -> dict[str, dict[str, list[float]]]:
+    """Per response, the law's inputs on its fitted rows (likelihood.distance_beyond)."""
+    return {law.response: {name: np.asarray(data.values[name], dtype=float)[data.rows[law.response]].tolist()
+                           for name in spec.law_inputs(law)}
+            for law in spec.laws}
 
 
 def _observed_ranges(spec: CheckedSpec, data: PreparedData) -> dict[str, tuple[float, float]]:

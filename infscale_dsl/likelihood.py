@@ -9,9 +9,9 @@ Two scales make up a new run's spread around the law:
 - `drift_<response>`, the law's own misfit per unit of distance beyond the fitted data. Laws
   bend away from the truth outside the range they were fitted on (Chinchilla's largest runs
   sit below its fitted curve), and a constant noise scale cannot say so. The distance d of a
-  row is the Euclidean norm, over the law's inputs, of how far it lies outside the fitted
-  range: in log units for positive inputs (so d = 1 is e times beyond the largest run), in
-  widths of the fitted range for others. A new run then has log y = log mu + noise +
+  row is how far it lies from the convex hull of the fitted runs in the space of the law's
+  inputs: in log units for positive inputs (so d = 1 is a factor e beyond the fitted runs),
+  in widths of the fitted range for others. A new run then has log y = log mu + noise +
   drift * d * z with z ~ Normal(0, 1) (on the identity scale, the drift is relative to mu).
   Inside the fitted range d = 0, so the data cannot inform the drift: its prior (default
   HalfNormal(DEFAULT_DRIFT), chosen by the backtests of benchmarks/extrapolation.py) is what
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
+from scipy.optimize import nnls
 
 from .language.ast import Law, Noise
 
@@ -82,21 +83,30 @@ class Likelihood:
         return mu * np.exp(noise + misfit) if self.on_log else mu * (1 + misfit) + noise
 
 
-def distance_beyond(values: Mapping[str, np.ndarray], ranges: Mapping[str, tuple[float, float]],
-                    inputs: tuple[str, ...], n_rows: int) -> np.ndarray:
-    """(n_rows,) distance of each row outside the fitted range of `inputs` (see the module
-    docstring); 0 inside it. `ranges` holds each input's fitted (min, max)."""
-    squares = np.zeros(n_rows)
-    for name in inputs:
-        if name not in ranges or name not in values:
-            continue
-        low, high = ranges[name]
-        x = np.broadcast_to(np.asarray(values[name], dtype=float), (n_rows,))
-        if low > 0:
-            x, low, high = np.log(np.maximum(x, 1e-300)), np.log(low), np.log(high)
-            unit = 1.0
+def distance_beyond(values: Mapping[str, np.ndarray], support: Mapping[str, np.ndarray],
+                    n_rows: int) -> np.ndarray:
+    """(n_rows,) distance of each row of `values` from the convex hull of the fitted runs
+    `support` (name -> (n_fit,) inputs of the fitted rows), in log units for positive inputs
+    and in widths of the fitted range for others; 0 inside the hull. The hull, not the box of
+    ranges: Chinchilla's largest-compute runs have N and D each inside the fitted ranges but
+    both large at once, a corner no fitted run reaches."""
+    names = [n for n in support if n in values]
+    if not names:
+        return np.zeros(n_rows)
+    fitted = np.stack([np.asarray(support[n], dtype=float) for n in names])  # (d, n_fit)
+    rows = np.stack([np.broadcast_to(np.asarray(values[n], dtype=float), (n_rows,)) for n in names])  # (d, n)
+    for i in range(len(names)):
+        if np.all(fitted[i] > 0):
+            fitted[i], rows[i] = np.log(fitted[i]), np.log(np.maximum(rows[i], 1e-300))
         else:
-            unit = (high - low) or 1.0
-        excess = np.maximum(x - high, 0) + np.maximum(low - x, 0)
-        squares += (excess / unit) ** 2
-    return np.sqrt(squares)
+            width = np.ptp(fitted[i]) or 1.0
+            fitted[i], rows[i] = fitted[i] / width, rows[i] / width
+    fitted = np.unique(fitted, axis=1)
+    # the nearest point of the hull: convex weights w >= 0 with sum 1 (a heavy extra row) by NNLS
+    heavy = 1e3 * (1 + np.abs(fitted).max())
+    system = np.vstack([fitted, np.full((1, fitted.shape[1]), heavy)])
+    distance = np.zeros(n_rows)
+    for j in range(n_rows):
+        weights, _ = nnls(system, np.append(rows[:, j], heavy))
+        distance[j] = np.linalg.norm(fitted @ weights - rows[:, j])
+    return np.where(distance > 1e-6, distance, 0.0)  # inside the hull up to round-off

@@ -41,6 +41,9 @@ class FitResult:
     objective: float | None = None  # point fit only: the robust loss at the optimum
     priors: dict[str, str] = field(default_factory=dict)  # parameter -> the prior used, in words
     sampler: dict = field(default_factory=dict)  # the fit's settings: chains, draws, mass matrix, seed
+    checks: dict = field(default_factory=dict)  # posterior-predictive checks (checks.py)
+    # response -> input -> its values on the fitted rows: predictions measure from their hull
+    support: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     table: pd.DataFrame = field(init=False, repr=False)  # per-parameter summary
 
     def __post_init__(self):
@@ -80,6 +83,7 @@ class FitResult:
         if self.method == "map":
             problems.append("a point fit (--method map) has no posterior: intervals and "
                             "probabilities show noise only, not the law's own uncertainty")
+            problems += self.checks.get("problems", [])
             return {"divergences": 0, "max_r_hat": None, "min_ess_bulk": None, "ok": False,
                     "problems": problems}
         max_r_hat = float(np.nanmax(r_hat)) if np.isfinite(r_hat).any() else float("nan")
@@ -94,6 +98,7 @@ class FitResult:
         if not min_ess >= MIN_ESS:
             worst = self.table["ess_bulk"].idxmin() if np.isfinite(ess).any() else "?"
             problems.append(f"bulk ESS {min_ess:.0f} < {MIN_ESS} ({worst}): run more draws")
+        problems += self.checks.get("problems", [])
         return {"divergences": divergences, "max_r_hat": max_r_hat, "min_ess_bulk": min_ess,
                 "ok": not problems, "problems": problems}
 
@@ -114,6 +119,7 @@ class FitResult:
             "left_out": self.left_out,
             "method": self.method,
             "sampler": self.sampler,
+            "checks": self.checks,
             "objective": self.objective,
             "data_sha256": self.data_sha256,
             "infscale_dsl_version": __version__,
@@ -131,7 +137,7 @@ class FitResult:
                 "data_ranges": {k: list(v) for k, v in self.data_ranges.items()},
                 "n_obs": self.n_obs, "left_out": self.left_out, "data_sha256": self.data_sha256,
                 "columns": list(self.columns), "objective": self.objective, "priors": self.priors,
-                "sampler": self.sampler}
+                "sampler": self.sampler, "checks": self.checks, "support": self.support}
         atomic_write(folder / "fit.json", lambda path: Path(path).write_text(json.dumps(meta, indent=2)))
         atomic_write(folder / "summary.json",
                       lambda path: Path(path).write_text(json.dumps(self.summary_json(), indent=2)))
@@ -155,7 +161,8 @@ class FitResult:
                    data_ranges={k: tuple(v) for k, v in meta["data_ranges"].items()},
                    n_obs=meta["n_obs"], left_out=meta["left_out"], data_sha256=meta["data_sha256"],
                    columns=tuple(meta["columns"]), objective=meta.get("objective"),
-                   priors=meta.get("priors", {}), sampler=meta.get("sampler", {}))
+                   priors=meta.get("priors", {}), sampler=meta.get("sampler", {}),
+                   checks=meta.get("checks", {}), support=meta.get("support", {}))
 
 
 def _summarise(result: FitResult) -> pd.DataFrame:

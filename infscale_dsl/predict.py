@@ -42,7 +42,7 @@ def predict_draws(result: FitResult, table: pd.DataFrame, *, seed: int = 0,
     for law in spec.laws:
         law_draws = np.asarray(law_value(spec, law, params, data.values, np))
         law_draws = np.broadcast_to(law_draws, (result.n_draws, data.n_rows)).astype(float)
-        distance = distance_beyond(data.values, result.data_ranges, spec.law_inputs(law), data.n_rows)
+        distance = distance_beyond(data.values, result.support.get(law.response, {}), data.n_rows)
         observed = Likelihood.of(law).draws(law_draws, draws[law.sigma][:, None],
                                             draws[law.drift][:, None], distance, rng)
         out[law.response] = PredictiveDraws(law=law_draws, observed=observed, distance=distance)

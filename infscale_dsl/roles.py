@@ -44,6 +44,17 @@ def _factors(node: Expr, sign: int = 1) -> list[tuple[int, Expr]]:
     return [(sign, node)]
 
 
+def _data_factors(base: Expr, data_names: set[str], spec: CheckedSpec) -> list[tuple[int, str | None]]:
+    """`base` as (sign, data name) factors of a product/quotient of numeric data; a factor
+    that is anything else comes back as (sign, None)."""
+    factors = []
+    for sign, factor in _factors(base):
+        numeric = (isinstance(factor, Name) and factor.id in data_names
+                   and not (factor.id in spec.data and spec.data[factor.id].domain == "category"))
+        factors.append((sign, factor.id if numeric else None))
+    return factors
+
+
 def _negate(expr: Expr) -> Expr:
     return expr.operand if isinstance(expr, Unary) else Unary("-", expr)
 
@@ -63,13 +74,13 @@ def _as_power_term(node: Expr, response: str, spec: CheckedSpec,
         base, exponent = factor, Number(1.0)
         if isinstance(factor, Binary) and factor.op == "^":
             base, exponent = factor.left, factor.right
-        if not (isinstance(base, Name) and base.id in data_names):
-            return None
         if any(name in data_names for name in names_in(exponent)):
             return None
-        if spec.data.get(base.id) is not None and spec.data[base.id].domain == "category":
-            return None
-        powers.append((base.id, exponent if sign == 1 else _negate(exponent)))
+        # a base may itself be a ratio or product of data: (d_model / n_layers)^a
+        for base_sign, name in _data_factors(base, data_names, spec):
+            if name is None:
+                return None
+            powers.append((name, exponent if sign * base_sign == 1 else _negate(exponent)))
     if coefficient is None or not powers:
         return None
     return PowerTerm(coefficient, response, tuple(powers), node)

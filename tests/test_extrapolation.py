@@ -1,0 +1,69 @@
+"""Predictions beyond the fitted runs widen with distance (likelihood.py's drift), as far as
+real extrapolation errors need, and a user can override how much."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from infscale_dsl.compile import compile_spec
+from infscale_dsl.fit import fit
+from infscale_dsl.language import load_spec
+from infscale_dsl.likelihood import distance_beyond
+from infscale_dsl.predict import predict, predict_draws
+
+TRUTH = {"E": 2.0, "A": 40.0, "alpha": 0.3}
+BEND = 0.01  # the truth leaves the law by 1 % per log unit of N beyond 1e8
+
+
+def truth(N):
+    law = TRUTH["E"] + TRUTH["A"] / N ** TRUTH["alpha"]
+    return law * (1 + BEND * np.log(np.maximum(N / 1e8, 1.0)))
+
+
+@pytest.fixture(scope="module")
+def bent():
+    """A fit on 30 runs up to N = 1e8 (0.5 % noise), where the law is exactly right."""
+    rng = np.random.default_rng(3)
+    train = pd.DataFrame({"N": np.exp(rng.uniform(np.log(1e6), np.log(1e8), 30))})
+    train["loss"] = truth(train.N) * np.exp(0.005 * rng.standard_normal(len(train)))
+    spec = load_spec("loss ~ E + A/N^alpha", columns=["N", "loss"])
+    return fit(spec, train, chains=2, warmup=300, draws=300, seed=0)
+
+
+def test_intervals_beyond_the_data_cover_a_law_that_bends_there(bent):
+    far = pd.DataFrame({"N": [1e9, 3e9, 1e10, 3e10]})  # 2.3 to 5.7 log units beyond the data
+    frame = predict(bent, far)
+    y = truth(far.N)
+    assert ((frame.loss_q05 <= y) & (y <= frame.loss_q95)).all(), frame
+    # without the drift term the same posterior is confidently wrong out there
+    draws = predict_draws(bent, far)["loss"]
+    q05, q95 = np.quantile(draws.law * np.exp(bent.draws["sigma_loss"][:, None] * 1.645), [0.05, 0.95], axis=0)
+    assert not ((q05 <= y) & (y <= q95)).any()
+
+
+def test_intervals_widen_with_distance_and_not_inside(bent):
+    inside = pd.DataFrame({"N": [3e6, 1e7, 3e7]})
+    outside = pd.DataFrame({"N": [1e9, 1e10, 1e11]})
+    assert (predict_draws(bent, inside)["loss"].distance == 0).all()
+    widths = []
+    for table in (inside, outside):
+        frame = predict(bent, table)
+        widths.append(((frame.loss_q95 - frame.loss_q05) / frame.loss_median).to_numpy())
+    assert widths[0].max() < 0.05  # noise and the law's own uncertainty, about 2 %
+    assert np.all(np.diff(widths[1]) > 0) and widths[1][0] > 2 * widths[0].max()
+
+
+def test_distance_is_from_the_hull_of_the_fitted_runs():
+    # runs at (1, 1), (10, 1), (1, 10), (1, 3): in log space the triangle x + y <= log 10, whose
+    # corner (10, 10) lies outside although N and D each stay inside their fitted ranges
+    support = {"N": np.array([1.0, 10, 1, 1]), "D": np.array([1.0, 1, 10, 3])}
+    rows = {"N": np.array([3.0, 10.0, 10 * np.e]), "D": np.array([3.0, 10.0, 10.0])}
+    L = np.log(10)
+    assert distance_beyond(rows, support, 3) == pytest.approx([0, L / np.sqrt(2), (L + 1) / np.sqrt(2)], abs=1e-4)
+
+
+def test_show_prints_the_drift_and_a_declared_prior_overrides_it():
+    default = compile_spec(load_spec("loss ~ E + A/N^alpha", columns=["N", "loss"]), None).describe()
+    assert "drift_loss   drift        HalfNormal(0.02)" in default
+    assert "misfit grows by drift_loss per log unit of distance in N" in default
+    declared = load_spec("drift_loss ~ HalfNormal(0.05)\nloss ~ E + A/N^alpha\n", columns=["N", "loss"])
+    assert "HalfNormal(0.05)" in compile_spec(declared, None).describe()

@@ -34,10 +34,11 @@ def fit_from_draws(source: str, columns: list[str], means: dict[str, float], spr
 @pytest.fixture(scope="module")
 def fits():
     loss = fit_from_draws(LOSS_LAW, ["N", "D", "loss"],
-                          {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28, "sigma_loss": 0.01},
+                          {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28, "sigma_loss": 0.01,
+                           "drift_loss": 0.02},
                           spread=0.02, ranges={"N": (1e7, 5e8), "D": (1e8, 1e10)})
     latency = fit_from_draws(LATENCY_LAW, ["tpot_ms", "n_layers", "d_model"],
-                             {"c0": 1.5, "c1": 0.5, "c2": 1e-7, "sigma_latency": 0.05},
+                             {"c0": 1.5, "c1": 0.5, "c2": 1e-7, "sigma_latency": 0.05, "drift_latency": 0.02},
                              spread=0.1, ranges={"n_layers": (4, 32), "d_model": (512, 4096)}, seed=1)
     return loss, latency
 
@@ -69,7 +70,8 @@ def test_latency_from_a_fit_is_paired_with_the_loss_draws(fits):
 def test_a_fit_with_divergences_is_not_reliable(fits):
     loss_fit, _ = fits
     failed = fit_from_draws(LOSS_LAW, ["N", "D", "loss"],
-                            {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28, "sigma_loss": 0.01},
+                            {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28, "sigma_loss": 0.01,
+                           "drift_loss": 0.02},
                             spread=0.02, ranges={"N": (1e7, 5e8), "D": (1e8, 1e10)}, diverging=5)
     candidates = CANDIDATES.assign(latency=[14.0, 10.0, 7.7])
     report = build_report(failed, candidates, ReportOptions(targets=[Condition.parse("loss <= 2.62")]))

@@ -13,6 +13,8 @@ The Python API mirrors the CLI:
 Names load lazily, so `infscale_dsl.nn` and `infscale_dsl.latency` import without the fitting
 stack (lark, numpyro, arviz), as on a GPU machine that only trains or times models.
 """
+import sys
+import types
 from importlib import import_module
 
 __version__ = "0.1.0"
@@ -27,7 +29,15 @@ _API = {
 __all__ = sorted(_API)
 
 
-def __getattr__(name: str):
-    if name not in _API:
-        raise AttributeError(f"module 'infscale_dsl' has no attribute {name!r}")
-    return getattr(import_module(f".{_API[name]}", __name__), name)
+class _Package(types.ModuleType):
+    """API names resolve to the function on every access. A plain module `__getattr__` runs
+    only while the name is missing, and importing the submodule `infscale_dsl/fit.py` sets the
+    package's attribute `fit` to that module, so a second `isd.fit(...)` called a module."""
+
+    def __getattribute__(self, name: str):
+        if name in _API:
+            return getattr(import_module(f".{_API[name]}", __name__), name)
+        return super().__getattribute__(name)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -4,8 +4,8 @@
     result.summary()          # per parameter: mean, median, q05, q95, r_hat, ess_bulk, ...
     result.save("fit/")       # posterior.nc, summary.json, spec.law, fit.json
 
-Fits run in float64 (jax x64 is switched on here): power laws over N ~ 1e11 and log-scale
-noise of 1e-3 need it. Compiled programs are kept per model structure in the process
+Fits run in float64 (inside `jax.enable_x64`, not switched on for the whole process): power
+laws over N ~ 1e11 and log-scale noise of 1e-3 need it. Compiled programs are kept per model structure in the process
 (sampler.py) and on disk (see `use_compilation_cache`). NUTS chains run in parallel when JAX
 has a device per chain (the CLI asks for them with numpyro.set_host_device_count before JAX
 starts), else vectorised.
@@ -54,8 +54,16 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if mass not in MASS_MATRICES:
         raise ValueError(f"mass must be one of {MASS_MATRICES}, not {mass!r}")
-    jax.config.update("jax_enable_x64", True)
     use_compilation_cache()
+    with jax.enable_x64(True):
+        return _fit(spec, table, method=method, chains=chains, warmup=warmup, draws=draws, seed=seed,
+                    target_accept=target_accept, mass=mass, progress=progress, filename=filename,
+                    loss=loss, delta=delta, n_starts=n_starts)
+
+
+def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, warmup: int, draws: int,
+         seed: int, target_accept: float, mass: str, progress: bool, filename: str | None, loss: str,
+         delta: float, n_starts: int) -> FitResult:
     data = prepare(spec, table, filename=filename)
     compiled = compile_spec(spec, data)
     start = point_fit(compiled, data, seed=seed, loss=loss, delta=delta, n_starts=n_starts)

@@ -91,16 +91,27 @@ class FitResult:
         if divergences:
             problems.append(f"{divergences} divergent transitions: the sampler missed part of "
                             "the posterior (tighten priors or bounds, or raise --target-accept)")
-        if not max_r_hat <= MAX_R_HAT:
+        chains = self.idata.posterior.sizes["chain"]
+        if chains < 2:
+            problems.append("one chain: R-hat cannot see chains that disagree; run at least 2 (--chains 4)")
+        elif not max_r_hat <= MAX_R_HAT:
             worst = self.table["r_hat"].idxmax() if np.isfinite(r_hat).any() else "?"
             problems.append(f"R-hat {max_r_hat:.3f} > {MAX_R_HAT} ({worst}): chains disagree; "
-                            "run more warm-up and draws, or use at least 2 chains")
+                            "run more warm-up and draws")
         if not min_ess >= MIN_ESS:
             worst = self.table["ess_bulk"].idxmin() if np.isfinite(ess).any() else "?"
-            problems.append(f"bulk ESS {min_ess:.0f} < {MIN_ESS} ({worst}): run more draws")
+            problems.append(f"bulk ESS {min_ess:.0f} < {MIN_ESS} ({worst}): {self._draws_hint(min_ess)}")
         problems += self.checks.get("problems", [])
         return {"divergences": divergences, "max_r_hat": max_r_hat, "min_ess_bulk": min_ess,
                 "ok": not problems, "problems": problems}
+
+    def _draws_hint(self, min_ess: float) -> str:
+        """The draws per chain that would reach MIN_ESS at the ESS per draw this fit measured."""
+        draws = self.idata.posterior.sizes["draw"]
+        if not min_ess > 0:
+            return "run more draws"
+        needed = int(np.ceil(1.2 * draws * MIN_ESS / min_ess / 100) * 100)  # 20 % margin, in hundreds
+        return f"run more draws (at this fit's ESS per draw, --draws {needed})"
 
     def summary(self) -> pd.DataFrame:
         """Per parameter (and per level of a grouped one): mean, median, q05, q95, r_hat,

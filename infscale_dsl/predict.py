@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
 import numpy as np
 import pandas as pd
 
@@ -30,7 +29,6 @@ class PredictiveDraws:
 
 def predict_draws(result: FitResult, table: pd.DataFrame, *, seed: int = 0,
                   filename: str | None = None) -> dict[str, PredictiveDraws]:
-    jax.config.update("jax_enable_x64", True)
     spec = result.spec
     data = prepare(spec, table, with_responses=False, levels=result.levels, filename=filename)
     draws = result.draws

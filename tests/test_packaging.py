@@ -41,3 +41,14 @@ def test_wheel_ships_the_grammar(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "infscale_dsl/grammars/law.lark" in names
     assert "infscale_dsl/language/parse.py" in names
+
+
+def test_api_names_stay_functions_after_their_submodules_load():
+    import infscale_dsl as isd
+    import infscale_dsl.fit  # noqa: F401  (sets the package attribute `fit` to the submodule)
+    import infscale_dsl.predict  # noqa: F401
+
+    for _ in range(2):  # a notebook's second call
+        assert callable(isd.fit) and isd.fit.__name__ == "fit"
+        assert callable(isd.predict) and isd.predict.__name__ == "predict"
+    assert isd.FitResult.__name__ == "FitResult"

@@ -17,6 +17,8 @@ from typing import Callable, Iterable
 
 from .errors import Diagnostic, LawError
 
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")  # the formats read_table and write_table know
+
 
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
     """Call `write(temp_path)`, then rename the temporary file over `path` (atomic on POSIX):
@@ -62,7 +64,7 @@ def check_output_folder(path: str | Path, own_files: Iterable[str], what: str = 
             shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
             raise LawError(Diagnostic(
                 f"the {what} already holds other files ({shown})", filename=str(path),
-                hint=f"a new {what} replaces its folder whole: give a new or empty folder, "
+                hint=f"writing a {what} replaces the folder whole: give a new or empty folder, "
                      "or move those files out"))
     _check_parent(path, what)
     return path

@@ -18,11 +18,8 @@ import json
 import uuid
 from pathlib import Path
 
-import arviz as az
-
 from .errors import Diagnostic, LawError
 from .files import check_output_folder, recover_folder, replace_folder
-from .language import check, parse
 
 FILES = ("posterior.nc", "summary.json", "spec.law", "fit.json")
 REFIT = "refit it: infscale-dsl fit SPEC TABLE -o {folder}"
@@ -35,6 +32,8 @@ def check_output(folder: str | Path) -> Path:
 
 def write(result, folder: str | Path) -> Path:
     """Save a FitResult as a fit folder, replacing an earlier fit there whole."""
+    import arviz as az  # here, not at the top: `fit -o` checks its folder before the fitting stack loads
+
     folder = check_output(folder)
     fit_id = uuid.uuid4().hex
     source = result.spec.source
@@ -59,6 +58,8 @@ def write(result, folder: str | Path) -> Path:
 def read(folder: str | Path) -> dict:
     """The keyword arguments of FitResult for the fit in `folder`; LawError naming the file and
     what to do if the folder is not a fit folder, is damaged or mixes two fits."""
+    from .language import check, parse
+
     folder = recover_folder(Path(folder))
     if not (folder / "fit.json").is_file():
         what = "does not exist" if not folder.exists() else "is not a fit folder (no fit.json in it)"
@@ -121,7 +122,9 @@ def _file(folder: Path, name: str, read):
         raise _damaged(folder, name, f"cannot be read ({type(error).__name__}: {error})") from None
 
 
-def _netcdf(path: Path) -> az.InferenceData:
+def _netcdf(path: Path):
+    import arviz as az
+
     idata = az.from_netcdf(str(path))
     idata.load()  # read the draws now: a file cut short fails here, not later in predict
     return idata

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import Diagnostic, LawError
-from ..files import atomic_write
+from ..files import atomic_write, check_output_file
 from ..latency.bench import BACKENDS, benchmark
 from ..latency.shapes import DTYPES, BenchSettings, load_config, shapes_from_runs
 
@@ -43,8 +43,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.output.suffix not in TABLE_SUFFIXES:
-        raise LawError(Diagnostic(f"cannot write {args.output}: the output must end in .parquet or .csv"))
+    check_output_file(args.output, TABLE_SUFFIXES, "latency table")  # before minutes of timing
     shapes, settings = _read_source(args.source, args.vocab)
     overrides = {key: value for key, value in (
         ("batch_sizes", tuple(args.batch_sizes) if args.batch_sizes else None),

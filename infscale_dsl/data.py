@@ -175,11 +175,11 @@ class _Preparer:
         self.problems.setdefault((message, column, diagnostic.rows), diagnostic)
 
     def run(self) -> PreparedData:
-        if self.n_rows == 0:  # a header-only table: fitting it would give an all-NaN posterior
+        if self.n_rows == 0:  # e.g. a header-only file: fitting it would give an all-NaN posterior
             columns = ", ".join(f"'{self.spec.data[law.response].column}'" for law in self.spec.laws)
             raise LawError(Diagnostic(
-                f"the table has no rows (a header only): no values of {columns} to fit" if self.with_responses
-                else "the table has no rows (a header only): nothing to predict",
+                f"the table has no rows: no values of {columns} to fit" if self.with_responses
+                else "the table has no rows: nothing to predict",
                 filename=self.filename, hint="give a table with one row per run"))
         responses = {law.response for law in self.spec.laws}
         for name, decl in self.spec.data.items():

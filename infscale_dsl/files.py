@@ -104,15 +104,15 @@ def recover_folder(folder: str | Path) -> Path:
     if folder.exists():
         return folder
     olds = [p for p in _temporaries(folder) if p.name.startswith(f".{folder.name}.old-")]
-    for old in olds:  # the new folder was complete before the old one was moved aside
-        new = _temporary(folder, "new", old.name.rsplit("-", 1)[1])
-        try:
-            os.rename(new if new.is_dir() else old, folder)
-            return folder
-        except OSError as error:
-            raise LawError(Diagnostic(
-                f"the folder was left mid-save and cannot be restored: {error.strerror}",
-                filename=str(folder), hint=f"rename {new if new.is_dir() else old} to {folder}")) from None
+    if not olds:
+        return folder
+    new = _temporary(folder, "new", olds[0].name.rsplit("-", 1)[1])
+    keep = new if new.is_dir() else olds[0]  # the new folder was complete before the old one moved aside
+    try:
+        os.rename(keep, folder)
+    except OSError as error:
+        raise LawError(Diagnostic(f"the folder was left mid-save and cannot be restored: {error.strerror}",
+                                  filename=str(folder), hint=f"rename {keep} to {folder}")) from None
     return folder
 
 

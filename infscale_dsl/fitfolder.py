@@ -62,8 +62,8 @@ def read(folder: str | Path) -> dict:
 
     folder = recover_folder(Path(folder))
     if not (folder / "fit.json").is_file():
-        what = "does not exist" if not folder.exists() else "is not a fit folder (no fit.json in it)"
-        raise LawError(Diagnostic(f"{folder} {what}", filename=str(folder),
+        what = "there is no such folder" if not folder.exists() else "this is not a fit folder (no fit.json in it)"
+        raise LawError(Diagnostic(what, filename=str(folder),
                                   hint="pass the folder written by `infscale-dsl fit SPEC TABLE -o FOLDER`"))
     meta, summary = _json(folder, "fit.json"), _json(folder, "summary.json")
     source = _file(folder, "spec.law", Path.read_text)

@@ -55,13 +55,13 @@ def other_fit_summary(w):
 CASES = {
     # 4: no usable rows is a data error, not an all-NaN fit
     "header-only table": (4, FIT.replace("runs.csv", "empty.csv") + " -o {w}/out", None,
-                          "empty.csv: error: the table has no rows (a header only): no values of 'loss' to fit"),
+                          "empty.csv: error: the table has no rows: no values of 'loss' to fit"),
     "response missing on every row": (4, FIT.replace("runs.csv", "noloss.csv") + " -o {w}/out", None,
                                       "noloss.csv: error: response column 'loss' is missing on every row"),
     "--where matching nothing": (4, FIT + " -o {w}/out --where 'N < 0'", None,
                                  "runs.csv: error: --where 'N < 0' matches none of the table's 12 rows"),
     "no candidates to predict": (4, "predict {w}/fit {w}/empty.csv -o {w}/p.csv", None,
-                                 "empty.csv: error: the table has no rows (a header only): nothing to predict"),
+                                 "empty.csv: error: the table has no rows: nothing to predict"),
     # 5: outputs are checked before the work
     "fit -o an existing file": (5, FIT + " -o {w}/runs.csv", None, "this is an existing file"),
     "fit -o under a file": (5, FIT + " -o {w}/runs.csv/fit", None, "runs.csv is a file, not a folder"),

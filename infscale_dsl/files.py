@@ -55,6 +55,9 @@ def check_output_folder(path: str | Path, own_files: Iterable[str], what: str = 
     """LawError unless `path` can be (re)placed whole by `replace_folder`: a new folder, an
     empty one, or one that holds only `own_files` (an earlier output of the same kind)."""
     path = Path(path)
+    if Path.cwd().resolve().is_relative_to(path.resolve()):  # `-o .`: the swap would move the ground we stand on
+        raise LawError(Diagnostic(f"the {what} would replace the current folder", filename=str(path),
+                                  hint="give a folder below it, e.g. fit/"))
     if path.exists() and not path.is_dir():
         raise LawError(Diagnostic(f"cannot write the {what} here: this is an existing file", filename=str(path),
                                   hint=f"choose another name: the {what} is a folder of files"))

@@ -139,6 +139,13 @@ def test_stale_temporaries_are_cleaned_on_the_next_save(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".fitting.new-1", "fit"]
 
 
+def test_the_current_folder_is_not_replaced(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for folder in (".", str(tmp_path), ".."):
+        with pytest.raises(LawError, match="the fit folder would replace the current folder"):
+            hand_made_fit().save(folder)
+
+
 def cut_short(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 

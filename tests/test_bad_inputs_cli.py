@@ -92,6 +92,9 @@ CASES = {
                                  "mixes two fits: summary.json did not come from the fit in fit.json"),
     "merging a 0-byte runs table": (7, "sweep --merge {w}/zero.parquet -o {w}/all.parquet",
                                     lambda w: (w / "zero.parquet").write_bytes(b""), "cannot read zero.parquet"),
+    "timing shapes of a 0-byte runs table": (7, "latency {w}/zero.parquet -o {w}/l.csv",
+                                             lambda w: (w / "zero.parquet").write_bytes(b""),
+                                             "zero.parquet: error: cannot read the runs table"),
     # 8: smaller ones
     "duplicated CSV columns": (8, "check {w}/spec.law {w}/dup.csv", None,
                                "dup.csv: error: column 'loss' appears 2 times in the header"),

@@ -74,7 +74,11 @@ def _read_source(source: Path, vocab: int | None):
     if source.suffix == ".toml":
         return load_config(source)
     if source.suffix in TABLE_SUFFIXES:
-        runs = pd.read_parquet(source) if source.suffix == ".parquet" else pd.read_csv(source)
+        try:
+            runs = pd.read_parquet(source) if source.suffix == ".parquet" else pd.read_csv(source)
+        except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid and pandas' EmptyDataError among them
+            raise LawError(Diagnostic(f"cannot read the runs table ({error})", filename=str(source),
+                                      hint="the file is damaged: write it again with `infscale-dsl sweep`")) from None
         return shapes_from_runs(runs, source=str(source), vocab=vocab), BenchSettings()
     raise LawError(Diagnostic(f"cannot read shapes from {source}", filename=str(source),
                               hint="give a .toml config of shapes or a runs table (.parquet or .csv)"))

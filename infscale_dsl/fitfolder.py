@@ -77,7 +77,7 @@ def read(folder: str | Path) -> dict:
                  if not same]
     if strangers:
         raise LawError(Diagnostic(
-            f"{folder} mixes two fits: {', '.join(strangers)} did not come from the fit in fit.json",
+            f"the folder mixes two fits: {', '.join(strangers)} did not come from the fit in fit.json",
             filename=str(folder), hint="files were copied in from another fit or edited; "
                                        + REFIT.format(folder=folder)))
     try:
@@ -85,8 +85,8 @@ def read(folder: str | Path) -> dict:
                       levels={k: tuple(v) for k, v in meta["levels"].items()},
                       data_ranges={k: tuple(v) for k, v in meta["data_ranges"].items()},
                       n_obs=dict(meta["n_obs"]), left_out=dict(meta["left_out"]), data_sha256=meta["data_sha256"],
-                      columns=tuple(meta["columns"]), objective=meta.get("objective"),
-                      priors=dict(meta.get("priors", {})), sampler=dict(meta.get("sampler", {})))
+                      columns=tuple(meta["columns"]), objective=meta["objective"],
+                      priors=dict(meta["priors"]), sampler=dict(meta["sampler"]))
         spec_filename = meta["spec_filename"]
     except KeyError as error:
         raise _damaged(folder, "fit.json", f"has no entry {error}") from None
@@ -127,6 +127,8 @@ def _netcdf(path: Path):
 
     idata = az.from_netcdf(str(path))
     idata.load()  # read the draws now: a file cut short fails here, not later in predict
+    if "posterior" not in idata.groups():
+        raise ValueError("no posterior group in it")
     return idata
 
 

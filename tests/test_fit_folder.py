@@ -160,6 +160,8 @@ def drop_key(path: Path, key: str = "levels") -> None:
 DAMAGE = [
     (cut_short, "posterior.nc", "posterior.nc cannot be read (OSError"),
     (Path.unlink, "posterior.nc", "posterior.nc is missing"),
+    (lambda p: az.from_dict(observed_data={"loss": np.ones(3)}).to_netcdf(str(p)), "posterior.nc",
+     "posterior.nc cannot be read (ValueError: no posterior group in it)"),
     (cut_short, "fit.json", "fit.json is not valid JSON"),
     (drop_key, "fit.json", "fit.json has no entry 'levels'"),
     (lambda p: drop_key(p, "fit_id"), "fit.json", "fit.json has no fit id (written by an older infscale-dsl?)"),

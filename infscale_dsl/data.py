@@ -7,14 +7,16 @@ column, the rows and how to fix it.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from .errors import Diagnostic, LawError
-from .files import atomic_write
+from .files import TABLE_SUFFIXES, atomic_write, check_output_file
 from .language.ast import CheckedSpec, Law, Name
 from .language.check import suggest
 from .language.positivity import Requirement, value_requirements
@@ -36,10 +38,16 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """A .csv or .parquet (.pq) table."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
+    if suffix not in TABLE_SUFFIXES:
         raise LawError(Diagnostic(f"cannot read a '{suffix or path.name}' table", filename=str(path),
                                   hint="give a .csv or .parquet file"))
     try:
+        names = _column_names(path, suffix)
+        repeated = [name for name, count in Counter(names).items() if count > 1 and name != ""]
+        if repeated:  # pandas would read the second 'loss' as 'loss.1' and fit the first without a word
+            raise LawError([Diagnostic(f"column '{name}' appears {names.count(name)} times in the header",
+                                       filename=str(path), table_column=name,
+                                       hint="give each column its own name") for name in repeated])
         return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     except FileNotFoundError:
         raise LawError(Diagnostic("table not found", filename=str(path), hint="check the path")) from None
@@ -48,14 +56,27 @@ def read_table(path: str | Path) -> pd.DataFrame:
                                   hint="save it as a plain CSV with a header row, or as parquet")) from None
 
 
+def _column_names(path: Path, suffix: str) -> list[str]:
+    """The header as written, before pandas makes repeated names unique."""
+    if suffix == ".csv":
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+        return [str(name) for name in header.iloc[0]] if len(header) else []
+    return list(pq.read_schema(path).names)
+
+
+def select_rows(table: pd.DataFrame, rule: str, filename: str | None = None) -> pd.DataFrame:
+    """The rows matching `rule` (see rows_matching); LawError if none does."""
+    selected = table[rows_matching(table, rule)].reset_index(drop=True)
+    if selected.empty:
+        raise LawError(Diagnostic(f"--where {rule!r} matches none of the table's {len(table)} rows",
+                                  filename=filename, hint="loosen the rule, or check its column names and values"))
+    return selected
+
+
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a .csv or .parquet table atomically (never a half-written file)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
-        raise LawError(Diagnostic(f"cannot write a '{suffix or path.name}' table", filename=str(path),
-                                  hint="name the output .csv or .parquet"))
-    if suffix == ".csv":
+    path = check_output_file(path, TABLE_SUFFIXES, "table")
+    if path.suffix.lower() == ".csv":
         return atomic_write(path, lambda temp: frame.to_csv(temp, index=False))
     return atomic_write(path, lambda temp: frame.to_parquet(temp, index=False))
 
@@ -154,6 +175,12 @@ class _Preparer:
         self.problems.setdefault((message, column, diagnostic.rows), diagnostic)
 
     def run(self) -> PreparedData:
+        if self.n_rows == 0:  # e.g. a header-only file: fitting it would give an all-NaN posterior
+            columns = ", ".join(f"'{self.spec.data[law.response].column}'" for law in self.spec.laws)
+            raise LawError(Diagnostic(
+                f"the table has no rows: no values of {columns} to fit" if self.with_responses
+                else "the table has no rows: nothing to predict",
+                filename=self.filename, hint="give a table with one row per run"))
         responses = {law.response for law in self.spec.laws}
         for name, decl in self.spec.data.items():
             if decl.column not in self.table.columns:
@@ -238,7 +265,13 @@ class _Preparer:
             self.problem(column, inputs_ok & ~(value > requirement.above),
                          f"{text} must be > {requirement.above:g} ({requirement.reason} in the law for {law.response})",
                          "drop those rows, or change the law (e.g. use log-free terms or an offset)")
-        if self.with_responses:
+        if self.with_responses and not rows.any():
+            column = self.spec.data[law.response].column
+            self.problems[("no rows", column)] = Diagnostic(
+                f"response column '{column}' is missing on every row: the law for {law.response} has no rows to fit",
+                filename=self.filename, table_column=column,
+                hint="fill the column, or remove its law from the spec")
+        elif self.with_responses:
             n_parameters = sum(len(self.levels.get(self.spec.parameters[p].group, ())) or 1
                                if self.spec.parameters[p].group else 1 for p in law_parameters(self.spec, law))
             if rows.sum() < n_parameters:

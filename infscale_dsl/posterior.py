@@ -1,15 +1,10 @@
 """A fitted law: posterior draws, diagnostics, and the fit folder that stores them.
 
-A fit folder (`infscale-dsl fit ... -o fit/`) holds
-    posterior.nc   arviz InferenceData (NetCDF): posterior, log_likelihood, sample_stats
-    summary.json   the figures benchmarks and tests read (see `FitResult.summary_json`)
-    spec.law       a copy of the spec as fitted
-    fit.json       what predict needs besides the draws: levels, observed ranges, data hash
-Every file is written to a temporary name first and renamed, so none is left half-written.
+A fit folder (`infscale-dsl fit ... -o fit/`) holds posterior.nc, summary.json, spec.law and
+fit.json; fitfolder.py writes it whole and reads it back.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +12,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .files import atomic_write
-from .language import check, parse
+from . import __version__, fitfolder
 from .language.ast import CheckedSpec
 
 # the diagnostics gate: a fit that fails any of these is flagged (and `--strict` exits 1)
@@ -139,41 +132,13 @@ class FitResult:
     # ---- the fit folder -----------------------------------------------------------------------
 
     def save(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / "posterior.nc", lambda path: self.idata.to_netcdf(str(path)))
-        atomic_write(folder / "spec.law", lambda path: Path(path).write_text(self.spec.source))
-        meta = {"method": self.method, "spec_filename": self.spec.filename,
-                "levels": {k: list(v) for k, v in self.levels.items()},
-                "data_ranges": {k: list(v) for k, v in self.data_ranges.items()},
-                "n_obs": self.n_obs, "left_out": self.left_out, "data_sha256": self.data_sha256,
-                "columns": list(self.columns), "objective": self.objective, "priors": self.priors,
-                "sampler": self.sampler, "checks": self.checks, "support": self.support}
-        atomic_write(folder / "fit.json", lambda path: Path(path).write_text(json.dumps(meta, indent=2)))
-        atomic_write(folder / "summary.json",
-                      lambda path: Path(path).write_text(json.dumps(self.summary_json(), indent=2)))
-        return folder
+        """Write the fit folder (see fitfolder.py); an earlier fit there is replaced whole."""
+        return fitfolder.write(self, folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> "FitResult":
-        folder = Path(folder)
-        if not (folder / "fit.json").is_file():
-            from .errors import Diagnostic, LawError
-
-            raise LawError(Diagnostic(f"{folder} is not a fit folder (no fit.json in it)",
-                                      hint="pass the folder written by `infscale-dsl fit SPEC TABLE -o FOLDER`"))
-        meta = json.loads((folder / "fit.json").read_text())
-        source = (folder / "spec.law").read_text()
-        spec = check(parse(source, meta["spec_filename"]), meta["columns"])
-        idata = az.from_netcdf(str(folder / "posterior.nc"))
-        idata.load()
-        return cls(spec=spec, method=meta["method"], idata=idata,
-                   levels={k: tuple(v) for k, v in meta["levels"].items()},
-                   data_ranges={k: tuple(v) for k, v in meta["data_ranges"].items()},
-                   n_obs=meta["n_obs"], left_out=meta["left_out"], data_sha256=meta["data_sha256"],
-                   columns=tuple(meta["columns"]), objective=meta.get("objective"),
-                   priors=meta.get("priors", {}), sampler=meta.get("sampler", {}),
-                   checks=meta.get("checks", {}), support=meta.get("support", {}))
+        """Read a fit folder; LawError naming the file and what to do if it is damaged."""
+        return cls(**fitfolder.read(folder))
 
 
 def _summarise(result: FitResult) -> pd.DataFrame:

@@ -55,6 +55,10 @@ BAD_TABLES = [
     (with_values("loss", {i: np.nan for i in range(6, N_ROWS)}),
      [("loss", tuple(range(5)), "the law for loss has 8 parameters but only 6 rows")]),
     (with_values("loss", {2: "4.1 nats"}), [("loss", (2,), "column 'loss' has non-numeric values")]),
+    # no usable rows is a data error, not an all-NaN fit
+    (good_table().iloc[:0], [(None, (), "the table has no rows: no values of 'loss' to fit")]),
+    (with_values("loss", {i: np.nan for i in range(N_ROWS)}),
+     [("loss", (), "response column 'loss' is missing on every row: the law for loss has no rows to fit")]),
     # every problem is reported at once
     (with_values("N", {0: np.nan}, with_values("D", {1: "x"})),
      [("N", (0,), "missing or infinite"), ("D", (1,), "non-numeric")]),
@@ -106,6 +110,14 @@ def test_read_table_formats(tmp_path):
         read_table(tmp_path / "t.xlsx")
     with pytest.raises(LawError, match="table not found"):
         read_table(tmp_path / "missing.csv")
+
+
+def test_read_table_refuses_a_column_name_used_twice(tmp_path):
+    (tmp_path / "t.csv").write_text("N,D,loss,N,loss\n1,2,3,4,5\n")
+    with pytest.raises(LawError) as error:
+        read_table(tmp_path / "t.csv")  # pandas alone would read the second N as 'N.1', silently
+    assert [(d.table_column, d.message) for d in error.value.diagnostics] == [
+        ("N", "column 'N' appears 2 times in the header"), ("loss", "column 'loss' appears 2 times in the header")]
 
 
 def test_log1p_needs_values_above_minus_one():

@@ -45,6 +45,7 @@ def test_fit_folder_holds_posterior_summary_spec_and_data_hash(fitted, runs):
     assert summary["sampler"]["mass"] == "adapt" and summary["sampler"]["draws"] == 100
     assert summary["sampler"]["mass_note"].startswith("laplace failed the gate: ")
     assert len(summary["data_sha256"]) == 64
+    assert summary["fit_id"] == json.loads((fitted / "fit.json").read_text())["fit_id"]
     assert (fitted / "spec.law").read_text() == SPEC
 
 

@@ -138,3 +138,48 @@ def test_typo_gets_a_suggestion(tmp_path):
 def test_bad_shard(text):
     with pytest.raises(LawError, match="bad --shard"):
         parse_shard(text)
+
+
+def fake_row(config_hash: str, n: int) -> dict:
+    """A finished run as the table stores it, without training one."""
+    row = {column: (1.5 if dtype == "float64" else n if dtype == "int64" else f"x{n}")
+           for column, dtype in runs.COLUMNS.items()}
+    return row | {"config_hash": config_hash}
+
+
+def test_a_damaged_part_or_table_is_set_aside_and_reported(tmp_path):
+    output, said = tmp_path / "runs.parquet", []
+    for n, config_hash in enumerate(["aaaa", "bbbb", "cccc"]):
+        runs.save_run(output, fake_row(config_hash, n), log=said.append)
+    part = runs.parts_dir(output) / "bbbb.parquet"
+    part.write_bytes(part.read_bytes()[:20])  # cut short, as by a full disk
+    output.write_bytes(b"")
+    table = runs.rebuild_table(output, log=said.append)
+    assert sorted(table["config_hash"]) == ["aaaa", "cccc"]  # the table rebuilt from the good parts
+    assert (runs.parts_dir(output) / "bbbb.parquet.corrupt").is_file() and (tmp_path / "runs.parquet.corrupt").is_file()
+    assert said[0].startswith(f"set aside {part} as bbbb.parquet.corrupt: cannot read bbbb.parquet")
+    assert said[0].endswith("that run will be trained again")
+    assert said[1].startswith(f"set aside {output} as runs.parquet.corrupt: cannot read runs.parquet")
+
+
+def test_resuming_past_a_damaged_part_retrains_only_its_run(sweep_file, tmp_path):
+    output, said = tmp_path / "runs.parquet", []
+    sweep = load_sweep(sweep_file(budgets="0.05"))
+    run_sweep(sweep, output, log=lambda _: None)
+    damaged = sorted(runs.parts_dir(output).glob("*.parquet"))[0]
+    damaged.write_bytes(b"PAR1 cut short")
+    output.write_bytes(b"")  # a 0-byte runs table
+    leftovers = [tmp_path / ".runs.parquet.k2j4.tmp", runs.parts_dir(output) / ".aaaa.parquet.x9.tmp"]
+    for path in leftovers:  # temporaries of writes a kill -9 cut off
+        path.write_bytes(b"half")
+    assert run_sweep(sweep, output, log=said.append) == (1, 1)
+    assert any(line.startswith(f"set aside {damaged}") for line in said)
+    table = pd.read_parquet(output)
+    assert len(table) == 2 and table["config_hash"].is_unique
+    assert not any(path.exists() for path in leftovers)
+
+
+def test_sweep_refuses_a_table_name_it_cannot_write(tmp_path, capsys):
+    assert main(["sweep", "any.toml", "-o", str(tmp_path / "runs.txt")]) == 2
+    assert "the runs table must end in .parquet or .csv" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -5,6 +5,8 @@ import argparse
 import os
 from pathlib import Path
 
+from .arguments import count, open_probability, positive_float, positive_int
+
 
 def register(subparsers) -> None:
     fit = subparsers.add_parser("fit", help="fit a .law spec to a table of runs",
@@ -40,11 +42,11 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     """The options of every command that fits (fit, compare, backtest)."""
     parser.add_argument("--method", choices=("nuts", "map"), default="nuts",
                         help="nuts: full posterior (default); map: robust multi-start point fit")
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--draws", type=int, default=500, help="draws per chain")
+    parser.add_argument("--chains", type=positive_int, default=4)
+    parser.add_argument("--warmup", type=count, default=500)
+    parser.add_argument("--draws", type=positive_int, default=500, help="draws per chain")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--target-accept", type=float, default=0.99,
+    parser.add_argument("--target-accept", type=open_probability, default=0.99,
                         help="NUTS target acceptance; higher takes smaller steps (default 0.99)")
     parser.add_argument("--mass", choices=("auto", "laplace", "adapt"), default="auto",
                         help="NUTS mass matrix: laplace keeps the inverse Hessian at the mode, adapt "
@@ -52,7 +54,7 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
                              "if that fit fails the diagnostics")
     parser.add_argument("--loss", choices=("huber", "studentt"), default="huber",
                         help="robust loss of the point fit (default huber)")
-    parser.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log residuals")
+    parser.add_argument("--delta", type=positive_float, default=1e-3, help="Huber delta on log residuals")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -70,14 +72,17 @@ def fit_options(args: argparse.Namespace) -> dict:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    from ..fitfolder import check_output
+
+    check_output(args.output)  # before minutes of fitting, not after
     options = fit_options(args)
-    from ..data import read_table, rows_matching
+    from ..data import read_table, select_rows
     from ..fit import fit
     from ..language import load_spec
 
     table = read_table(args.table)
     if args.where:
-        table = table[rows_matching(table, args.where)].reset_index(drop=True)
+        table = select_rows(table, args.where, args.table)
     spec = load_spec(Path(args.spec), columns=table.columns)
     result = fit(spec, table, filename=args.table, **options)
     folder = result.save(args.output)
@@ -119,6 +124,9 @@ def format_summary(result) -> str:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from ..files import TABLE_SUFFIXES, check_output_file
+
+    check_output_file(args.output, TABLE_SUFFIXES, "predictions table")
     from ..data import read_table, write_table
     from ..posterior import FitResult
     from ..predict import predict

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import Diagnostic, LawError
-from ..files import atomic_write
+from ..files import atomic_write, check_output_file
 from ..latency.bench import BACKENDS, benchmark
 from ..latency.shapes import DTYPES, BenchSettings, load_config, shapes_from_runs
 
@@ -43,8 +43,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.output.suffix not in TABLE_SUFFIXES:
-        raise LawError(Diagnostic(f"cannot write {args.output}: the output must end in .parquet or .csv"))
+    check_output_file(args.output, TABLE_SUFFIXES, "latency table")  # before minutes of timing
     shapes, settings = _read_source(args.source, args.vocab)
     overrides = {key: value for key, value in (
         ("batch_sizes", tuple(args.batch_sizes) if args.batch_sizes else None),
@@ -75,7 +74,11 @@ def _read_source(source: Path, vocab: int | None):
     if source.suffix == ".toml":
         return load_config(source)
     if source.suffix in TABLE_SUFFIXES:
-        runs = pd.read_parquet(source) if source.suffix == ".parquet" else pd.read_csv(source)
+        try:
+            runs = pd.read_parquet(source) if source.suffix == ".parquet" else pd.read_csv(source)
+        except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid and pandas' EmptyDataError among them
+            raise LawError(Diagnostic(f"cannot read the runs table ({error})", filename=str(source),
+                                      hint="the file is damaged: write it again with `infscale-dsl sweep`")) from None
         return shapes_from_runs(runs, source=str(source), vocab=vocab), BenchSettings()
     raise LawError(Diagnostic(f"cannot read shapes from {source}", filename=str(source),
                               hint="give a .toml config of shapes or a runs table (.parquet or .csv)"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .arguments import fraction, positive_float, probability
 from .fit import add_fit_options, fit_options
 
 SHAPE_COLUMNS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "vocab")
@@ -20,7 +21,7 @@ def register(subparsers) -> None:
     report.add_argument("--candidates", help="table of candidate configurations (.csv/.parquet); "
                                              "default: the --latency table")
     report.add_argument("-o", "--output", default="report.html", help="report file (default report.html)")
-    report.add_argument("--flops", type=float, help="also give the compute-optimal allocation at this budget")
+    report.add_argument("--flops", type=positive_float, help="also give the compute-optimal allocation at this budget")
     add_decision_options(report)
     report.set_defaults(func=run_report)
 
@@ -30,7 +31,7 @@ def register(subparsers) -> None:
                     "table or --candidates), each shape trained on the whole budget, the frontier "
                     "and the recommended shape; with --inference-tokens, the lifetime optimum.")
     recommend.add_argument("fit", help="fit folder written by `infscale-dsl fit`")
-    recommend.add_argument("--flops", type=float, required=True, help="training budget C in FLOPs")
+    recommend.add_argument("--flops", type=positive_float, required=True, help="training budget C in FLOPs")
     recommend.add_argument("--candidates", help="candidate shapes (.csv/.parquet) with the N column")
     recommend.add_argument("-o", "--output", help="also write the full report (.html, .md, .json)")
     add_decision_options(recommend)
@@ -52,7 +53,7 @@ def register(subparsers) -> None:
     backtest.add_argument("table", help="runs table, .csv or .parquet")
     backtest.add_argument("--holdout", required=True, help='rows to hold out, e.g. "N >= 1e9"')
     backtest.add_argument("--where", help='keep only these rows first, e.g. "in_fit_set_main == 1 or size_group == \'1B\'"')
-    backtest.add_argument("--min-coverage", type=float, help="exit 1 if any coverage is below this")
+    backtest.add_argument("--min-coverage", type=probability, help="exit 1 if any coverage is below this")
     backtest.add_argument("-o", "--output", help="write the held-out predictions (.csv/.parquet)")
     add_fit_options(backtest)
     backtest.set_defaults(func=run_backtest)
@@ -65,20 +66,20 @@ def add_decision_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-column", help="the latency quantity (default: a budget's name, else "
                                                  "latency / tpot_ms / latency_ms); ms per token")
     parser.add_argument("--rule", choices=("min-latency", "min-cost", "max-probability"), default="min-latency")
-    parser.add_argument("--threshold", type=float, default=0.9, help="P(all met) a candidate needs (default 0.9)")
-    parser.add_argument("--max-params", type=float, help="largest N the allocation may choose")
+    parser.add_argument("--threshold", type=probability, default=0.9, help="P(all met) a candidate needs (default 0.9)")
+    parser.add_argument("--max-params", type=positive_float, help="largest N the allocation may choose")
     parser.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
                         help="value of another data variable during allocation (default: the middle of its data)")
     parser.add_argument("--n-name", default="N", help="the spec's parameter-count variable (default N)")
     parser.add_argument("--d-name", default="D", help="the spec's training-tokens variable (default D)")
-    parser.add_argument("--inference-tokens", type=float, help="tokens served over the model's life (Sardana et al.)")
-    parser.add_argument("--gpu-hour-price", type=float, help="price of a GPU-hour: turns FLOPs and latency into money")
-    parser.add_argument("--mfu", type=float, default=0.4, help="training MFU (default 0.4)")
+    parser.add_argument("--inference-tokens", type=positive_float, help="tokens served over the model's life (Sardana et al.)")
+    parser.add_argument("--gpu-hour-price", type=positive_float, help="price of a GPU-hour: turns FLOPs and latency into money")
+    parser.add_argument("--mfu", type=fraction, default=0.4, help="training MFU (default 0.4)")
     parser.add_argument("--mfu-from", help="sweep table whose median `mfu` replaces --mfu")
-    parser.add_argument("--peak-flops", type=float, default=989e12, help="peak FLOP/s per GPU (default H100 bf16)")
-    parser.add_argument("--requests-per-year", type=float)
-    parser.add_argument("--tokens-per-request", type=float, default=256.0)
-    parser.add_argument("--years", type=float, default=1.0, help="years of serving in the total cost")
+    parser.add_argument("--peak-flops", type=positive_float, default=989e12, help="peak FLOP/s per GPU (default H100 bf16)")
+    parser.add_argument("--requests-per-year", type=positive_float)
+    parser.add_argument("--tokens-per-request", type=positive_float, default=256.0)
+    parser.add_argument("--years", type=positive_float, default=1.0, help="years of serving in the total cost")
     parser.add_argument("--data", help="the fitted runs table, for the data-against-law plot")
     parser.add_argument("--group-column", default="size_group", help="size groups in that plot")
     parser.add_argument("--title", default="Scaling-law risk report")
@@ -141,9 +142,12 @@ def decision_inputs(args: argparse.Namespace):
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from ..files import check_output_file
+    from ..report.render import FORMATS, write_report
+
+    check_output_file(args.output, FORMATS, "report")
     from ..posterior import FitResult
     from ..report.build import build_report
-    from ..report.render import write_report
 
     result = FitResult.load(args.fit)
     options, latency_fit, candidates = decision_inputs(args)
@@ -155,9 +159,13 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_recommend(args: argparse.Namespace) -> int:
+    from ..files import check_output_file
+    from ..report.render import FORMATS, write_report
+
+    if args.output:
+        check_output_file(args.output, FORMATS, "report")
     from ..posterior import FitResult
     from ..report.build import build_report, with_budget_tokens
-    from ..report.render import write_report
 
     result = FitResult.load(args.fit)
     options, latency_fit, shapes = decision_inputs(args)
@@ -200,6 +208,10 @@ def run_compare(args: argparse.Namespace) -> int:
 
     if len(args.specs) < 2:
         raise LawError(Diagnostic("compare needs two or more specs", hint="infscale-dsl compare a.law b.law runs.csv"))
+    from ..files import atomic_write, check_output_file
+
+    if args.output:
+        check_output_file(args.output, (".csv",), "comparison table")
     options = fit_options(args)
     from ..data import read_table
     from ..fit import fit
@@ -215,20 +227,24 @@ def run_compare(args: argparse.Namespace) -> int:
         if not result.diagnostics["ok"]:
             print(f"warning: {name}: the fit failed its diagnostics: " + "; ".join(result.diagnostics["problems"]))
     if args.output:
-        comparison.table.to_csv(args.output)
+        atomic_write(args.output, comparison.table.to_csv)
         print(f"written: {args.output}")
     return 0
 
 
 def run_backtest(args: argparse.Namespace) -> int:
+    from ..files import TABLE_SUFFIXES, check_output_file
+
+    if args.output:
+        check_output_file(args.output, TABLE_SUFFIXES, "predictions table")
     options = fit_options(args)
-    from ..data import read_table, rows_matching, write_table
+    from ..data import read_table, select_rows, write_table
     from ..language import load_spec
     from ..report.backtest import backtest, describe
 
     table = read_table(args.table)
     if args.where:
-        table = table[rows_matching(table, args.where)]
+        table = select_rows(table, args.where, args.table)
     result = backtest(load_spec(Path(args.spec), columns=table.columns), table, args.holdout, **options)
     print(describe(result))
     if args.output:

@@ -29,7 +29,10 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     # imported here so `infscale-dsl --help` does not start JAX
+    from ..files import check_output_file
     from ..nn import runs
+
+    check_output_file(args.output, runs.SUFFIXES, "runs table")  # before JAX starts, and long before training
     from ..nn.sweep import load_sweep, parse_shard, progress_enabled, run_sweep
 
     log = (lambda message: None) if args.quiet else print

@@ -4,13 +4,17 @@ Each finished run is first written as its own one-row parquet file in `<table>.p
 whole table is rewritten from the parts (and from its own earlier rows). Both writes go to a
 temporary file renamed into place (`files.atomic_write`): after SIGINT or kill -9 the table is
 the old or the new one, never half of one, and a run whose part exists is never trained again.
+A part or table that cannot be read is set aside as `<name>.corrupt` and its runs trained again.
 
 Part tables from `--shard i/n` runs on several machines merge with `merge_tables` (on the command
 line: `infscale-dsl sweep --merge runs-0.parquet runs-1.parquet -o runs.parquet`).
 """
 from __future__ import annotations
 
+import glob
+import os
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -44,6 +48,9 @@ COLUMNS = {
 }
 
 
+SUFFIXES = (".parquet", ".csv")  # the table's format follows its extension
+
+
 def as_table(rows: list[dict]) -> pd.DataFrame:
     """Rows in the table's column order and dtypes, sorted by size then tokens."""
     table = pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
@@ -54,30 +61,49 @@ def parts_dir(table_path: Path) -> Path:
     return table_path.with_name(table_path.name + ".parts")
 
 
-def save_run(table_path: Path, row: dict) -> pd.DataFrame:
+def save_run(table_path: Path, row: dict, log: Callable[[str], None] = print) -> pd.DataFrame:
     """Store one finished run (its part first, then the whole table); returns the table."""
     folder = parts_dir(table_path)
     folder.mkdir(parents=True, exist_ok=True)
     _write_atomically(as_table([row]), folder / f"{row['config_hash']}.parquet")
-    return rebuild_table(table_path)
+    return rebuild_table(table_path, log)
 
 
-def finished_runs(table_path: Path) -> pd.DataFrame:
+def finished_runs(table_path: Path, log: Callable[[str], None] = print) -> pd.DataFrame:
     """All runs stored for this table: its parts, plus rows of the table itself that have no part
-    (a table copied or committed without its .parts folder)."""
+    (a table copied or committed without its .parts folder). A part or table that cannot be read
+    (cut short by a full disk, say) is set aside, so that its runs are trained again."""
     folder = parts_dir(table_path)
-    tables = [pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))] if folder.is_dir() else []
+    tables = []
+    for part in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+        try:
+            tables.append(read_table(part))
+        except LawError as error:
+            log(f"{_set_aside(part)}: {error.diagnostics[0].message}; that run will be trained again")
     if table_path.is_file():
-        tables.append(read_table(table_path))
+        try:
+            tables.append(read_table(table_path))
+        except _Unreadable as error:
+            log(f"{_set_aside(table_path)}: {error.diagnostics[0].message}; the table is rebuilt "
+                f"from {folder.name}/ and runs without a part there are trained again")
     if not tables:
         return as_table([])
     return as_table(pd.concat(tables).drop_duplicates("config_hash").to_dict("records"))
 
 
-def rebuild_table(table_path: Path) -> pd.DataFrame:
-    table = finished_runs(table_path)
+def rebuild_table(table_path: Path, log: Callable[[str], None] = print) -> pd.DataFrame:
+    table = finished_runs(table_path, log)
     _write_atomically(table, table_path)
     return table
+
+
+def remove_temporaries(table_path: Path) -> None:
+    """Delete the temporary files that a killed sweep left beside its table and parts."""
+    folder = parts_dir(table_path)
+    leftovers = list(table_path.parent.glob(f".{glob.escape(table_path.name)}.*.tmp"))
+    leftovers += list(folder.glob(".*.parquet.*.tmp")) if folder.is_dir() else []
+    for path in leftovers:
+        path.unlink(missing_ok=True)
 
 
 def merge_tables(inputs: list[Path], output: Path) -> pd.DataFrame:
@@ -94,8 +120,17 @@ def merge_tables(inputs: list[Path], output: Path) -> pd.DataFrame:
     return table
 
 
+class _Unreadable(LawError):
+    """A runs table or part that is damaged, as opposed to a readable table of something else."""
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    table = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    try:
+        table = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid and pandas' EmptyDataError are ValueErrors
+        raise _Unreadable(Diagnostic(f"cannot read {path.name} ({error})", filename=str(path),
+                                     hint="the file is damaged: rerun the sweep that wrote it, which "
+                                          "sets it aside and retrains its runs")) from None
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise LawError(Diagnostic(f"{path} is not a runs table: missing columns {', '.join(missing)}",
@@ -103,7 +138,17 @@ def read_table(path: Path) -> pd.DataFrame:
     return table
 
 
+def _set_aside(path: Path) -> str:
+    """Rename a damaged file out of the way (kept, not deleted, for a look); says where it went."""
+    aside = path.with_name(path.name + ".corrupt")
+    os.replace(path, aside)
+    return f"set aside {path} as {aside.name}"
+
+
 def _write_atomically(table: pd.DataFrame, path: Path) -> None:
+    if path.suffix not in SUFFIXES:
+        raise LawError(Diagnostic(f"cannot write a runs table as '{path.suffix}'", filename=str(path),
+                                  hint="name it .parquet or .csv"))
     if path.suffix == ".csv":
         atomic_write(path, lambda temporary: table.to_csv(temporary, index=False))
     else:

@@ -115,7 +115,8 @@ def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_
     """Train this shard's unfinished runs, storing each as it finishes. Returns (trained, skipped)."""
     index, count = shard
     mine = sweep.runs[index::count]
-    done = set(runs.rebuild_table(output)["config_hash"])  # also repairs a table a crash left stale
+    runs.remove_temporaries(output)
+    done = set(runs.rebuild_table(output, log)["config_hash"])  # also repairs a table a crash left stale
     todo = [run for run in mine if sweep.config_hash(run) not in done]
     log(f"{len(mine)} runs in this shard: {len(mine) - len(todo)} already finished, {len(todo)} to train")
     if not todo:
@@ -128,7 +129,7 @@ def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_
         for number, run in enumerate(todo, start=1):
             result = train(run.model, run.train, corpus, show_progress=show_progress,
                            description=f"run {number}/{len(todo)} {run.name}")
-            runs.save_run(output, table_row(run, result, sweep.config_hash(run), code))
+            runs.save_run(output, table_row(run, result, sweep.config_hash(run), code), log)
             overall.update(run.train.tokens)
             log(f"{run.name}: loss {result.loss:.4f} in {result.wall_time_s:.0f} s "
                 f"({result.tokens_per_s:,.0f} tokens/s)")

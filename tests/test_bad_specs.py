@@ -70,6 +70,36 @@ BAD_SPECS = [
     ("loss ~ A/N^a\nloss noise StudentT(nu=-1) on sqrt",
      [(2, 12, "StudentT noise needs a positive number nu"), (2, 31, "unknown noise scale 'sqrt'")]),
     ("loss ~ A/N^a\nloss noise Normal(1)", [(2, 12, "Normal noise takes no arguments")]),
+    # constants: names and arities are checked before anything is computed, and only the
+    # language's own functions are computed (numpy's `info` is not reachable)
+    ("x = 1/0\nloss ~ A/N^x", [(1, 5, "constant 'x' cannot be computed: division by zero")]),
+    ("x = foo(2)\nloss ~ A/N^x", [(1, 5, "unknown function 'foo'")]),
+    ("x = info(1)\nloss ~ A/N^x", [(1, 5, "unknown function 'info'")]),
+    ("x = log()\nloss ~ A/N^x", [(1, 5, "log() takes 1 argument(s), got 0")]),
+    ("x = exp(1, 2)\nloss ~ A/N^x", [(1, 5, "exp() takes 1 argument(s), got 2")]),
+    ("S = min()\nloss ~ A/N^S", [(1, 5, "min() takes 2 argument(s), got 0")]),
+    ("x = 2 * log(-1)\nloss ~ A/N^x", [(1, 9, "constant 'x' cannot be computed: undefined result")]),
+    ("x = 10^400\nloss ~ A/N^x", [(1, 5, "constant 'x' cannot be computed: overflow")]),
+    ("x = 2\ny = 1 / (x - 2)\nloss ~ A/N^y", [(2, 5, "constant 'y' cannot be computed: division by zero")]),
+    ("loss ~ A/N^(1/0)", [(1, 13, "constant arithmetic cannot be computed: division by zero")]),
+    ("x = 1e999\nloss ~ A/N^x", [(1, 5, "the number 1e999 is too large")]),
+    ("alpha ~ Normal(0, 1) in [0, 1e999]\nloss ~ A/N^alpha", [(1, 29, "the number 1e999 is too large")]),
+    # size: the parser bounds nesting, so no check can run out of stack
+    ("loss ~ " + " + ".join(["A"] * 492), [(1, 8, "expression nested 492 levels deep (the limit is 200)")]),
+    ("loss ~ E + " + "-" * 300 + "A", [(1, 8, "expression nested 302 levels deep")]),
+    # prior arguments against the distribution's constraints
+    ("alpha ~ HalfNormal(-1)\nloss ~ A/N^alpha", [(1, 20, "HalfNormal argument scale = -1 must be positive")]),
+    ("alpha ~ Uniform(1, 0)\nloss ~ A/N^alpha", [(1, 20, "Uniform(low=1, high=0) is empty")]),
+    ("alpha ~ StudentT(0, 0, 1)\nloss ~ A/N^alpha", [(1, 18, "StudentT argument df = 0 must be positive")]),
+    ("eta = 2\nalpha ~ Gamma(concentration=1, rate=1 - eta)\nloss ~ A/N^alpha",
+     [(2, 37, "Gamma argument rate = -1 must be positive")]),
+    # what the compiler needs, checked here with a caret
+    ("data family : category\nE[family] ~ Gamma(2, 1)\nloss ~ E + A/N^a",
+     [(2, 13, "grouped parameter 'E' needs a Normal or LogNormal population prior without bounds")]),
+    ("data family : category\nE[family] ~ Normal(0, 1) in [0, 5]\nloss ~ E + A/N^a",
+     [(2, 13, "grouped parameter 'E' needs a Normal or LogNormal")]),
+    # a prior would silently turn the column N into a parameter
+    ("N ~ LogNormal(0, 1)\nloss ~ A/N^a", [(1, 1, "'N' has a prior but is also a column of the table")]),
     # several problems in one file are reported together, in file order
     ("alpha ~ Normal(0, 1, 2)\ngamma ~ HalfNormal(1) in [0, 1]\nloss ~ A/n_layr^alpha + lg(E)",
      [(1, 9, "Normal takes 2"), (2, 1, "prior for 'gamma'"), (2, 1, "HalfNormal cannot be bounded"),

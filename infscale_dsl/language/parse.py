@@ -4,6 +4,8 @@ Lark (LALR) reads the grammar in grammars/law.lark. Two things Lark does not do 
 - newlines end statements but not inside brackets: `_BracketNewlines` drops them there;
 - its errors name grammar terminals: `_syntax_error` turns them into file:line:col messages with
   a hint ("write powers as N^alpha", "unclosed '('", "missing operator", ...).
+The tree is turned into ast nodes without recursion, and an expression deeper than MAX_DEPTH is
+an error here, so the recursive code downstream (evaluate, unparse, ==) never meets one.
 """
 from __future__ import annotations
 
@@ -12,15 +14,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.visitors import Transformer_NonRecursive
 
 from ..errors import Diagnostic, LawError
 from .ast import (
-    FUNCTIONS, Assign, Binary, Call, DataDecl, Distribution, Expr, LawDecl, Name, NoiseDecl, Number,
+    Assign, Binary, Call, DataDecl, Distribution, Expr, LawDecl, Name, NoiseDecl, Number,
     PriorDecl, Span, Spec, Unary,
 )
 from .distributions import DISTRIBUTIONS
+from .evaluate import FUNCTIONS, depth
+
+# Levels of nesting an expression may have (a sum of n terms has n): far above any real law,
+# well below Python's recursion limit.
+MAX_DEPTH = 200
 
 GRAMMAR_NAME = "law.lark"
 # How each grammar terminal reads in an error message.
@@ -83,6 +91,20 @@ def parse(source: str, filename: str = "<spec>") -> Spec:
     return Spec(statements=tuple(statements), source=source, filename=filename)
 
 
+def _expressions(statement) -> tuple[Expr, ...]:
+    if isinstance(statement, (Assign, LawDecl)):
+        return (statement.expr,)
+    if isinstance(statement, (PriorDecl, NoiseDecl)):
+        return statement.distribution.args + tuple(value for _, value in statement.distribution.kwargs)
+    return ()
+
+
+@lru_cache(maxsize=8)
+def source_lines(source: str) -> list[str]:
+    """The lines of a spec, split once per source (diagnostics and carets read them often)."""
+    return source.splitlines()
+
+
 def span_of(item) -> Span:
     """The source span of a Lark token or of a rule's `meta`."""
     return Span(item.line, item.column, item.end_line, item.end_column)
@@ -90,7 +112,7 @@ def span_of(item) -> Span:
 
 def diagnostic_at(span: Span, source: str, filename: str, message: str, hint: str | None = None) -> Diagnostic:
     """A Diagnostic pointing at `span` (the caret stops at the end of its first line)."""
-    lines = source.splitlines()
+    lines = source_lines(source)
     source_line = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
     end = span.end_column if span.end_line == span.line else len(source_line) + 1
     return Diagnostic(
@@ -189,7 +211,7 @@ def _at_offset(text: str, offset: int, width: int, filename: str, message: str, 
 # --- tree -> Spec ----------------------------------------------------------------------------
 
 @v_args(meta=True)
-class _SpecBuilder(Transformer):
+class _SpecBuilder(Transformer_NonRecursive):
     """Builds ast nodes; forms that parse but mean nothing (bounds on a law) go to `problems`."""
 
     def __init__(self, source: str, filename: str):
@@ -201,11 +223,21 @@ class _SpecBuilder(Transformer):
         self.problems.append(diagnostic_at(span, self.source, self.filename, message, hint))
 
     def start(self, meta, statements):
+        for statement in statements:
+            for expr in _expressions(statement):
+                levels = depth(expr)
+                if levels > MAX_DEPTH:
+                    self._problem(expr.span, f"expression nested {levels} levels deep (the limit is {MAX_DEPTH})",
+                                  "split it: give parts their own names (x = ...), or use fewer terms")
         return statements
 
     # expressions
     def number(self, meta, children):
-        return Number(float(children[0]), span_of(children[0]))
+        value = float(children[0])
+        if value == float("inf"):
+            self._problem(span_of(children[0]), f"the number {children[0]} is too large",
+                          "numbers must be below 1.8e308")
+        return Number(value, span_of(children[0]))
 
     def name(self, meta, children):
         return Name(str(children[0]), span_of(children[0]))
@@ -293,4 +325,7 @@ class _SpecBuilder(Transformer):
                           "bounds are numbers, 'inf', or empty: in [0, inf] or in [0, ]")
             return None
         number = float(value)  # float("inf") works too
+        if value.type == "NUMBER" and number == float("inf"):
+            self._problem(span_of(value), f"the number {value} is too large", "write inf for no bound")
+            return None
         return -number if minus else number

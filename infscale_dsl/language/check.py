@@ -205,13 +205,11 @@ class _Checker(PriorChecks):
         broken: set[str] = set()  # assigns not evaluated: a bad call, or failing arithmetic
         derived = []
         for assign in ordered:
-            if id(assign.expr) in self.unsound or broken & set(names_in(assign.expr)):
-                broken.add(assign.name)
-                continue
-            value = self.fold(assign.expr, assign.name)
+            reads_broken = bool(broken & set(names_in(assign.expr)))
+            value = None if reads_broken else self.fold(assign.expr, assign.name)
             if value is not None:
                 self.constants[assign.name] = value
-            elif id(assign.expr) in self.unsound:
+            elif reads_broken or id(assign.expr) in self.unsound:
                 broken.add(assign.name)
             else:
                 derived.append(assign)
@@ -220,6 +218,8 @@ class _Checker(PriorChecks):
     def fold(self, expr: Expr, constant: str | None = None) -> float | None:
         """The value of an expression of numbers and constants (None where it reads data or
         parameters); a constant part that fails, such as log(-1) or 1/0, is reported."""
+        if id(expr) in self.unsound:  # a bad call: nothing in it is computed
+            return None
         try:
             return fold(expr, self.constants)
         except ConstantError as error:

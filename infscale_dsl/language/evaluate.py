@@ -150,6 +150,6 @@ def unparse(expr: Expr, parent: int = 0) -> str:
         return f"({text})" if parent > 3 else text
     level = _PRECEDENCE[expr.op]
     left = unparse(expr.left, level + (expr.op == "^"))
-    right = unparse(expr.right, level + (expr.op in "-/"))
+    right = unparse(expr.right, level + (expr.op != "^"))  # a + (b + c) keeps its brackets
     text = f"{left}{expr.op}{right}" if expr.op in "^*/" else f"{left} {expr.op} {right}"
     return f"({text})" if level < parent else text

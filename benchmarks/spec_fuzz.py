@@ -9,8 +9,9 @@ cases per second to generate, to parse, and to parse and check (half of them aga
 columns); the crash count with the first crashing cases; and ratios that show where parse
 time goes: our parse (ast nodes built inline while Lark reduces) against Lark building its own
 parse tree with positions (what parse did before, then walking that tree), and the cost of
-building the Lark parser in parses (what a parser rebuilt per call would pay). Rates are per CPU second of this process (time.process_time),
-so other load on the machine does not skew them. Exit code 1 if anything crashed.
+building the Lark parser in parses (what a parser rebuilt per call would pay). Rates are per CPU
+second of this process (time.process_time), so other load on the machine skews them less.
+Exit code 1 if anything crashed.
 """
 from __future__ import annotations
 

@@ -56,8 +56,8 @@ def name(p: Picker) -> str:
         return p.choice(SOUND_NAMES)
     if p.chance(85):
         return p.choice(NAMES)
-    return p.choice(string.ascii_letters + "_") + "".join(p.choice(string.ascii_lowercase + "0123456789_")
-                                                         for _ in range(p.integer(0, 6)))
+    rest = "".join(p.choice(string.ascii_lowercase + "0123456789_") for _ in range(p.integer(0, 6)))
+    return p.choice(string.ascii_letters + "_") + rest
 
 
 def number(p: Picker) -> str:

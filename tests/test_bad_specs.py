@@ -140,3 +140,11 @@ def test_typo_hint_suggests_the_column():
     with pytest.raises(LawError) as error:
         load_spec("y ~ a * n_layer", columns=["n_layers", "y"])
     assert error.value.diagnostics[0].hint == "did you mean 'n_layers'? (give it a prior to make it a parameter)"
+
+
+def test_a_long_line_is_shown_around_the_caret():
+    with pytest.raises(LawError) as error:
+        load_spec("loss ~ " + " + ".join(["A"] * 80) + " + log(-1) + " + " + ".join(["B"] * 80))
+    _, line, caret, _ = str(error.value).splitlines()
+    assert len(line) < 120 and line.strip().startswith("...") and line.endswith("...")
+    assert line[caret.index("^"):].startswith("log(-1)") and caret.strip() == "^~~~~~~"

@@ -37,8 +37,8 @@ def test_check_show_and_fit_agree_on_a_grouped_gamma_prior(tmp_path, capsys):
     spec.write_text(GROUPED_GAMMA)
     table.write_text("N,loss,family\n1e8,3.1,a\n2e8,3.0,b\n4e8,2.9,a\n8e8,2.8,b\n")
     outputs = []
-    for command in (["check", str(spec), str(table)], ["show", str(spec)], ["fit", str(spec), str(table),
-                                                                             "-o", str(tmp_path / "fit")]):
+    fit = ["fit", str(spec), str(table), "-o", str(tmp_path / "fit")]
+    for command in (["check", str(spec), str(table)], ["show", str(spec)], fit):
         assert main(command) == 2, command
         outputs.append(capsys.readouterr().err)
     assert outputs[0] == outputs[1] == outputs[2]

@@ -5,6 +5,10 @@ a prior; then (with a table's `columns`) undeclared names that are columns are d
 by a derived variable are data; responses are data; everything else is a parameter. An undeclared
 name close to a column or a declared name is more likely a typo than a new parameter (lmfit's
 pitfall), so it is an error unless it gets a prior.
+
+Nothing is computed before it is checked: function names and arities first, then constants and
+the constant parts of laws and priors, with evaluate.FUNCTIONS only (spec text cannot reach any
+other NumPy function); arithmetic that fails there is an error at its node.
 """
 from __future__ import annotations
 
@@ -55,7 +59,7 @@ class _Checker(PriorChecks):
             self.check_expression(expr)
         derived, constants = self.order_assigns()  # evaluates constants, now that calls are valid
         for law in self.laws.values():
-            self.fold(law.expr)
+            self.fold(law.expr)  # its constant parts must compute: N^(1/0) is an error
         for law in self.laws.values():
             if law.response in names_in(law.expr):
                 self.error(law.span, f"the law for '{law.response}' uses '{law.response}' on its right side",
@@ -250,6 +254,7 @@ class _Checker(PriorChecks):
             elif isinstance(node, Name) and node.id in self.data and self.data[node.id].domain == "category":
                 self.error(node.span, f"category column '{node.id}' used in an expression",
                            f"let a parameter vary by it instead: E[{node.id}] ~ LogNormal(0, 1)")
+
 
 def _with_inferred_domains(spec: CheckedSpec, implicit: set[str]) -> CheckedSpec:
     """Undeclared data is 'positive' where the laws need it positive, else 'real'."""

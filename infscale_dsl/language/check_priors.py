@@ -19,6 +19,8 @@ from .names import arguments_of, depth_first, name_nodes, suggest
 
 
 class PriorChecks:
+    """Methods of check._Checker about parameters (split out to keep each module short)."""
+
     def check_priors_on_columns(self) -> None:
         """A prior on a column's name would make it a parameter and leave the column unread."""
         read = {decl.column for decl in self.data.values()}
@@ -29,7 +31,6 @@ class PriorChecks:
                 self.error(span, f"'{prior.name}' has a prior but is also a column of the table",
                            f"the prior would make '{prior.name}' a parameter and leave the column "
                            "unread: remove the prior to use the column, or rename the parameter")
-
 
     def order_parameters(self) -> dict[str, Parameter]:
         """Parameters in order of first use in the laws (a prior's own parameters right after

@@ -148,3 +148,27 @@ def test_a_long_line_is_shown_around_the_caret():
     _, line, caret, _ = str(error.value).splitlines()
     assert len(line) < 120 and line.strip().startswith("...") and line.endswith("...")
     assert line[caret.index("^"):].startswith("log(-1)") and caret.strip() == "^~~~~~~"
+
+
+# issue 11's bad specs through the CLI: exit 2, a located diagnostic, nothing on stdout (numpy's
+# `info` would print its help there), for `check` and for `show`
+ISSUE_11 = [
+    ("x = 1/0\nloss ~ A/N^x", 1, 5), ("x = foo(2)\nloss ~ A/N^x", 1, 5), ("x = log()\nloss ~ A/N^x", 1, 5),
+    ("x = exp(1, 2)\nloss ~ A/N^x", 1, 5), ("S = min()\nloss ~ A/N^S", 1, 5), ("x = info(1)\nloss ~ A/N^x", 1, 5),
+    ("loss ~ " + " + ".join(["A"] * 492), 1, 8), ("a ~ HalfNormal(-1)\nloss ~ A/N^a", 1, 16),
+    ("a ~ Uniform(1, 0)\nloss ~ A/N^a", 1, 16), ("N ~ LogNormal(0, 1)\nloss ~ A/N^a", 1, 1),
+    ("loss ~ A/N^a  # caf\xe9".encode("latin-1"), 1, 20),
+]
+
+
+@pytest.mark.parametrize("source, line, column", ISSUE_11, ids=range(len(ISSUE_11)))
+def test_cli_reports_bad_specs_with_exit_code_2(source, line, column, tmp_path, capsys):
+    from infscale_dsl.cli import main
+
+    spec, table = tmp_path / "bad.law", tmp_path / "t.csv"
+    spec.write_bytes(source if isinstance(source, bytes) else source.encode())
+    table.write_text("N,loss\n1e8,3.1\n2e8,3.0\n")
+    for command in (["check", str(spec), str(table)], ["show", str(spec), str(table)]):
+        assert main(command) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"{spec}:{line}:{column}: error: "), err

@@ -164,3 +164,9 @@ def test_constants_are_computed_and_prior_arguments_folded():
     spec = load_spec("eta = 1.25\nscale = 2 * eta\nalpha ~ HalfNormal(scale - 2)\nloss ~ A/N^alpha * eta")
     assert spec.constants == {"eta": 1.25, "scale": 2.5}
     assert spec.parameters["alpha"].prior.distribution.args == (Number(0.5),)
+
+
+def test_a_utf8_byte_order_mark_is_allowed(tmp_path):
+    path = tmp_path / "bom.law"
+    path.write_bytes(b"\xef\xbb\xbfloss ~ A/N^a\n")
+    assert load_spec(path).laws[0].response == "loss"

@@ -41,9 +41,10 @@ def _is_file(text: str) -> bool:
 
 
 def _decode(data: bytes, filename: str) -> str:
-    """The text of a spec file; a byte that is not UTF-8 is a diagnostic at its line and column."""
+    """The text of a spec file (a UTF-8 byte-order mark is dropped); a byte that is not UTF-8 is
+    a diagnostic at its line and column."""
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         line_start = data.rfind(b"\n", 0, error.start) + 1
         line_end = data.find(b"\n", error.start)

@@ -295,9 +295,8 @@ class _SpecBuilder(Transformer):
 
     # statements
     def data_decl(self, children):
-        names = [c for c in children if isinstance(c, Token) and c.type == "NAME"]
-        name, column, domain = names if len(names) == 3 else (names[0], names[0], names[1])
-        return DataDecl(str(name), str(column), str(domain), _between(children[0], children[-1]))
+        data, name, _, column, _, domain = children  # "data" NAME ["=" NAME] ":" NAME
+        return DataDecl(str(name), str(column or name), str(domain), _between(data, domain))
 
     def assign(self, children):
         name, _, expr = children
@@ -309,9 +308,7 @@ class _SpecBuilder(Transformer):
         return Assign(str(name), self._expr(expr), span)
 
     def tilde(self, children):
-        name, group = children[0], children[2] if children[1] is not None else None
-        tilde = next(i for i, c in enumerate(children) if isinstance(c, Token) and c.type == "TILDE")
-        rhs, bounds = children[tilde + 1], children[-1] if isinstance(children[-1], _Bounds) else None
+        name, _, group, _, _, rhs, bounds = children  # NAME ["[" NAME "]"] "~" expr [bounds]
         span = _between(name, bounds or rhs)
         if isinstance(rhs, Distribution) and rhs.name.lower() in FUNCTIONS and rhs.name not in DISTRIBUTIONS:
             rhs = self._expr(rhs)  # `loss ~ Exp(x)`: a misspelt function, not a prior
@@ -327,15 +324,14 @@ class _SpecBuilder(Transformer):
         return LawDecl(str(name), self._expr(rhs), span)
 
     def noise_decl(self, children):
-        response, family, scale = children[0], children[2], children[-1]
+        response, _, family, _, scale = children  # NAME "noise" (name | call) ["on" NAME]
         if isinstance(family, Name):
             family = Distribution(family.id, span=family.span)
         elif isinstance(family, Call):
             self._problem(family.span, f"unknown noise family '{family.func}'",
                           "noise is Normal or StudentT(nu=4)")
             family = Distribution(family.func, span=family.span)
-        last = next(c for c in reversed(children) if c is not None)
-        return NoiseDecl(str(response), family, str(scale or "log"), _between(response, last))
+        return NoiseDecl(str(response), family, str(scale or "log"), _between(response, scale or family))
 
     def bounds(self, children):  # "in" "[" [bound] "," [bound] "]"
         return _Bounds(children[2], children[4], children[-1])

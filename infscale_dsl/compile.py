@@ -203,7 +203,6 @@ def law_value(spec: CheckedSpec, law: Law, params: Mapping[str, object],
 def compile_spec(spec: CheckedSpec, data: PreparedData | None) -> CompiledModel:
     """Roles, priors and centring references for `spec` on the rows of `data`. Without data
     (for `show`) the priors' scales and the references stay symbolic."""
-    _check_grouped(spec)
     roles = find_roles(spec)
     if data is None:
         model = CompiledModel(spec, roles, {}, {}, {}, {}, {})
@@ -226,21 +225,3 @@ def compile_spec(spec: CheckedSpec, data: PreparedData | None) -> CompiledModel:
     term_texts = {t.coefficient: model.term_text(t) for t in roles.terms}
     model.priors = choose_priors(spec, roles, y_ref, y_sd, term_texts)
     return model
-
-
-def _check_grouped(spec: CheckedSpec) -> None:
-    problems = []
-    for name, parameter in spec.parameters.items():
-        if parameter.group is None:
-            continue
-        prior = parameter.prior
-        if prior.distribution.name not in ("Normal", "LogNormal") or prior.lower is not None or prior.upper is not None:
-            span = prior.span
-            problems.append(Diagnostic(
-                f"grouped parameter '{name}' needs a Normal or LogNormal population prior without bounds",
-                line=span.line if span else None, column=span.column if span else None,
-                filename=spec.filename,
-                hint=f"write e.g. `{name}[{parameter.group}] ~ LogNormal(mu_{name}, tau_{name})`",
-            ))
-    if problems:
-        raise LawError(problems)

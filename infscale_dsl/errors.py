@@ -35,7 +35,8 @@ class Diagnostic:
         text = f"{where}: error: {self.message}" if where else f"error: {self.message}"
         if self.source_line is not None and self.column is not None:
             width = max(1, (self.end_column or self.column + 1) - self.column)
-            text += f"\n    {self.source_line.rstrip()}\n    {' ' * (self.column - 1)}^{'~' * (width - 1)}"
+            line, column, width = _window(self.source_line.rstrip(), self.column, width)
+            text += f"\n    {line}\n    {' ' * (column - 1)}^{'~' * (width - 1)}"
         if self.table_column is not None and self.rows:
             shown = ", ".join(str(r) for r in self.rows)
             more = f" and {self.n_rows - len(self.rows)} more" if self.n_rows > len(self.rows) else ""
@@ -43,6 +44,21 @@ class Diagnostic:
         if self.hint:
             text += f"\n    hint: {self.hint}"
         return text
+
+
+SHOWN_WIDTH = 100  # characters of a long source line shown around the caret
+
+
+def _window(line: str, column: int, width: int) -> tuple[str, int, int]:
+    """A long line cut to SHOWN_WIDTH characters from just before `column`, with '...' where
+    cut; the caret's column and width in the cut line."""
+    if len(line) <= SHOWN_WIDTH:
+        return line, column, width
+    start = max(0, min(column - 11, len(line) - SHOWN_WIDTH))
+    prefix = "..." if start else ""
+    shown = prefix + line[start:start + SHOWN_WIDTH] + ("..." if start + SHOWN_WIDTH < len(line) else "")
+    column = column - start + len(prefix)
+    return shown, column, max(1, min(width, len(prefix) + SHOWN_WIDTH + 1 - column))
 
 
 class LawError(Exception):

@@ -23,15 +23,11 @@ from typing import Callable, Mapping
 
 import numpyro.distributions as dist
 
-from .errors import Diagnostic, LawError
 from .language.ast import CheckedSpec, Distribution, Number, PriorDecl
-from .language.distributions import DISTRIBUTIONS, bind_arguments
+from .language.distributions import DISTRIBUTIONS, TRUNCATABLE, bind_arguments
 from .language.evaluate import evaluate, names_in
 from .likelihood import DEFAULT_DRIFT
 from .roles import Roles
-
-# numpyro can truncate only these families (TruncatedDistribution)
-TRUNCATABLE = {"Normal", "StudentT", "Cauchy", "Laplace", "Logistic", "SoftLaplace"}
 
 
 @dataclass(frozen=True)
@@ -63,15 +59,7 @@ def declared_prior(decl: PriorDecl, filename: str) -> PriorChoice:
     arguments = bind_arguments(decl.distribution)
     family = getattr(dist, info.name)
     bounded = decl.lower is not None or decl.upper is not None
-    if bounded and info.name not in TRUNCATABLE:
-        span = decl.span
-        raise LawError(Diagnostic(
-            f"numpyro cannot truncate {info.name} to bounds",
-            line=span.line if span else None, column=span.column if span else None,
-            filename=filename,
-            hint="use Normal, StudentT, Cauchy, Laplace or Logistic with `in [..]`, "
-                 "or a family whose support already fits (HalfNormal, LogNormal, Beta)",
-        ))
+    assert not bounded or info.name in TRUNCATABLE, "check() rejects bounds on this family"
 
     def build(params: Mapping[str, object]) -> dist.Distribution:
         values = {key: evaluate(expr, params, _jnp()) for key, expr in arguments.items()}

@@ -70,6 +70,36 @@ BAD_SPECS = [
     ("loss ~ A/N^a\nloss noise StudentT(nu=-1) on sqrt",
      [(2, 12, "StudentT noise needs a positive number nu"), (2, 31, "unknown noise scale 'sqrt'")]),
     ("loss ~ A/N^a\nloss noise Normal(1)", [(2, 12, "Normal noise takes no arguments")]),
+    # constants: names and arities are checked before anything is computed, and only the
+    # language's own functions are computed (numpy's `info` is not reachable)
+    ("x = 1/0\nloss ~ A/N^x", [(1, 5, "constant 'x' cannot be computed: division by zero")]),
+    ("x = foo(2)\nloss ~ A/N^x", [(1, 5, "unknown function 'foo'")]),
+    ("x = info(1)\nloss ~ A/N^x", [(1, 5, "unknown function 'info'")]),
+    ("x = log()\nloss ~ A/N^x", [(1, 5, "log() takes 1 argument(s), got 0")]),
+    ("x = exp(1, 2)\nloss ~ A/N^x", [(1, 5, "exp() takes 1 argument(s), got 2")]),
+    ("S = min()\nloss ~ A/N^S", [(1, 5, "min() takes 2 argument(s), got 0")]),
+    ("x = 2 * log(-1)\nloss ~ A/N^x", [(1, 9, "constant 'x' cannot be computed: undefined result")]),
+    ("x = 10^400\nloss ~ A/N^x", [(1, 5, "constant 'x' cannot be computed: overflow")]),
+    ("x = 2\ny = 1 / (x - 2)\nloss ~ A/N^y", [(2, 5, "constant 'y' cannot be computed: division by zero")]),
+    ("loss ~ A/N^(1/0)", [(1, 13, "constant arithmetic cannot be computed: division by zero")]),
+    ("x = 1e999\nloss ~ A/N^x", [(1, 5, "the number 1e999 is too large")]),
+    ("alpha ~ Normal(0, 1) in [0, 1e999]\nloss ~ A/N^alpha", [(1, 29, "the number 1e999 is too large")]),
+    # size: the parser bounds nesting, so no check can run out of stack
+    ("loss ~ " + " + ".join(["A"] * 492), [(1, 8, "expression nested 492 levels deep (the limit is 200)")]),
+    ("loss ~ E + " + "-" * 300 + "A", [(1, 8, "expression nested 302 levels deep")]),
+    # prior arguments against the distribution's constraints
+    ("alpha ~ HalfNormal(-1)\nloss ~ A/N^alpha", [(1, 20, "HalfNormal argument scale = -1 must be positive")]),
+    ("alpha ~ Uniform(1, 0)\nloss ~ A/N^alpha", [(1, 20, "Uniform(low=1, high=0) is empty")]),
+    ("alpha ~ StudentT(0, 0, 1)\nloss ~ A/N^alpha", [(1, 18, "StudentT argument df = 0 must be positive")]),
+    ("eta = 2\nalpha ~ Gamma(concentration=1, rate=1 - eta)\nloss ~ A/N^alpha",
+     [(2, 37, "Gamma argument rate = -1 must be positive")]),
+    # what the compiler needs, checked here with a caret
+    ("data family : category\nE[family] ~ Gamma(2, 1)\nloss ~ E + A/N^a",
+     [(2, 13, "grouped parameter 'E' needs a Normal or LogNormal population prior without bounds")]),
+    ("data family : category\nE[family] ~ Normal(0, 1) in [0, 5]\nloss ~ E + A/N^a",
+     [(2, 13, "grouped parameter 'E' needs a Normal or LogNormal")]),
+    # a prior would silently turn the column N into a parameter
+    ("N ~ LogNormal(0, 1)\nloss ~ A/N^a", [(1, 1, "'N' has a prior but is also a column of the table")]),
     # several problems in one file are reported together, in file order
     ("alpha ~ Normal(0, 1, 2)\ngamma ~ HalfNormal(1) in [0, 1]\nloss ~ A/n_layr^alpha + lg(E)",
      [(1, 9, "Normal takes 2"), (2, 1, "prior for 'gamma'"), (2, 1, "HalfNormal cannot be bounded"),
@@ -110,3 +140,35 @@ def test_typo_hint_suggests_the_column():
     with pytest.raises(LawError) as error:
         load_spec("y ~ a * n_layer", columns=["n_layers", "y"])
     assert error.value.diagnostics[0].hint == "did you mean 'n_layers'? (give it a prior to make it a parameter)"
+
+
+def test_a_long_line_is_shown_around_the_caret():
+    with pytest.raises(LawError) as error:
+        load_spec("loss ~ " + " + ".join(["A"] * 80) + " + log(-1) + " + " + ".join(["B"] * 80))
+    _, line, caret, _ = str(error.value).splitlines()
+    assert len(line) < 120 and line.strip().startswith("...") and line.endswith("...")
+    assert line[caret.index("^"):].startswith("log(-1)") and caret.strip() == "^~~~~~~"
+
+
+# issue 11's bad specs through the CLI: exit 2, a located diagnostic, nothing on stdout (numpy's
+# `info` would print its help there), for `check` and for `show`
+ISSUE_11 = [
+    ("x = 1/0\nloss ~ A/N^x", 1, 5), ("x = foo(2)\nloss ~ A/N^x", 1, 5), ("x = log()\nloss ~ A/N^x", 1, 5),
+    ("x = exp(1, 2)\nloss ~ A/N^x", 1, 5), ("S = min()\nloss ~ A/N^S", 1, 5), ("x = info(1)\nloss ~ A/N^x", 1, 5),
+    ("loss ~ " + " + ".join(["A"] * 492), 1, 8), ("a ~ HalfNormal(-1)\nloss ~ A/N^a", 1, 16),
+    ("a ~ Uniform(1, 0)\nloss ~ A/N^a", 1, 16), ("N ~ LogNormal(0, 1)\nloss ~ A/N^a", 1, 1),
+    ("loss ~ A/N^a  # caf\xe9".encode("latin-1"), 1, 20),
+]
+
+
+@pytest.mark.parametrize("source, line, column", ISSUE_11, ids=range(len(ISSUE_11)))
+def test_cli_reports_bad_specs_with_exit_code_2(source, line, column, tmp_path, capsys):
+    from infscale_dsl.cli import main
+
+    spec, table = tmp_path / "bad.law", tmp_path / "t.csv"
+    spec.write_bytes(source if isinstance(source, bytes) else source.encode())
+    table.write_text("N,loss\n1e8,3.1\n2e8,3.0\n")
+    for command in (["check", str(spec), str(table)], ["show", str(spec), str(table)]):
+        assert main(command) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"{spec}:{line}:{column}: error: "), err

@@ -8,7 +8,7 @@ from infscale_dsl.cli import main
 from infscale_dsl.data import prepare, read_table
 from infscale_dsl.errors import LawError
 from infscale_dsl.language import check, load_spec, parse
-from infscale_dsl.language.ast import Binary, DataDecl, Name, Noise
+from infscale_dsl.language.ast import Binary, DataDecl, Name, Noise, Number
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 MODEL_TABLES = {  # model -> table in ../shared/data
@@ -147,3 +147,26 @@ def test_similar_names_that_are_all_used_are_separate_parameters():
 def test_a_missing_spec_file_is_reported_as_such(tmp_path):
     with pytest.raises(LawError, match="spec file not found"):
         load_spec(str(tmp_path / "nothere.law"))
+
+
+def test_a_spec_that_is_not_utf8_names_the_byte_and_its_line(tmp_path):
+    path = tmp_path / "latin1.law"
+    path.write_bytes("alpha ~ Normal(0, 1)\nloss ~ A/N^alpha  # café\n".encode("latin-1"))
+    with pytest.raises(LawError) as error:
+        load_spec(path)
+    (diagnostic,) = error.value.diagnostics
+    assert (diagnostic.line, diagnostic.column) == (2, 24)
+    assert "byte 44 of the file (0xe9)" in diagnostic.message and "UTF-8" in diagnostic.hint
+    assert diagnostic.source_line.startswith("loss ~ A/N^alpha  # caf")
+
+
+def test_constants_are_computed_and_prior_arguments_folded():
+    spec = load_spec("eta = 1.25\nscale = 2 * eta\nalpha ~ HalfNormal(scale - 2)\nloss ~ A/N^alpha * eta")
+    assert spec.constants == {"eta": 1.25, "scale": 2.5}
+    assert spec.parameters["alpha"].prior.distribution.args == (Number(0.5),)
+
+
+def test_a_utf8_byte_order_mark_is_allowed(tmp_path):
+    path = tmp_path / "bom.law"
+    path.write_bytes(b"\xef\xbb\xbfloss ~ A/N^a\n")
+    assert load_spec(path).laws[0].response == "loss"

@@ -1,4 +1,5 @@
-"""What the compiler reads from a law: roles, default priors, and the errors it adds to check's."""
+"""What the compiler reads from a law: roles and default priors (spec errors are check's alone,
+see test_check_agreement.py)."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,7 +7,6 @@ import pytest
 from infscale_dsl.cli import main
 from infscale_dsl.compile import compile_spec
 from infscale_dsl.data import prepare
-from infscale_dsl.errors import LawError
 from infscale_dsl.language import load_spec
 
 SEED_LAW = "R = d_model / n_layers\nloss ~ (E + A/N^alpha + B/D^alpha) * (1 + eps * R^alpha)\n"
@@ -38,15 +38,6 @@ def test_a_coefficient_used_twice_is_not_reparametrised():
     spec = load_spec("loss ~ A/N^a + A/D^a + E", columns=COLUMNS)
     compiled = compile_spec(spec, None)
     assert compiled.roles.role["A"] == "free" and compiled.roles.terms == ()
-
-
-def test_grouped_parameter_needs_a_normal_or_lognormal_population(table):
-    spec = load_spec("data family : category\nE[family] ~ Gamma(2, 1)\nloss ~ E + A/N^a\n", columns=COLUMNS)
-    with pytest.raises(LawError) as error:
-        compile_spec(spec, prepare(spec, table))
-    (diagnostic,) = error.value.diagnostics
-    assert diagnostic.line == 2 and "Normal or LogNormal" in diagnostic.message
-    assert "LogNormal(mu_E, tau_E)" in diagnostic.hint
 
 
 def test_show_without_a_table_prints_symbolic_scales(tmp_path, capsys):

@@ -83,3 +83,32 @@ def test_spans_point_at_the_source():
 def test_the_spec_keeps_its_source_and_filename():
     spec = parse("loss ~ E\n", filename="x.law")
     assert spec.filename == "x.law" and spec.source == "loss ~ E\n"
+
+
+def test_spans_run_from_the_first_token_to_the_last():
+    prior, law = parse("alpha ~ Normal(0.5, -0.2) in [0, 2]\nloss ~ E + log(-N)\n").statements
+    assert (prior.span.column, prior.span.end_column) == (1, 36)  # through the closing ']'
+    assert (prior.distribution.span.column, prior.distribution.span.end_column) == (9, 26)
+    assert (prior.distribution.args[1].span.column, prior.distribution.args[1].span.end_column) == (21, 25)
+    call = law.expr.right
+    assert (call.span.column, call.span.end_column) == (12, 19)  # log(-N), brackets included
+    assert (call.args[0].span.column, call.args[0].span.end_column) == (16, 18)  # -N from its '-'
+
+
+def test_parsing_from_several_threads_keeps_each_parse_apart():
+    from concurrent.futures import ThreadPoolExecutor
+
+    sources = [f"loss ~ A/N^a{i}\nx{i} = Normal(0, 1)\n" for i in range(40)]
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(_parse_or_messages, sources))
+    for i, messages in enumerate(outcomes):  # each spec's own problem, and only it
+        assert messages == [f"'=' gives 'x{i}' a distribution"]
+
+
+def _parse_or_messages(source):
+    from infscale_dsl.errors import LawError
+
+    try:
+        return parse(source)
+    except LawError as error:
+        return [d.message for d in error.diagnostics]

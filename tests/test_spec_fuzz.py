@@ -1,11 +1,16 @@
-"""Random edits of the shipped specs fail only with LawError (never a Lark or Python error)."""
+"""Fuzzed specs fail only with LawError (never a Lark or Python error): random edits of the
+shipped specs, and grammar-aware specs (spec_strategies.py) with any names, functions, arities,
+distributions, numbers, deep nesting and long laws. Expressions survive printing and parsing.
+benchmarks/spec_fuzz.py runs the same generator for 1e5 cases."""
 import re
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
+from spec_strategies import expressions, specs
 
 from infscale_dsl.errors import LawError
-from infscale_dsl.language import load_spec
+from infscale_dsl.language import load_spec, parse
+from infscale_dsl.language.evaluate import unparse
 
 MODELS = sorted((Path(__file__).resolve().parents[1] / "models").glob("*.law"))
 SOURCES = [path.read_text() for path in MODELS]
@@ -44,3 +49,20 @@ def test_edits_raise_only_law_errors(source, with_columns):
         load_spec(source, columns=COLUMNS if with_columns else None)
     except LawError as error:
         assert error.diagnostics and str(error)
+
+
+@settings(max_examples=500, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(specs(), st.booleans())
+def test_generated_specs_raise_only_law_errors(source, with_columns):
+    try:
+        load_spec(source, columns=COLUMNS if with_columns else None)
+    except LawError as error:
+        assert error.diagnostics and all(d.line and d.hint for d in error.diagnostics), str(error)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(expressions)
+def test_unparse_then_parse_gives_the_expression_back(expr):
+    (law,) = parse(f"y ~ {unparse(expr)}").statements
+    assert law.expr == expr

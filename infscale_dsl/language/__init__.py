@@ -20,11 +20,11 @@ def load_spec(path_or_source: str | Path, columns: Iterable[str] | None = None) 
     if isinstance(path_or_source, Path) or _is_file(path_or_source):
         path = Path(path_or_source)
         try:
-            source = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except OSError as error:
             raise LawError(Diagnostic(f"cannot read spec: {error.strerror}", filename=str(path),
                                       hint="give the path of a .law file")) from None
-        return check(parse(source, str(path)), columns)
+        return check(parse(_decode(data, str(path)), str(path)), columns)
     if path_or_source.endswith(".law") and "\n" not in path_or_source:
         raise LawError(Diagnostic("spec file not found", filename=path_or_source,
                                   hint="check the path (or pass the spec's text, not a file name)"))
@@ -38,3 +38,22 @@ def _is_file(text: str) -> bool:
         return Path(text).is_file()
     except OSError:
         return False
+
+
+def _decode(data: bytes, filename: str) -> str:
+    """The text of a spec file (a UTF-8 byte-order mark is dropped); a byte that is not UTF-8 is
+    a diagnostic at its line and column."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        line_end = data.find(b"\n", error.start)
+        line = data[line_start:None if line_end < 0 else line_end]
+        column = len(data[line_start:error.start].decode("utf-8", errors="replace")) + 1
+        raise LawError(Diagnostic(
+            f"the spec is not UTF-8 text: byte {error.start} of the file (0x{data[error.start]:02x}) "
+            "cannot be read",
+            line=data.count(b"\n", 0, error.start) + 1, column=column, end_column=column + 1,
+            filename=filename, source_line=line.decode("utf-8", errors="replace"),
+            hint="save the file as UTF-8 (specs use letters, digits and + - * / ^ ( ) [ ] ~ = : ,)",
+        )) from None

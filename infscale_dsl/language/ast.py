@@ -52,15 +52,13 @@ class Binary:
 
 @dataclass(frozen=True)
 class Call:
-    func: str  # one of FUNCTIONS
+    func: str  # one of evaluate.FUNCTIONS once checked
     args: tuple["Expr", ...]
     span: Span | None = field(default=None, compare=False)
 
 
 Expr = Union[Number, Name, Unary, Binary, Call]
 
-# name -> number of arguments; the whitelist of functions an expression may call
-FUNCTIONS: dict[str, int] = {"log": 1, "exp": 1, "sqrt": 1, "log1p": 1, "min": 2, "max": 2}
 DOMAINS = ("real", "positive", "count", "category")
 NOISE_SCALES = ("log", "identity")
 

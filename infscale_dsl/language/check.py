@@ -5,38 +5,29 @@ a prior; then (with a table's `columns`) undeclared names that are columns are d
 by a derived variable are data; responses are data; everything else is a parameter. An undeclared
 name close to a column or a declared name is more likely a typo than a new parameter (lmfit's
 pitfall), so it is an error unless it gets a prior.
+
+Nothing is computed before it is checked: function names and arities first, then constants and
+the constant parts of laws and priors, with evaluate.FUNCTIONS only (spec text cannot reach any
+other NumPy function); arithmetic that fails there is an error at its node.
 """
 from __future__ import annotations
 
-import difflib
-import math
 import re
 from dataclasses import replace
 from typing import Iterable
 
-import numpy as np
-
 from ..errors import Diagnostic, LawError
 from .ast import (
-    DOMAINS, FUNCTIONS, NOISE_SCALES, Assign, Call, CheckedSpec, DataDecl, Distribution,
-    Expr, Law, LawDecl, Name, Noise, NoiseDecl, Parameter, PriorDecl, Span, Spec,
+    DOMAINS, Assign, Call, CheckedSpec, DataDecl, Expr, Law, LawDecl, Name, NoiseDecl, PriorDecl,
+    Span, Spec,
 )
-from .distributions import DEFAULT_NU, DISTRIBUTIONS, NOISE_FAMILIES, argument_problems, constant_value
-from .evaluate import evaluate, names_in, nodes
+from .check_priors import PriorChecks
+from .evaluate import FUNCTIONS, ConstantError, fold, names_in, nodes
+from .names import arguments_of, depth_first, name_nodes, suggest
+from .parse import diagnostic_at, source_lines
 from .positivity import value_requirements
-from .parse import diagnostic_at
 
-TYPO_CUTOFF = 0.8  # difflib ratio above which an unknown name is taken for a misspelling
-
-
-def suggest(name: str, candidates: Iterable[str], cutoff: float = TYPO_CUTOFF) -> str | None:
-    """The closest candidate to `name`, if any is close enough (a difference of case only is close)."""
-    others = sorted(set(candidates) - {name})
-    same_but_case = [other for other in others if other.lower() == name.lower()]
-    if same_but_case:
-        return same_but_case[0]
-    matches = difflib.get_close_matches(name, others, n=1, cutoff=cutoff)
-    return matches[0] if matches else None
+__all__ = ["check", "suggest"]
 
 
 def check(spec: Spec, columns: Iterable[str] | None = None) -> CheckedSpec:
@@ -44,7 +35,7 @@ def check(spec: Spec, columns: Iterable[str] | None = None) -> CheckedSpec:
     return _Checker(spec, None if columns is None else [str(c) for c in columns]).run()
 
 
-class _Checker:
+class _Checker(PriorChecks):
     def __init__(self, spec: Spec, columns: list[str] | None):
         self.spec, self.columns = spec, columns
         self.problems: list[Diagnostic] = []
@@ -55,6 +46,7 @@ class _Checker:
         self.noises: dict[str, NoiseDecl] = {}
         self.parameters: set[str] = set()
         self.suggested: set[str] = set()  # names offered as "did you mean": not reported again
+        self.unsound: set[int] = set()  # id() of expressions with a bad call: never evaluated
 
     def error(self, span: Span | None, message: str, hint: str | None = None) -> None:
         span = span or Span(1, 1, 1, 2)
@@ -63,13 +55,16 @@ class _Checker:
     def run(self) -> CheckedSpec:
         self.collect_statements()
         self.resolve_names()
-        derived, constants = self.order_assigns()
         for expr in [law.expr for law in self.laws.values()] + [a.expr for a in self.assigns.values()]:
             self.check_expression(expr)
+        derived, constants = self.order_assigns()  # evaluates constants, now that calls are valid
+        for law in self.laws.values():
+            self.fold(law.expr)  # its constant parts must compute: N^(1/0) is an error
         for law in self.laws.values():
             if law.response in names_in(law.expr):
                 self.error(law.span, f"the law for '{law.response}' uses '{law.response}' on its right side",
                            "a response cannot predict itself")
+        self.priors = {name: self.check_prior_arguments(p) for name, p in self.priors.items()}
         parameters = self.order_parameters()
         self.check_priors(parameters)
         self.check_noise_targets()
@@ -127,7 +122,7 @@ class _Checker:
         """The span of `word` on the statement's first line (for a caret under one word)."""
         if span is None:
             return None
-        line = self.spec.source.splitlines()[span.line - 1]
+        line = source_lines(self.spec.source)[span.line - 1]
         matches = list(re.finditer(rf"\b{re.escape(word)}\b", line))
         if not matches:
             return span
@@ -158,7 +153,7 @@ class _Checker:
             else:
                 self.add_implicit_data(response, self.word_span(law.span, response))
         for assign in self.assigns.values():
-            for node in _names(assign.expr):
+            for node in name_nodes(assign.expr):
                 if node.id in self.priors:
                     self.error(node.span, f"derived variable '{assign.name}' reads parameter '{node.id}'",
                                "derived variables are computed from data and constants; "
@@ -166,12 +161,13 @@ class _Checker:
                 elif node.id not in declared and node.id not in self.implicit_data:
                     self.add_implicit_data(node.id, node.span)  # only data can feed a derived variable
         self.parameters = set(self.priors)
+        self.check_priors_on_columns()
         expressions = [law.expr for law in self.laws.values()] + self.prior_arguments()
         used = {name for expr in expressions for name in names_in(expr)}
         # a typo is close to a column, a declared variable, or a prior that nothing else uses
         known = set(self.columns or ()) | (declared - set(self.priors)) | (set(self.priors) - used)
         for expr in expressions:
-            for node in _names(expr):
+            for node in name_nodes(expr):
                 if node.id in declared or node.id in self.implicit_data or node.id in self.parameters:
                     continue
                 if self.columns is not None and node.id in self.columns:
@@ -185,7 +181,7 @@ class _Checker:
                     self.parameters.add(node.id)
 
     def prior_arguments(self) -> list[Expr]:
-        return [arg for prior in self.priors.values() for arg in _arguments(prior.distribution)]
+        return [arg for prior in self.priors.values() for arg in arguments_of(prior.distribution)]
 
     def add_implicit_data(self, name: str, span: Span | None) -> None:
         if span is not None:
@@ -196,161 +192,68 @@ class _Checker:
     # --- derived variables and constants ----------------------------------------------------
 
     def order_assigns(self) -> tuple[tuple[Assign, ...], dict[str, float]]:
-        """Derived variables in dependency order, and the constants' values; reports cycles."""
-        ordered: list[Assign] = []
-        state: dict[str, str] = {}  # name -> "visiting" | "done"
+        """Derived variables in dependency order, and the constants' values; reports cycles and
+        constant arithmetic that fails."""
+        def dependencies(name: str) -> list[str]:
+            return [n for n in names_in(self.assigns[name].expr) if n in self.assigns]
 
-        def visit(name: str, path: list[str]) -> None:
-            if state.get(name) == "done":
-                return
-            if state.get(name) == "visiting":
+        ordered: list[Assign] = []
+        for event, name, path in depth_first(self.assigns, dependencies):
+            if event == "exit":
+                ordered.append(self.assigns[name])
+            elif event == "cycle":
                 cycle = path[path.index(name):] + [name]
                 self.error(self.assigns[name].span, f"cycle among derived variables: {' -> '.join(cycle)}",
                            "a derived variable cannot depend on itself")
-                return
-            state[name] = "visiting"
-            for dependency in names_in(self.assigns[name].expr):
-                if dependency in self.assigns:
-                    visit(dependency, path + [name])
-            state[name] = "done"
-            ordered.append(self.assigns[name])
-
-        for name in self.assigns:
-            visit(name, [])
-        constants: dict[str, float] = {}
+        self.constants: dict[str, float] = {}
+        broken: set[str] = set()  # assigns not evaluated: a bad call, or failing arithmetic
         derived = []
         for assign in ordered:
-            if all(name in constants for name in names_in(assign.expr)):
-                with np.errstate(all="ignore"):
-                    constants[assign.name] = float(evaluate(assign.expr, constants, np))
+            reads_broken = bool(broken & set(names_in(assign.expr)))
+            value = None if reads_broken else self.fold(assign.expr, assign.name)
+            if value is not None:
+                self.constants[assign.name] = value
+            elif reads_broken or id(assign.expr) in self.unsound:
+                broken.add(assign.name)
             else:
                 derived.append(assign)
-        self.constants = constants
-        return tuple(derived), constants
+        return tuple(derived), self.constants
+
+    def fold(self, expr: Expr, constant: str | None = None) -> float | None:
+        """The value of an expression of numbers and constants (None where it reads data or
+        parameters); a constant part that fails, such as log(-1) or 1/0, is reported."""
+        if id(expr) in self.unsound:  # a bad call: nothing in it is computed
+            return None
+        try:
+            return fold(expr, self.constants)
+        except ConstantError as error:
+            where = f"constant '{constant}'" if constant else "constant arithmetic"
+            self.error(error.node.span, f"{where} cannot be computed: {error.reason}",
+                       "constant parts are computed when the spec is checked and must give a "
+                       "finite number; change the numbers or the operation")
+            self.unsound.add(id(expr))
+            return None
 
     # --- expressions -------------------------------------------------------------------------
 
     def check_expression(self, expr: Expr) -> None:
+        """Function names and arities; an expression with a bad call is marked unsound."""
         for node in nodes(expr):
             if isinstance(node, Call):
-                arity = FUNCTIONS.get(node.func)
-                if arity is None:
+                function = FUNCTIONS.get(node.func)
+                if function is None:
                     close = suggest(node.func, FUNCTIONS, 0.6)
                     self.error(node.span, f"unknown function '{node.func}'",
                                (f"did you mean '{close}'? " if close else "")
                                + f"functions: {', '.join(FUNCTIONS)}")
-                elif len(node.args) != arity:
-                    self.error(node.span, f"{node.func}() takes {arity} argument(s), got {len(node.args)}",
-                               f"write {node.func}({', '.join('xy'[:arity])})")
+                    self.unsound.add(id(expr))
+                elif len(node.args) != function.arity:
+                    self.error(node.span, f"{node.func}() takes {function.arity} argument(s), got {len(node.args)}",
+                               f"write {node.func}({', '.join('xy'[:function.arity])})")
+                    self.unsound.add(id(expr))
             elif isinstance(node, Name) and node.id in self.data and self.data[node.id].domain == "category":
                 self.error(node.span, f"category column '{node.id}' used in an expression",
                            f"let a parameter vary by it instead: E[{node.id}] ~ LogNormal(0, 1)")
-
-    # --- parameters and priors ---------------------------------------------------------------
-
-    def order_parameters(self) -> dict[str, Parameter]:
-        """Parameters in order of first use in the laws (a prior's own parameters right after
-        it), then one noise scale sigma_<response> and one drift scale drift_<response> per law."""
-        ordered: dict[str, Parameter] = {}
-        visiting: list[str] = []
-
-        def visit(name: str) -> None:
-            if name in visiting:
-                cycle = visiting[visiting.index(name):] + [name]
-                self.error(self.priors[name].span, f"cycle among priors: {' -> '.join(cycle)}",
-                           "a prior's arguments are numbers or other parameters, never itself")
-                return
-            if name in ordered or name not in self.parameters:
-                return
-            prior = self.priors.get(name)
-            ordered[name] = Parameter(name, prior, prior.group if prior else None)
-            visiting.append(name)
-            for argument in _arguments(prior.distribution) if prior else ():
-                for dependency in names_in(argument):
-                    visit(dependency)
-            visiting.pop()
-
-        for law in self.laws.values():
-            for name in names_in(law.expr):
-                visit(name)
-        for prefix in ("sigma_", "drift_"):
-            for response in self.laws:
-                self.parameters.add(prefix + response)
-                visit(prefix + response)
-        return ordered
-
-    def check_priors(self, used: dict[str, Parameter]) -> None:
-        for prior in self.priors.values():
-            if prior.name not in used and prior.name not in self.suggested:
-                close = suggest(prior.name, used, 0.6)
-                self.error(prior.span, f"prior for '{prior.name}', which no law uses",
-                           f"did you mean '{close}'?" if close else f"remove it or use '{prior.name}' in a law")
-            self.check_distribution(prior)
-            if prior.group is not None:
-                group = self.data.get(prior.group)
-                if group is None or group.domain != "category":
-                    self.error(self.word_span(prior.span, prior.group),
-                               f"'{prior.name}' varies by '{prior.group}', which is not a category column",
-                               f"declare it: data {prior.group} : category")
-
-    def check_distribution(self, prior: PriorDecl) -> None:
-        d = prior.distribution
-        for message, hint in argument_problems(d):
-            self.error(d.span, message, hint)
-        for argument in _arguments(d):
-            for node in _names(argument):
-                if node.id in self.data or node.id in self.assigns and node.id not in self.constants:
-                    self.error(node.span, f"prior argument '{node.id}' is data",
-                               "prior arguments are numbers, constants or parameters")
-            self.check_expression(argument)
-        if prior.lower is None and prior.upper is None:
-            return
-        info = DISTRIBUTIONS.get(d.name)
-        if info is not None and not info.truncatable:
-            self.error(prior.span, f"{d.name} cannot be bounded with 'in [...]'",
-                       "bound a Normal, StudentT, Cauchy, Laplace or Logistic prior, or use a positive "
-                       "family (HalfNormal, LogNormal, Gamma) without bounds")
-        if prior.lower is not None and prior.upper is not None and prior.lower >= prior.upper:
-            self.error(prior.span, f"empty bounds [{prior.lower:g}, {prior.upper:g}] for '{prior.name}'",
-                       "the lower bound must be below the upper bound")
-
-    def noise_for(self, response: str) -> Noise:
-        declared = self.noises.get(response)
-        if declared is None:
-            return Noise("Normal", "log")
-        family = declared.distribution
-        if family.name not in NOISE_FAMILIES:
-            self.error(family.span, f"unknown noise family '{family.name}'", "noise is Normal or StudentT(nu=4)")
-            return Noise("Normal", declared.scale)
-        if declared.scale not in NOISE_SCALES:
-            self.error(self.word_span(declared.span, declared.scale), f"unknown noise scale '{declared.scale}'",
-                       f"write 'on {' or on '.join(NOISE_SCALES)}'")
-        arguments = dict(zip(NOISE_FAMILIES[family.name], family.args)) | dict(family.kwargs)
-        unknown = len(family.args) > len(NOISE_FAMILIES[family.name]) or set(arguments) - set(NOISE_FAMILIES[family.name])
-        if unknown:
-            self.error(family.span, f"{family.name} noise takes {'no arguments' if family.name == 'Normal' else 'only nu'}",
-                       "write Normal or StudentT(nu=4)")
-        if family.name != "StudentT":
-            return Noise("Normal", declared.scale)
-        nu = constant_value(arguments["nu"]) if "nu" in arguments else DEFAULT_NU
-        if nu is None or not nu > 0 or not math.isfinite(nu):
-            self.error(family.span, "StudentT noise needs a positive number nu", "write StudentT(nu=4)")
-            nu = DEFAULT_NU
-        return Noise("StudentT", declared.scale, nu)
-
-    def check_noise_targets(self) -> None:
-        for response, noise in self.noises.items():
-            if response not in self.laws:
-                self.error(noise.span, f"noise for '{response}', which has no law",
-                           f"write a law first: {response} ~ ...")
-
-
-def _names(expr: Expr) -> list[Name]:
-    return [node for node in nodes(expr) if isinstance(node, Name)]
-
-
-def _arguments(d: Distribution) -> tuple[Expr, ...]:
-    return d.args + tuple(value for _, value in d.kwargs)
 
 
 def _with_inferred_domains(spec: CheckedSpec, implicit: set[str]) -> CheckedSpec:

@@ -2,8 +2,11 @@
 
 Names are numpyro.distributions class names (the compiler looks them up by name); `params` are
 numpyro's argument names, so `Normal(0.5, 0.2)` and `Normal(loc=0.5, scale=0.2)` bind alike.
+`positive` lists the arguments numpyro's `arg_constraints` require to be > 0 (the others are
+real; Uniform also needs low < high); tests/test_distributions.py compares both with numpyro.
 `truncatable` marks the families numpyro.distributions.TruncatedDistribution accepts, the only
-ones a prior may bound with `in [lower, upper]`.
+ones a prior may bound with `in [lower, upper]`. The table is plain data so that checking a spec
+does not import numpyro.
 """
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import Diagnostic, LawError
 from .ast import Distribution, Expr, Number, Unary
 
 Support = Literal["real", "positive", "unit", "interval"]
@@ -23,25 +25,30 @@ class DistInfo:
     params: tuple[str, ...]
     support: Support  # "interval": between two of its own arguments (Uniform)
     truncatable: bool
+    positive: tuple[str, ...] = ()  # arguments that must be > 0
 
 
 DISTRIBUTIONS: dict[str, DistInfo] = {
     info.name: info
     for info in (
-        DistInfo("Normal", ("loc", "scale"), "real", True),
-        DistInfo("StudentT", ("df", "loc", "scale"), "real", True),
-        DistInfo("Cauchy", ("loc", "scale"), "real", True),
-        DistInfo("Laplace", ("loc", "scale"), "real", True),
-        DistInfo("Logistic", ("loc", "scale"), "real", True),
-        DistInfo("HalfNormal", ("scale",), "positive", False),
-        DistInfo("HalfCauchy", ("scale",), "positive", False),
-        DistInfo("LogNormal", ("loc", "scale"), "positive", False),
-        DistInfo("Exponential", ("rate",), "positive", False),
-        DistInfo("Gamma", ("concentration", "rate"), "positive", False),
-        DistInfo("Beta", ("concentration1", "concentration0"), "unit", False),
+        DistInfo("Normal", ("loc", "scale"), "real", True, ("scale",)),
+        DistInfo("StudentT", ("df", "loc", "scale"), "real", True, ("df", "scale")),
+        DistInfo("Cauchy", ("loc", "scale"), "real", True, ("scale",)),
+        DistInfo("Laplace", ("loc", "scale"), "real", True, ("scale",)),
+        DistInfo("Logistic", ("loc", "scale"), "real", True, ("scale",)),
+        DistInfo("HalfNormal", ("scale",), "positive", False, ("scale",)),
+        DistInfo("HalfCauchy", ("scale",), "positive", False, ("scale",)),
+        DistInfo("LogNormal", ("loc", "scale"), "positive", False, ("scale",)),
+        DistInfo("Exponential", ("rate",), "positive", False, ("rate",)),
+        DistInfo("Gamma", ("concentration", "rate"), "positive", False, ("concentration", "rate")),
+        DistInfo("Beta", ("concentration1", "concentration0"), "unit", False,
+                 ("concentration1", "concentration0")),
         DistInfo("Uniform", ("low", "high"), "interval", False),
     )
 }
+TRUNCATABLE = frozenset(name for name, info in DISTRIBUTIONS.items() if info.truncatable)
+# families a grouped parameter (`E[family] ~ ...`) may have: the compiler samples them non-centred
+GROUPED_FAMILIES = ("Normal", "LogNormal")
 
 # Noise families for `loss noise ...`: family -> its keyword arguments (all optional).
 NOISE_FAMILIES: dict[str, tuple[str, ...]] = {"Normal": (), "StudentT": ("nu",)}
@@ -75,13 +82,25 @@ def argument_problems(d: Distribution) -> list[tuple[str, str]]:
 
 
 def bind_arguments(d: Distribution) -> dict[str, Expr]:
-    """Arguments of `d` by parameter name (positional first, then keywords); LawError if they do
-    not fit the distribution's parameters."""
+    """Arguments of `d` by parameter name (positional first, then keywords), for a checked spec."""
     problems = argument_problems(d)
-    if problems:
-        raise LawError([Diagnostic(message, hint=hint) for message, hint in problems])
+    if problems:  # check() reports these with a caret; reaching here is a bug
+        raise RuntimeError(f"unchecked distribution {d.name}: {problems[0][0]}")
     info = DISTRIBUTIONS[d.name]
     return dict(zip(info.params, d.args)) | dict(d.kwargs)
+
+
+def value_problems(name: str, values: dict[str, float]) -> list[tuple[str, str, str]]:
+    """(argument, message, hint) for each known argument value outside what `name` accepts."""
+    info = DISTRIBUTIONS[name]
+    signature = f"{name}({', '.join(info.params)})"
+    problems = [(p, f"{name} argument {p} = {values[p]:g} must be positive", f"{p} > 0 in {signature}")
+                for p in info.positive if values.get(p) is not None and values[p] <= 0]
+    low, high = values.get("low"), values.get("high")
+    if info.support == "interval" and low is not None and high is not None and low >= high:
+        problems.append(("high", f"{name}(low={low:g}, high={high:g}) is empty",
+                         "low must be below high, e.g. Uniform(0, 1)"))
+    return problems
 
 
 def constant_value(expr: Expr) -> float | None:

@@ -4,23 +4,33 @@ Lark (LALR) reads the grammar in grammars/law.lark. Two things Lark does not do 
 - newlines end statements but not inside brackets: `_BracketNewlines` drops them there;
 - its errors name grammar terminals: `_syntax_error` turns them into file:line:col messages with
   a hint ("write powers as N^alpha", "unclosed '('", "missing operator", ...).
+Nodes are built while Lark's LALR parser reduces, so no recursion is involved; an expression
+deeper than MAX_DEPTH is an error here, so the recursive code downstream (evaluate, unparse,
+==) never meets one.
 """
 from __future__ import annotations
 
 import re
+import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..errors import Diagnostic, LawError
 from .ast import (
-    FUNCTIONS, Assign, Binary, Call, DataDecl, Distribution, Expr, LawDecl, Name, NoiseDecl, Number,
+    Assign, Binary, Call, DataDecl, Distribution, Expr, LawDecl, Name, NoiseDecl, Number,
     PriorDecl, Span, Spec, Unary,
 )
 from .distributions import DISTRIBUTIONS
+from .evaluate import FUNCTIONS, depth
+
+# Levels of nesting an expression may have (a sum of n terms has n): far above any real law,
+# well below Python's recursion limit.
+MAX_DEPTH = 200
 
 GRAMMAR_NAME = "law.lark"
 # How each grammar terminal reads in an error message.
@@ -60,11 +70,12 @@ class _BracketNewlines:
 
 @lru_cache(maxsize=1)
 def law_parser() -> Lark:
-    """The Lark parser, built once per process."""
+    """The Lark parser, built once per process; it returns ast statements, not a tree."""
     return Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
-        propagate_positions=True,
+        keep_all_tokens=True,
+        transformer=_SpecBuilder(),
         postlex=_BracketNewlines(),
     )
 
@@ -72,25 +83,39 @@ def law_parser() -> Lark:
 def parse(source: str, filename: str = "<spec>") -> Spec:
     """The statements of a .law file; raises LawError on a syntax error (or a misplaced form)."""
     text = source if source.endswith("\n") else source + "\n"
+    parser = law_parser()
+    problems = parser.options.transformer.begin(text, filename)
     try:
-        tree = law_parser().parse(text)
+        statements = parser.parse(text)
     except UnexpectedInput as error:
         raise LawError(_syntax_error(error, text, filename)) from None
-    builder = _SpecBuilder(text, filename)
-    statements = builder.transform(tree)
-    if builder.problems:
-        raise LawError(builder.problems)
+    if problems:
+        raise LawError(problems)
     return Spec(statements=tuple(statements), source=source, filename=filename)
 
 
+def _expressions(statement) -> tuple[Expr, ...]:
+    if isinstance(statement, (Assign, LawDecl)):
+        return (statement.expr,)
+    if isinstance(statement, (PriorDecl, NoiseDecl)):
+        return statement.distribution.args + tuple(value for _, value in statement.distribution.kwargs)
+    return ()
+
+
+@lru_cache(maxsize=8)
+def source_lines(source: str) -> list[str]:
+    """The lines of a spec, split once per source (diagnostics and carets read them often)."""
+    return source.splitlines()
+
+
 def span_of(item) -> Span:
-    """The source span of a Lark token or of a rule's `meta`."""
+    """The source span of a Lark token."""
     return Span(item.line, item.column, item.end_line, item.end_column)
 
 
 def diagnostic_at(span: Span, source: str, filename: str, message: str, hint: str | None = None) -> Diagnostic:
     """A Diagnostic pointing at `span` (the caret stops at the end of its first line)."""
-    lines = source.splitlines()
+    lines = source_lines(source)
     source_line = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
     end = span.end_column if span.end_line == span.line else len(source_line) + 1
     return Diagnostic(
@@ -186,53 +211,77 @@ def _at_offset(text: str, offset: int, width: int, filename: str, message: str, 
     return diagnostic_at(Span(line, column, line, column + width), text, filename, message, hint)
 
 
-# --- tree -> Spec ----------------------------------------------------------------------------
+# --- tokens -> Spec --------------------------------------------------------------------------
 
-@v_args(meta=True)
 class _SpecBuilder(Transformer):
-    """Builds ast nodes; forms that parse but mean nothing (bounds on a law) go to `problems`."""
+    """Builds ast nodes while Lark parses (an inline transformer: no parse tree is built, which
+    halves the parse time). Lark keeps every token (`keep_all_tokens`), so a node's span runs
+    from its first token to its last, brackets included. Forms that parse but mean nothing
+    (bounds on a law) go to `problems`; the per-parse state is thread-local."""
 
-    def __init__(self, source: str, filename: str):
+    def __init__(self):
         super().__init__()
-        self.source, self.filename = source, filename
-        self.problems: list[Diagnostic] = []
+        self.state = threading.local()
+
+    def begin(self, source: str, filename: str) -> list[Diagnostic]:
+        self.state.source, self.state.filename, self.state.problems = source, filename, []
+        return self.state.problems
 
     def _problem(self, span: Span, message: str, hint: str) -> None:
-        self.problems.append(diagnostic_at(span, self.source, self.filename, message, hint))
+        self.state.problems.append(diagnostic_at(span, self.state.source, self.state.filename, message, hint))
 
-    def start(self, meta, statements):
+    def start(self, children):
+        statements = [c for c in children if not isinstance(c, Token)]  # drop the _NL tokens
+        for statement in statements:
+            for expr in _expressions(statement):
+                levels = depth(expr)
+                if levels > MAX_DEPTH:
+                    self._problem(expr.span, f"expression nested {levels} levels deep (the limit is {MAX_DEPTH})",
+                                  "split it: give parts their own names (x = ...), or use fewer terms")
         return statements
 
     # expressions
-    def number(self, meta, children):
-        return Number(float(children[0]), span_of(children[0]))
+    def number(self, children):
+        (token,) = children
+        value = float(token)
+        if value == float("inf"):
+            self._problem(span_of(token), f"the number {token} is too large", "numbers must be below 1.8e308")
+        return Number(value, span_of(token))
 
-    def name(self, meta, children):
-        return Name(str(children[0]), span_of(children[0]))
+    def name(self, children):
+        (token,) = children
+        return Name(str(token), span_of(token))
 
-    def negate(self, meta, children):
-        return Unary("-", self._expr(children[0]), span_of(meta))
+    def atom(self, children):  # "(" expr ")"
+        return children[1]
+
+    def negate(self, children):
+        minus, operand = children
+        return Unary("-", self._expr(operand), _between(minus, operand))
 
     def _binary(op):
-        def build(self, meta, children):
-            return Binary(op, self._expr(children[0]), self._expr(children[1]), span_of(meta))
+        def build(self, children):
+            left, _, right = children
+            return Binary(op, self._expr(left), self._expr(right), _between(left, right))
         return build
 
     add, sub, mul, div, pow = _binary("+"), _binary("-"), _binary("*"), _binary("/"), _binary("^")
 
-    def keyword(self, meta, children):
-        return (str(children[0]), self._expr(children[1]), span_of(children[0]))
+    def keyword(self, children):
+        key, _, value = children
+        return (str(key), self._expr(value), span_of(key))
 
-    def call(self, meta, children):
-        func, arguments = str(children[0]), [a for a in children[1:] if a is not None]
+    def call(self, children):
+        func, arguments = str(children[0]), [a for a in children[2:-1] if a is not None and not isinstance(a, Token)]
+        span = _between(children[0], children[-1])
         args = tuple(self._expr(a) for a in arguments if not isinstance(a, tuple))
         kwargs = [a for a in arguments if isinstance(a, tuple)]
         if func[:1].isupper():
-            return Distribution(func, args, tuple((k, v) for k, v, _ in kwargs), span_of(meta))
+            return Distribution(func, args, tuple((k, v) for k, v, _ in kwargs), span)
         for key, _, key_span in kwargs:
             self._problem(key_span, f"function {func}() takes no keyword arguments",
                           f"write {func}(x) without '{key}='")
-        return Call(func, args, span_of(meta))
+        return Call(func, args, span)
 
     def _expr(self, node) -> Expr:
         """A known distribution inside an expression is a mistake; other capitalized calls stay
@@ -245,25 +294,26 @@ class _SpecBuilder(Transformer):
         return Call(node.name, node.args + tuple(v for _, v in node.kwargs), node.span)
 
     # statements
-    def data_decl(self, meta, children):
-        name, column, domain = children
-        return DataDecl(str(name), str(column or name), str(domain), span_of(meta))
+    def data_decl(self, children):
+        data, name, _, column, _, domain = children  # "data" NAME ["=" NAME] ":" NAME
+        return DataDecl(str(name), str(column or name), str(domain), _between(data, domain))
 
-    def assign(self, meta, children):
-        name, expr = children
+    def assign(self, children):
+        name, _, expr = children
+        span = _between(name, expr)
         if isinstance(expr, Distribution) and expr.name in DISTRIBUTIONS:
-            self._problem(span_of(meta), f"'=' gives '{name}' a distribution",
+            self._problem(span, f"'=' gives '{name}' a distribution",
                           f"write a prior with '~': {name} ~ {expr.name}(...)")
             expr = Call(expr.name, expr.args, expr.span)
-        return Assign(str(name), self._expr(expr), span_of(meta))
+        return Assign(str(name), self._expr(expr), span)
 
-    def tilde(self, meta, children):
-        name, group, rhs, bounds = children
-        span = span_of(meta)
+    def tilde(self, children):
+        name, _, group, _, _, rhs, bounds = children  # NAME ["[" NAME "]"] "~" expr [bounds]
+        span = _between(name, bounds or rhs)
         if isinstance(rhs, Distribution) and rhs.name.lower() in FUNCTIONS and rhs.name not in DISTRIBUTIONS:
             rhs = self._expr(rhs)  # `loss ~ Exp(x)`: a misspelt function, not a prior
         if isinstance(rhs, Distribution):
-            lower, upper = bounds if bounds is not None else (None, None)
+            lower, upper = (bounds.lower, bounds.upper) if bounds is not None else (None, None)
             return PriorDecl(str(name), rhs, lower, upper, str(group) if group else None, span)
         if group is not None:
             self._problem(span_of(group), f"the law for '{name}' cannot vary by '{group}'",
@@ -273,24 +323,41 @@ class _SpecBuilder(Transformer):
                           "bounds belong to priors: alpha ~ Normal(0.5, 0.2) in [0, 2]")
         return LawDecl(str(name), self._expr(rhs), span)
 
-    def noise_decl(self, meta, children):
-        response, family, scale = children
+    def noise_decl(self, children):
+        response, _, family, _, scale = children  # NAME "noise" (name | call) ["on" NAME]
         if isinstance(family, Name):
             family = Distribution(family.id, span=family.span)
         elif isinstance(family, Call):
             self._problem(family.span, f"unknown noise family '{family.func}'",
                           "noise is Normal or StudentT(nu=4)")
             family = Distribution(family.func, span=family.span)
-        return NoiseDecl(str(response), family, str(scale or "log"), span_of(meta))
+        return NoiseDecl(str(response), family, str(scale or "log"), _between(response, scale or family))
 
-    def bounds(self, meta, children):
-        return tuple(children)
+    def bounds(self, children):  # "in" "[" [bound] "," [bound] "]"
+        return _Bounds(children[2], children[4], children[-1])
 
-    def bound(self, meta, children):
+    def bound(self, children):
         minus, value = children
         if value.type == "NAME" and value != "inf":
             self._problem(span_of(value), f"bound '{value}' is not a number",
                           "bounds are numbers, 'inf', or empty: in [0, inf] or in [0, ]")
             return None
         number = float(value)  # float("inf") works too
+        if value.type == "NUMBER" and number == float("inf"):
+            self._problem(span_of(value), f"the number {value} is too large", "write inf for no bound")
+            return None
         return -number if minus else number
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    lower: float | None
+    upper: float | None
+    closing: Token  # the "]", where the statement ends
+
+
+def _between(first, last) -> Span:
+    """From the start of `first` to the end of `last` (tokens, ast nodes or bounds)."""
+    first = first if isinstance(first, Token) else first.span
+    last = last.closing if isinstance(last, _Bounds) else last if isinstance(last, Token) else last.span
+    return Span(first.line, first.column, last.end_line, last.end_column)

@@ -11,7 +11,7 @@ What the compiler does so that NUTS samples well with no tuning by the user:
   z ~ Normal(0, 1) per level, E = exp(mu + tau z);
 - each response has its own likelihood over the rows where it is present, Normal or StudentT,
   on the log scale (log y ~ Normal(log law, sigma)) or the identity scale (likelihood.py);
-  its drift scale (misfit beyond the data) is sampled from its prior, which no row informs.
+  its drift scale (misfit beyond the data) is drawn from its prior, which no row informs.
 `describe()` prints all of it, which is what `infscale-dsl show` shows.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -72,6 +73,20 @@ class CompiledModel:
             order.extend(ready)
         return order
 
+    @property
+    def prior_only(self) -> tuple[str, ...]:
+        """Parameters no row informs (the drift scales, likelihood.py): their posterior is their
+        prior, so they are drawn from it directly (`draw_prior_only`), not explored by NUTS,
+        whose log-scale walk through a HalfNormal's tail mixes slowly for nothing."""
+        return tuple(n for n, role in self.roles.role.items() if role == "drift")
+
+    def draw_prior_only(self, key, scales: Mapping[str, object], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Independent draws (shape) of each prior-only parameter."""
+        draws = {}
+        for name, name_key in zip(self.prior_only, jax.random.split(key, max(1, len(self.prior_only)))):
+            draws[name] = np.asarray(self.priors[name].build(scales).sample(name_key, shape))
+        return draws
+
     def sample_parameters(self, scales: Mapping[str, object], start_mode: bool = False) -> dict:
         """Sample every parameter (inside a numpyro model); returns name -> value. `scales`
         (see `inputs`) seed the environment the priors read, under names with a colon, which
@@ -79,6 +94,8 @@ class CompiledModel:
         params: dict[str, object] = dict(scales)
         for name in self.sample_order():
             parameter, choice = self.spec.parameters[name], self.priors[name]
+            if name in self.prior_only:
+                continue
             if parameter.group is not None:
                 params[name] = self._sample_grouped(name, params)
             elif self.roles.role[name] == "coefficient":

@@ -27,12 +27,11 @@ from .datasets import cache_dir
 from .errors import Diagnostic, LawError
 from .language.ast import CheckedSpec
 from .likelihood import Likelihood
-from .posterior import FitResult
+from .posterior import MIN_ESS, FitResult
 from .pointfit import PointFit, point_fit
-from .sampler import Sampler
+from .sampler import MASS_CHOICES, Sampler
 
 METHODS = ("nuts", "map")
-MASS_MATRICES = ("auto", "laplace", "adapt")
 
 
 def show_progress(quiet: bool = False) -> bool:
@@ -48,12 +47,12 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
 
     `mass` is NUTS's mass matrix (see sampler.py): "laplace" keeps the inverse Hessian at the
     posterior mode, "adapt" re-estimates it in warm-up windows from there, and "auto" (the
-    default) runs "laplace" and, if that fit of several chains fails the diagnostics gate,
-    "adapt"."""
+    default) keeps the first unless the first half of warm-up finds the posterior spread
+    differently, in one run."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-    if mass not in MASS_MATRICES:
-        raise ValueError(f"mass must be one of {MASS_MATRICES}, not {mass!r}")
+    if mass not in MASS_CHOICES:
+        raise ValueError(f"mass must be one of {MASS_CHOICES}, not {mass!r}")
     use_compilation_cache()
     with jax.enable_x64(True):
         return _fit(spec, table, method=method, chains=chains, warmup=warmup, draws=draws, seed=seed,
@@ -86,14 +85,8 @@ def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, wa
     if method == "map":
         return result(_point_idata(compiled, start), {"seed": seed, "loss": loss, "delta": delta})
     settings = dict(chains=chains, warmup=warmup, draws=draws, seed=seed, target_accept=target_accept)
-    first = "adapt" if mass == "adapt" else "laplace"
-    fitted = result(_sample(compiled, data, start, mass=first, progress=progress, **settings),
-                    settings | {"mass": first})
-    if mass == "auto" and chains > 1 and not fitted.diagnostics["ok"]:  # one chain always fails R-hat
-        reason = "; ".join(fitted.diagnostics["problems"])
-        fitted = result(_sample(compiled, data, start, mass="adapt", progress=progress, **settings),
-                        settings | {"mass": "adapt", "mass_note": f"laplace failed the gate: {reason}"})
-    return fitted
+    idata, chosen = _sample(compiled, data, start, mass=mass, progress=progress, **settings)
+    return result(idata, settings | {"mass": chosen.mass, "mass_note": chosen.note})
 
 
 _SAMPLERS: dict[tuple, Sampler] = {}  # structure key and settings -> compiled sampler
@@ -106,11 +99,12 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
 
     model = compiled.model()
     inputs = compiled.inputs(data)
-    key = (compiled.structure_key(data), chains, warmup, draws, target_accept, mass, progress)
+    key = (compiled.structure_key(data), chains, warmup, draws, target_accept, progress)
     if key not in _SAMPLERS:
         _SAMPLERS[key] = Sampler(model, inputs, start.params, chains=chains, warmup=warmup, draws=draws,
-                                 target_accept=target_accept, adapt_mass=mass == "adapt", progress=progress)
-    result = _SAMPLERS[key].run(jax.random.PRNGKey(seed), start.unconstrained, inputs)
+                                 target_accept=target_accept, progress=progress)
+    result = _SAMPLERS[key].run(jax.random.PRNGKey(seed), start.unconstrained, inputs, mass, MIN_ESS)
+    result.samples |= compiled.draw_prior_only(jax.random.PRNGKey(seed + 1), inputs["scales"], (chains, draws))
 
     flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in result.samples.items()}
     log_lik = {}
@@ -119,13 +113,14 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
         y = np.asarray(inputs["laws"][law.response][law.response])
         values = np.asarray(values) + Likelihood.of(law).log_jacobian(y)  # the density of y itself
         log_lik[law.response] = values.reshape(chains, draws, -1)
-    return az.from_dict(
+    idata = az.from_dict(
         posterior=result.samples,
         log_likelihood=log_lik,
         sample_stats={"diverging": result.diverging},
         observed_data={law.response: np.asarray(inputs["laws"][law.response][law.response])
                        for law in compiled.spec.laws},
     )
+    return idata, result
 
 
 def _misfit_checks(compiled: CompiledModel, data: PreparedData, result: FitResult) -> dict:

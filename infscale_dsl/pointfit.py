@@ -134,9 +134,9 @@ def lbfgs(objective, x0, max_iter: int):
 def _set_noise_scales(compiled: CompiledModel, params: dict, inputs: dict) -> None:
     """The point fit does not fit noise scales; set each from its residuals (robust SD), and
     each drift scale, which no row informs, to its prior's median."""
+    prior_only = compiled.draw_prior_only(jax.random.PRNGKey(0), inputs["scales"], (4001,))
+    params.update({name: np.median(draws) for name, draws in prior_only.items()})
     for law in compiled.spec.laws:
-        prior = compiled.priors[law.drift].build(inputs["scales"])
-        params[law.drift] = np.median(np.asarray(prior.sample(jax.random.PRNGKey(0), (4001,))))
         rows = {k: np.asarray(v) for k, v in inputs["laws"][law.response].items()}
         mu = np.asarray(compiled.law_value(law, params, rows))
         residual = Likelihood.of(law).residual(rows[law.response], mu)

@@ -50,8 +50,8 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
                         help="NUTS target acceptance; higher takes smaller steps (default 0.99)")
     parser.add_argument("--mass", choices=("auto", "laplace", "adapt"), default="auto",
                         help="NUTS mass matrix: laplace keeps the inverse Hessian at the mode, adapt "
-                             "re-estimates it during warm-up; auto (default) tries laplace, then adapt "
-                             "if that fit fails the diagnostics")
+                             "re-estimates it during warm-up; auto (default) keeps laplace unless the "
+                             "first half of warm-up finds the posterior spread differently")
     parser.add_argument("--loss", choices=("huber", "studentt"), default="huber",
                         help="robust loss of the point fit (default huber)")
     parser.add_argument("--delta", type=positive_float, default=1e-3, help="Huber delta on log residuals")
@@ -109,7 +109,7 @@ def format_summary(result) -> str:
         lines.append(f"NUTS: {sampler['chains']} chains x {sampler['draws']} draws after "
                      f"{sampler['warmup']} warm-up, target acceptance {sampler['target_accept']}, "
                      f"mass matrix {sampler['mass']}")
-        if "mass_note" in sampler:
+        if sampler.get("mass_note"):
             lines.append(f"  {sampler['mass_note']}")
     if result.method == "map":
         lines.append(f"robust objective at the optimum: {result.objective:.10g}")

@@ -8,7 +8,8 @@ latencies near 20 ms without tuning.
 |-------------|--------------------------------------------------------------------------|
 | coefficient | log of its term at the data's typical X ~ Normal(log y_ref, 3)           |
 | exponent    | Normal(0.5, 0.5) truncated to [0, 3]                                     |
-| offset      | HalfNormal(2 y_ref)                                                      |
+| offset      | Gamma(2, 2 / y_ref) (mean y_ref, no mass at 0) on the log scale;         |
+|             | HalfNormal(2 y_ref) on the identity one                                  |
 | free        | Normal(0, 2.5)                                                           |
 | noise       | HalfNormal(0.5) on the log scale; HalfNormal(sd of y) on the identity one |
 | drift       | HalfNormal(0.02): misfit per log unit beyond the data (likelihood.py)    |
@@ -104,6 +105,11 @@ def default_prior(name: str, role: str, response: str, y_ref: float | None,
     if role == "exponent":
         return _default(name, "Normal(0.5, 0.5) in [0, 3]", name,
                         lambda env: dist.TruncatedNormal(0.5, 0.5, low=0.0, high=3.0))
+    if role == "offset" and log_noise:
+        # a loss's floor: Gamma(2) with mean y_ref has no mass at 0, where E traded against a
+        # coefficient and its exponent sends NUTS down a funnel in log E (divergences on few runs)
+        text = f"Gamma(2, {_fmt(2 / y_ref)})" if known else "Gamma(2, 2 / y_ref)"
+        return _default(name, text, name, lambda env: dist.Gamma(2.0, 2.0 / env[ref]))
     if role == "offset":
         text = f"HalfNormal({_fmt(2 * y_ref)})" if known else "HalfNormal(2 y_ref)"
         return _default(name, text, name, lambda env: dist.HalfNormal(2 * env[ref]))

@@ -54,12 +54,21 @@ def parts_dir(table_path: Path) -> Path:
     return table_path.with_name(table_path.name + ".parts")
 
 
+def logs_dir(table_path: Path) -> Path:
+    return table_path.with_name(table_path.name + ".logs")
+
+
 def save_run(table_path: Path, row: dict) -> pd.DataFrame:
     """Store one finished run (its part first, then the whole table); returns the table."""
+    save_part(table_path, row)
+    return rebuild_table(table_path)
+
+
+def save_part(table_path: Path, row: dict) -> Path:
+    """Store one finished run as its part only: what a worker does; its driver rewrites the table."""
     folder = parts_dir(table_path)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomically(as_table([row]), folder / f"{row['config_hash']}.parquet")
-    return rebuild_table(table_path)
+    return _write_atomically(as_table([row]), folder / f"{row['config_hash']}.parquet")
 
 
 def finished_runs(table_path: Path) -> pd.DataFrame:
@@ -103,8 +112,7 @@ def read_table(path: Path) -> pd.DataFrame:
     return table
 
 
-def _write_atomically(table: pd.DataFrame, path: Path) -> None:
+def _write_atomically(table: pd.DataFrame, path: Path) -> Path:
     if path.suffix == ".csv":
-        atomic_write(path, lambda temporary: table.to_csv(temporary, index=False))
-    else:
-        atomic_write(path, lambda temporary: table.to_parquet(temporary, index=False))
+        return atomic_write(path, lambda temporary: table.to_csv(temporary, index=False))
+    return atomic_write(path, lambda temporary: table.to_parquet(temporary, index=False))

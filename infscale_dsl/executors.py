@@ -16,6 +16,7 @@ import concurrent.futures
 import importlib
 import math
 import multiprocessing
+import re
 import time
 import traceback
 from dataclasses import dataclass
@@ -51,6 +52,12 @@ class Outcome:
     value: Any = None
     error: str | None = None  # the task's traceback, or why its worker died
     log: str | None = None  # where the backend kept the worker's output, if it keeps it
+
+    def error_line(self) -> str:
+        """'ValueError: ...' from the error: its last line that is not a continuation (a hint, a frame)."""
+        lines = [line for line in (self.error or "").strip().splitlines() if line and not line[0].isspace()]
+        last = lines[-1] if lines else (self.error or "").strip()
+        return re.sub(r"^(?:\w+\.)*(\w+): (?:error: )?", r"\1: ", last)  # infscale_dsl.errors.LawError -> LawError
 
 
 class Executor:

@@ -14,13 +14,12 @@ they do not change a run's result or hash.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
+import functools
 import hashlib
 import json
-import contextlib
-import functools
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -164,7 +163,7 @@ def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_
             if outcome.error is not None:
                 with open(log_file, "a") as file:  # the worker may have died before writing anything
                     print(f"{_now()} the driver was told: {outcome.error}", file=file)
-                failures.append(Diagnostic(f"run {run.name} failed: {_last_error_line(outcome.error)}",
+                failures.append(Diagnostic(f"run {run.name} failed: {outcome.error_line()}",
                                            hint=f"its log: {log_file}" + (f" and {outcome.log}" if outcome.log else "")))
                 log(f"{run.name}: FAILED, see {log_file}")
                 continue
@@ -213,13 +212,6 @@ def _corpus(source: str, eval_fraction: float):
 def _redirect_output(file):
     with contextlib.redirect_stdout(file), contextlib.redirect_stderr(file):
         yield
-
-
-def _last_error_line(error: str) -> str:
-    """'ValueError: ...' from a traceback: its last line that is not a continuation (a hint, a frame)."""
-    lines = [line for line in error.strip().splitlines() if line and not line[0].isspace()]
-    last = lines[-1] if lines else error.strip()
-    return re.sub(r"^(?:\w+\.)*(\w+): (?:error: )?", r"\1: ", last)  # infscale_dsl.errors.LawError -> LawError
 
 
 def _now() -> str:

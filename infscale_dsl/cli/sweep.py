@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import Diagnostic, LawError
-from ..executors import BACKENDS  # standard library only: --help stays quick
+from ..executors import BACKENDS, SlurmOptions, make_executor  # standard library only: --help stays quick
 
 
 def register(subparsers) -> None:
@@ -48,7 +48,6 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     # imported here so `infscale-dsl --help` does not start JAX
-    from ..executors import SlurmOptions, make_executor
     from ..nn import runs
     from ..nn.sweep import RunsFailed, load_sweep, parse_shard, progress_enabled, run_sweep
 
@@ -61,12 +60,8 @@ def run(args) -> int:
         raise LawError(Diagnostic("no sweep file given", hint="infscale-dsl sweep SWEEP.toml -o runs.parquet"))
     if args.workers < 1:
         raise LawError(Diagnostic(f"--workers {args.workers} is not a positive count", hint="e.g. --workers 2"))
-    sweep = load_sweep(args.config)
-    resources = {k: v for k, v in (("cpus", args.cpus_per_run), ("gpus", args.gpus_per_run)) if v is not None}
-    slurm = {k: v for k, v in (("partition", args.partition), ("time_min", args.time_min)) if v is not None}
-    sweep = replace(sweep, resources=replace(sweep.resources, **resources), slurm=sweep.slurm | slurm)
-    folder = args.output.with_name(args.output.name + ".submitit").absolute()  # shared with the nodes, like -o
-    with make_executor(args.on, args.workers, args.address, SlurmOptions(folder, **sweep.slurm)) as executor:
+    sweep, slurm = placement(args, load_sweep(args.config))
+    with make_executor(args.on, args.workers, args.address, slurm) as executor:
         try:
             trained, skipped = run_sweep(sweep, args.output, parse_shard(args.shard),
                                          show_progress=progress_enabled(args.quiet), log=log, executor=executor)
@@ -75,3 +70,13 @@ def run(args) -> int:
             return 1
     log(f"{args.output}: {trained} runs trained, {skipped} already finished")
     return 0
+
+
+def placement(args, sweep):
+    """The sweep with its [resources] and [slurm] overridden by the options, and submitit's options
+    (its job files in <output>.submitit/, which like -o must be on a filesystem the nodes share)."""
+    resources = {k: v for k, v in (("cpus", args.cpus_per_run), ("gpus", args.gpus_per_run)) if v is not None}
+    slurm = {k: v for k, v in (("partition", args.partition), ("time_min", args.time_min)) if v is not None}
+    sweep = replace(sweep, resources=replace(sweep.resources, **resources), slurm=sweep.slurm | slurm)
+    folder = args.output.with_name(args.output.name + ".submitit").absolute()
+    return sweep, SlurmOptions(folder, **sweep.slurm)

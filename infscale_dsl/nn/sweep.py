@@ -161,7 +161,8 @@ def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_
                    disable=not show_progress)
     with overall:
         for outcome in executor.map(train_run, tasks, sweep.resources):
-            run, log_file = todo[outcome.index], runs.logs_dir(output) / f"{sweep.config_hash(todo[outcome.index])}.log"
+            run = todo[outcome.index]
+            log_file = runs.logs_dir(output) / f"{sweep.config_hash(run)}.log"
             if outcome.error is not None:
                 with open(log_file, "a") as file:  # the worker may have died before writing anything
                     print(f"{_now()} the driver was told: {outcome.error}", file=file)
@@ -170,7 +171,7 @@ def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_
                 log(f"{run.name}: FAILED, see {log_file}")
                 continue
             row = outcome.value
-            table = runs.add_run(output, table, row)
+            table = runs.add_run(output, table, row)  # writes the part too if the worker's disk is not ours
             overall.update(run.train.tokens)
             log(f"{run.name}: loss {row['loss']:.4f} in {row['wall_time_s']:.0f} s ({row['tokens_per_s']:,.0f} tokens/s)")
     runs.rebuild_table(output)  # with any part written meanwhile by another driver's jobs
@@ -189,7 +190,7 @@ def train_run(sweep: Sweep, run: RunSpec, output: Path, code: str, show_progress
     runs.logs_dir(output).mkdir(parents=True, exist_ok=True)
     with open(runs.logs_dir(output) / f"{config_hash}.log", "a") as log:
         print(f"{_now()} {run.name} ({config_hash}) on {socket.gethostname()}, pid {os.getpid()}", file=log, flush=True)
-        # a worker's output goes to the log; in the driver's own process it stays on the terminal
+        # output goes to the log, unless this run's progress bar is on the driver's terminal
         redirect = contextlib.nullcontext() if show_progress else _redirect_output(log)
         try:
             with redirect:

@@ -1,7 +1,7 @@
 """Calibration of the report's intervals: on synthetic data from a known law, do the 90%
 predictive intervals of held-out runs cover 85-95% of the truths?
 
-    python benchmarks/calibration.py [--repeats 20] [--quiet]
+    python benchmarks/calibration.py [--repeats 20] [--quiet] [--on local|ray|slurm] [--workers 2]
 
 Each repeat draws a fresh table from Chinchilla's law (Hoffmann et al. 2022 values) with
 log-normal noise (sigma 0.01), fits models/chinchilla.law by NUTS on 48 runs (4 chains x 1000
@@ -9,6 +9,10 @@ draws: E is weakly identified on so few runs, and 2 x 500 left its ESS under 400
 held-out runs, a third of them up to 3x beyond the largest fitted N. Printed: coverage of the
 new-run 90% intervals over the held-out truths (with its binomial standard error), the coverage
 of the law's 90% intervals over the true law value, and the mean absolute relative error.
+
+The repeats' fits are independent tasks of an executor: one after another here by default,
+`--workers` local processes, or Ray (`--on ray`). Tables are drawn here, so every executor
+gets the same figures.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from infscale_dsl.executors import BACKENDS, SlurmOptions, make_executor  # noqa: E402
 from infscale_dsl.fit import fit  # noqa: E402
 from infscale_dsl.language import load_spec  # noqa: E402
 from infscale_dsl.predict import predict_draws  # noqa: E402
@@ -50,28 +55,42 @@ def synthetic_runs(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame
     return runs(1e7, 3e8, N_FIT), held
 
 
+def fit_repeat(spec, fitted: pd.DataFrame, held: pd.DataFrame, repeat: int) -> dict:
+    """One repeat's fit and its scores over the held-out runs: one task of the executor."""
+    result = fit(spec, fitted, chains=4, warmup=500, draws=1000, seed=repeat)
+    draws = predict_draws(result, held, seed=repeat)["loss"]
+    low, high = np.quantile(draws.observed, [0.05, 0.95], axis=0)
+    law_low, law_high = np.quantile(draws.law, [0.05, 0.95], axis=0)
+    truth, law = held["loss"].to_numpy(), held["law"].to_numpy()
+    return dict(ok=result.diagnostics["ok"], covered=(low <= truth) & (truth <= high),
+                law_covered=(law_low <= law) & (law <= law_high),
+                errors=np.abs(np.median(draws.observed, axis=0) - truth) / truth)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--on", choices=BACKENDS, default="local", help="where the fits run")
+    parser.add_argument("--workers", type=int, default=1, help="fits at once (local processes or Ray CPUs)")
+    parser.add_argument("--address", help="Ray cluster to join (default: a local Ray instance)")
     args = parser.parse_args()
     spec = load_spec(ROOT / "models" / "chinchilla.law")
     rng = np.random.default_rng(args.seed)
-    covered, law_covered, errors, not_ok = [], [], [], 0
+    tasks = [(spec, *synthetic_runs(rng), repeat) for repeat in range(args.repeats)]
     show = not args.quiet and not os.environ.get("CI") and sys.stderr.isatty()
-    for repeat in tqdm(range(args.repeats), desc="calibration fits", disable=not show):
-        fitted, held = synthetic_runs(rng)
-        result = fit(spec, fitted, chains=4, warmup=500, draws=1000, seed=repeat)
-        not_ok += not result.diagnostics["ok"]
-        draws = predict_draws(result, held, seed=repeat)["loss"]
-        low, high = np.quantile(draws.observed, [0.05, 0.95], axis=0)
-        law_low, law_high = np.quantile(draws.law, [0.05, 0.95], axis=0)
-        truth, law = held["loss"].to_numpy(), held["law"].to_numpy()
-        covered.append((low <= truth) & (truth <= high))
-        law_covered.append((law_low <= law) & (law <= law_high))
-        errors.append(np.abs(np.median(draws.observed, axis=0) - truth) / truth)
-    covered, law_covered = np.concatenate(covered), np.concatenate(law_covered)
+    slurm = SlurmOptions(Path("calibration.submitit").absolute())  # submitit's job files
+    with make_executor(args.on, args.workers, args.address, slurm) as executor:
+        results = [None] * args.repeats
+        for outcome in tqdm(executor.map(fit_repeat, tasks), total=args.repeats, desc="calibration fits", disable=not show):
+            if outcome.error is not None:
+                print(f"repeat {outcome.index} failed: {outcome.error}", file=sys.stderr)
+                return 1
+            results[outcome.index] = outcome.value
+    not_ok = sum(not r["ok"] for r in results)
+    covered, law_covered = (np.concatenate([r[k] for r in results]) for k in ("covered", "law_covered"))
+    errors = np.concatenate([r["errors"] for r in results])
     n = covered.size
     coverage = covered.mean()
     print(f"repeats {args.repeats}, held-out runs {n}, fits failing diagnostics {not_ok}")
@@ -79,7 +98,7 @@ def main() -> int:
     print(f"law 90% intervals cover {law_covered.mean():.3f} of the true law values")
     beyond = covered.reshape(args.repeats, N_HELD)[:, -(N_HELD // 3):]  # the extrapolated runs
     print(f"extrapolated runs alone: new-run coverage {beyond.mean():.3f} of {beyond.size}")
-    print(f"mean absolute relative error {np.concatenate(errors).mean():.4f}")
+    print(f"mean absolute relative error {errors.mean():.4f}")
     inside = 0.85 <= coverage <= 0.95
     print("calibrated (85-95%):", "yes" if inside else "NO")
     return 0 if inside else 1

@@ -5,6 +5,8 @@ whole table is rewritten from the parts (and from its own earlier rows). Both wr
 temporary file renamed into place (`files.atomic_write`): after SIGINT or kill -9 the table is
 the old or the new one, never half of one, and a run whose part exists is never trained again.
 A part or table that cannot be read is set aside as `<name>.corrupt` and its runs trained again.
+When runs train elsewhere (local processes, Ray, SLURM), the worker writes the part and the
+driver rewrites the table (`add_run`); each run's log is kept in `<table>.logs/`.
 
 Part tables from `--shard i/n` runs on several machines merge with `merge_tables` (on the command
 line: `infscale-dsl sweep --merge runs-0.parquet runs-1.parquet -o runs.parquet`).
@@ -61,12 +63,33 @@ def parts_dir(table_path: Path) -> Path:
     return table_path.with_name(table_path.name + ".parts")
 
 
+def logs_dir(table_path: Path) -> Path:
+    return table_path.with_name(table_path.name + ".logs")
+
+
 def save_run(table_path: Path, row: dict, log: Callable[[str], None] = print) -> pd.DataFrame:
     """Store one finished run (its part first, then the whole table); returns the table."""
+    save_part(table_path, row)
+    return rebuild_table(table_path, log)
+
+
+def save_part(table_path: Path, row: dict) -> Path:
+    """Store one finished run as its part only: what a worker does; its driver rewrites the table."""
     folder = parts_dir(table_path)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomically(as_table([row]), folder / f"{row['config_hash']}.parquet")
-    return rebuild_table(table_path, log)
+    return _write_atomically(as_table([row]), folder / f"{row['config_hash']}.parquet")
+
+
+def add_run(table_path: Path, table: pd.DataFrame, row: dict) -> pd.DataFrame:
+    """A driver's step as a run finishes: the run's part (unless its worker wrote it), then the
+    table from `table` in memory plus the row. Rebuilding from every part instead would cost
+    O(n) reads per run, O(n^2) over a sweep."""
+    if not (parts_dir(table_path) / f"{row['config_hash']}.parquet").is_file():
+        save_part(table_path, row)
+    rows = table[table["config_hash"] != row["config_hash"]].to_dict("records") + [row]
+    table = as_table(rows)
+    _write_atomically(table, table_path)
+    return table
 
 
 def finished_runs(table_path: Path, log: Callable[[str], None] = print) -> pd.DataFrame:
@@ -145,11 +168,10 @@ def _set_aside(path: Path) -> str:
     return f"set aside {path} as {aside.name}"
 
 
-def _write_atomically(table: pd.DataFrame, path: Path) -> None:
+def _write_atomically(table: pd.DataFrame, path: Path) -> Path:
     if path.suffix not in SUFFIXES:
         raise LawError(Diagnostic(f"cannot write a runs table as '{path.suffix}'", filename=str(path),
                                   hint="name it .parquet or .csv"))
     if path.suffix == ".csv":
-        atomic_write(path, lambda temporary: table.to_csv(temporary, index=False))
-    else:
-        atomic_write(path, lambda temporary: table.to_parquet(temporary, index=False))
+        return atomic_write(path, lambda temporary: table.to_csv(temporary, index=False))
+    return atomic_write(path, lambda temporary: table.to_parquet(temporary, index=False))

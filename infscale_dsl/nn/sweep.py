@@ -5,24 +5,36 @@ tokens per parameter, shapes grouped in sizes of about equal parameter count tha
 aspect ratio d_model / n_layers) or an explicit list of runs; see examples/sweeps/cpu_small.toml.
 A run is identified by the hash of its full configuration, so rerunning a sweep skips finished
 runs, and `shard=(i, n)` takes every n-th run from the i-th, for splitting a sweep over machines.
+
+Runs are tasks of an executor (`infscale_dsl.executors`): in this process, in local processes,
+on Ray or on SLURM. Wherever a run trains, it saves its own part of the table and keeps its log
+in `<table>.logs/`; the driver rewrites the table as runs finish. Optional `[resources]` (what
+each run needs: cpus, gpus, memory_gb) and `[slurm]` tables say where and how runs are placed;
+they do not change a run's result or hash.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
+import functools
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import tomllib
-from dataclasses import asdict, dataclass, fields, replace
+import traceback
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import jax.numpy as jnp
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..errors import Diagnostic, LawError
+from ..errors import Diagnostic, LawError, render
+from ..executors import Executor, InProcess, Resources
 from . import runs
 from .corpus import DEFAULT_CORPUS, load_corpus
 from .model import ModelConfig, param_count
@@ -30,7 +42,9 @@ from .train import TrainConfig, TrainResult, train
 
 MODEL_FIELDS = {f.name for f in fields(ModelConfig)}
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"tokens", "seed"}
-TOP_LEVEL = {"seed", "corpus", "eval_fraction", "model", "train", "grid", "runs"}
+TOP_LEVEL = {"seed", "corpus", "eval_fraction", "model", "train", "grid", "runs", "resources", "slurm"}
+RESOURCE_FIELDS = {f.name for f in fields(Resources)}
+SLURM_FIELDS = {"partition", "time_min", "array_parallelism", "account"}  # the rest of SlurmOptions comes from -o
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
@@ -50,6 +64,8 @@ class Sweep:
     runs: list[RunSpec]
     corpus: str
     eval_fraction: float
+    resources: Resources = Resources()  # what each run needs on Ray or SLURM
+    slurm: dict = field(default_factory=dict)  # [slurm]: SlurmOptions fields
 
     def config_hash(self, run: RunSpec) -> str:
         """Hash of everything that determines a run's result (not the code version or device)."""
@@ -71,6 +87,8 @@ def load_sweep(path: Path) -> Sweep:
     train_defaults = spec.get("train", {})
     _check_keys(train_defaults, TRAIN_FIELDS, "[train]", path)
     seed = spec.get("seed", 0)
+    _check_keys(spec.get("resources", {}), RESOURCE_FIELDS, "[resources]", path)
+    _check_keys(spec.get("slurm", {}), SLURM_FIELDS, "[slurm]", path)
 
     entries = list(spec.get("runs", []))  # explicit runs: model fields + tokens or tokens_per_param
     if "grid" in spec:
@@ -96,7 +114,8 @@ def load_sweep(path: Path) -> Sweep:
         tokens = budget.get("tokens") or round(budget["tokens_per_param"] * param_count(model)["total"])
         sweep_runs.append(RunSpec(model, TrainConfig(tokens=int(tokens), seed=seed, **train_defaults)))
     return Sweep(runs=sweep_runs, corpus=str(spec.get("corpus", DEFAULT_CORPUS)),
-                 eval_fraction=spec.get("eval_fraction", 0.05))
+                 eval_fraction=spec.get("eval_fraction", 0.05), resources=Resources(**spec.get("resources", {})),
+                 slurm=dict(spec.get("slurm", {})))
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -110,30 +129,96 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+class RunsFailed(Exception):
+    """Some runs of a sweep failed; every other run trained and was saved."""
+
+    def __init__(self, failures: list[Diagnostic]):
+        self.failures = failures
+        super().__init__(render(failures))
+
+
 def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_progress: bool = False,
-              log=print) -> tuple[int, int]:
-    """Train this shard's unfinished runs, storing each as it finishes. Returns (trained, skipped)."""
+              log=print, executor: Executor | None = None) -> tuple[int, int]:
+    """Train this shard's unfinished runs on `executor` (default: one after another in this
+    process), storing each as it finishes. Returns (trained, skipped); raises RunsFailed after
+    the other runs if any run failed."""
     index, count = shard
     mine = sweep.runs[index::count]
     runs.remove_temporaries(output)
-    done = set(runs.rebuild_table(output, log)["config_hash"])  # also repairs a table a crash left stale
+    table = runs.rebuild_table(output, log)  # also repairs a table a crash left stale
+    done = set(table["config_hash"])
     todo = [run for run in mine if sweep.config_hash(run) not in done]
     log(f"{len(mine)} runs in this shard: {len(mine) - len(todo)} already finished, {len(todo)} to train")
     if not todo:
         return 0, len(mine)
-    corpus = load_corpus(sweep.corpus, sweep.eval_fraction)
-    code = code_version()
+    executor = executor or InProcess()
+    output, code = Path(output).absolute(), code_version()  # absolute: workers may start elsewhere
+    runs.logs_dir(output).mkdir(parents=True, exist_ok=True)
+    shared = replace(sweep, runs=[])  # what a task needs of the sweep: not every other run (O(n^2) bytes)
+    tasks = [(shared, run, output, code, executor.in_process and show_progress, f"run {number}/{len(todo)} {run.name}")
+             for number, run in enumerate(todo, start=1)]
+    failures = []
     overall = tqdm(total=sum(r.train.tokens for r in todo), desc="sweep", unit="tok", unit_scale=True,
                    disable=not show_progress)
     with overall:
-        for number, run in enumerate(todo, start=1):
-            result = train(run.model, run.train, corpus, show_progress=show_progress,
-                           description=f"run {number}/{len(todo)} {run.name}")
-            runs.save_run(output, table_row(run, result, sweep.config_hash(run), code), log)
+        for outcome in executor.map(train_run, tasks, sweep.resources):
+            run = todo[outcome.index]
+            log_file = runs.logs_dir(output) / f"{sweep.config_hash(run)}.log"
+            if outcome.error is not None:
+                with open(log_file, "a") as file:  # the worker may have died before writing anything
+                    print(f"{_now()} the driver was told: {outcome.error}", file=file)
+                failures.append(Diagnostic(f"run {run.name} failed: {outcome.error_line()}",
+                                           hint=f"its log: {log_file}" + (f" and {outcome.log}" if outcome.log else "")))
+                log(f"{run.name}: FAILED, see {log_file}")
+                continue
+            row = outcome.value
+            table = runs.add_run(output, table, row)  # writes the part too if the worker's disk is not ours
             overall.update(run.train.tokens)
-            log(f"{run.name}: loss {result.loss:.4f} in {result.wall_time_s:.0f} s "
-                f"({result.tokens_per_s:,.0f} tokens/s)")
+            log(f"{run.name}: loss {row['loss']:.4f} in {row['wall_time_s']:.0f} s ({row['tokens_per_s']:,.0f} tokens/s)")
+    runs.rebuild_table(output, log)  # with any part written meanwhile by another driver's jobs
+    if failures:
+        failures.append(Diagnostic(f"{len(failures)} of {len(todo)} runs failed; the others are saved in {output}",
+                                   hint="fix the cause, then rerun the same command: only unfinished runs train"))
+        raise RunsFailed(failures)
     return len(todo), len(mine) - len(todo)
+
+
+def train_run(sweep: Sweep, run: RunSpec, output: Path, code: str, show_progress: bool = False,
+              description: str = "train") -> dict:
+    """One task of a sweep, wherever it runs: train `run`, save it as a part of `output`, return its
+    row. Its log (`<output>.logs/<config_hash>.log`) keeps the task's output, or its traceback."""
+    config_hash = sweep.config_hash(run)
+    runs.logs_dir(output).mkdir(parents=True, exist_ok=True)
+    with open(runs.logs_dir(output) / f"{config_hash}.log", "a") as log:
+        print(f"{_now()} {run.name} ({config_hash}) on {socket.gethostname()}, pid {os.getpid()}", file=log, flush=True)
+        # output goes to the log, unless this run's progress bar is on the driver's terminal
+        redirect = contextlib.nullcontext() if show_progress else _redirect_output(log)
+        try:
+            with redirect:
+                result = train(run.model, run.train, _corpus(sweep.corpus, sweep.eval_fraction),
+                               show_progress=show_progress, description=description)
+        except Exception:
+            traceback.print_exc(file=log)
+            raise
+        row = table_row(run, result, config_hash, code)
+        runs.save_part(output, row)
+        print(f"{_now()} finished: loss {result.loss:.4f} in {result.wall_time_s:.1f} s", file=log)
+    return row
+
+
+@functools.lru_cache(maxsize=2)
+def _corpus(source: str, eval_fraction: float):
+    return load_corpus(source, eval_fraction)  # once per worker process, not once per run
+
+
+@contextlib.contextmanager
+def _redirect_output(file):
+    with contextlib.redirect_stdout(file), contextlib.redirect_stderr(file):
+        yield
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def table_row(run: RunSpec, result: TrainResult, config_hash: str, code: str) -> dict:

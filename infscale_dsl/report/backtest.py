@@ -4,6 +4,9 @@ The scores are the two a reader of a scaling-law paper wants (Choshen et al. 202
 Hitchhiker's Guide to Scaling Law Estimation"): how often the 90% predictive interval covers the
 held-out value, and the absolute relative error |median - actual| / actual of the point
 prediction.
+
+`backtests` runs several hold-out rules at once, one fit per rule, through an executor
+(`infscale_dsl.executors`): local processes by default, Ray or SLURM when asked.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import pandas as pd
 
 from ..data import rows_matching
 from ..errors import Diagnostic, LawError
+from ..executors import Executor, make_executor
 from ..fit import fit
 from ..language.ast import CheckedSpec
 from ..posterior import FitResult
@@ -73,7 +77,30 @@ def score(result: FitResult, held_out: pd.DataFrame, seed: int = 0) -> tuple[pd.
 
 def backtest(spec: CheckedSpec, table: pd.DataFrame, holdout: str, *, seed: int = 0, **fit_options) -> Backtest:
     """Fit `spec` on the rows the rule keeps, score its predictions of the rows it holds out."""
-    kept, held_out = split(table, holdout)
+    return _fit_and_score(spec, *split(table, holdout), holdout, seed, fit_options)
+
+
+def backtests(spec: CheckedSpec, table: pd.DataFrame, holdouts: list[str], *, executor: Executor | None = None,
+              workers: int = 2, seed: int = 0, **fit_options) -> list[Backtest]:
+    """One backtest per hold-out rule, their fits side by side on `executor` (default: `workers`
+    local processes). Returned in the order of `holdouts`; a failed fit raises after all finish."""
+    tasks = [(spec, *split(table, holdout), holdout, seed, fit_options) for holdout in holdouts]
+    own = executor is None
+    executor = executor or make_executor("local", workers)
+    try:
+        outcomes = sorted(executor.map(_fit_and_score, tasks), key=lambda outcome: outcome.index)
+    finally:
+        if own:
+            executor.close()
+    failed = [Diagnostic(f"the backtest holding out {holdouts[o.index]!r} failed: {o.error_line()}")
+              for o in outcomes if o.error is not None]
+    if failed:
+        raise LawError(failed)
+    return [outcome.value for outcome in outcomes]
+
+
+def _fit_and_score(spec: CheckedSpec, kept: pd.DataFrame, held_out: pd.DataFrame, holdout: str, seed: int,
+                   fit_options: dict) -> Backtest:
     result = fit(spec, kept, seed=seed, **fit_options)
     predictions, scores = score(result, held_out, seed=seed)
     return Backtest(holdout, result, predictions, scores)

@@ -12,6 +12,7 @@ latencies near 20 ms without tuning.
 |             | HalfNormal(2 y_ref) on the identity one                                  |
 | free        | Normal(0, 2.5)                                                           |
 | noise       | HalfNormal(0.5) on the log scale; HalfNormal(sd of y) on the identity one |
+| scale       | LogNormal(log y_ref, 5): a factor of a power of a non-data base          |
 | drift       | HalfNormal(0.02): misfit per log unit beyond the data (likelihood.py)    |
 | hyper       | loc of a LogNormal: Normal(log y_ref, 2); loc of a Normal: Normal(y_ref,  |
 |             | 2 y_ref); scales: HalfNormal(1) (LogNormal) or HalfNormal(y_ref)         |
@@ -119,6 +120,9 @@ def default_prior(name: str, role: str, response: str, y_ref: float | None,
             return _default(name, "HalfNormal(0.5)", f"{name} ({where})", lambda env: dist.HalfNormal(0.5))
         text = f"HalfNormal({_fmt(y_sd)})" if known else "HalfNormal(sd y)"
         return _default(name, text, f"{name} ({where})", lambda env: dist.HalfNormal(env[sd]))
+    if role == "scale":
+        text = f"LogNormal({_fmt(math.log(y_ref))}, 5)" if known else "LogNormal(log y_ref, 5)"
+        return _default(name, text, name, lambda env: dist.LogNormal(_jnp().log(env[ref]), 5.0))
     if role == "drift":
         return _default(name, f"HalfNormal({_fmt(DEFAULT_DRIFT)})", f"{name} (per log unit beyond the data)",
                         lambda env: dist.HalfNormal(DEFAULT_DRIFT))

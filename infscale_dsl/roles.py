@@ -6,6 +6,8 @@ The compiler picks default priors and a sampling parametrisation by role:
   term's value at the data's typical X, which removes the ridge between c and its exponents;
 - an *exponent* appears to the right of `^`;
 - an *offset* is a bare addend of a sum (`E` in `E + A/N^alpha`);
+- a *scale* multiplies a power with a fitted exponent of something other than plain data
+  (`B / (U + U * RD * (...))^beta`, the data-constrained law): positive, of unknown size;
 - anything else is *free*.
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ class PowerTerm:
 
 @dataclass(frozen=True)
 class Roles:
-    role: dict[str, str]  # parameter -> coefficient | exponent | offset | free | noise | drift | hyper
+    role: dict[str, str]  # parameter -> coefficient | exponent | offset | scale | free | noise | drift | hyper
     terms: tuple[PowerTerm, ...]  # one per coefficient
 
     def term_for(self, coefficient: str) -> PowerTerm:
@@ -86,6 +88,17 @@ def _as_power_term(node: Expr, response: str, spec: CheckedSpec,
     return PowerTerm(coefficient, response, tuple(powers), node)
 
 
+def _scale_factor(product: Expr, candidates: set[str], spec: CheckedSpec) -> str | None:
+    """The parameter that scales `product` from outside a power with a fitted exponent whose base
+    is not plain data (`B / (U + U * RD * (1 - exp(-(D/U - 1) / RD)))^beta`): positive, and of
+    unknown size until fitted, so not a centred coefficient but a wide log-scale prior."""
+    factors = _factors(product)
+    names = [f.id for sign, f in factors if sign == 1 and isinstance(f, Name) and f.id in candidates]
+    powered = any(isinstance(f, Binary) and f.op == "^" and any(n in spec.parameters for n in names_in(f.right))
+                  for _, f in factors)
+    return names[0] if len(names) == 1 and powered else None
+
+
 def _products(node: Expr):
     """Every maximal product/quotient chain in the tree (outermost first)."""
     if isinstance(node, Binary) and node.op in "*/":
@@ -137,6 +150,8 @@ def find_roles(spec: CheckedSpec) -> Roles:
             if term is not None and term.coefficient not in {t.coefficient for t in terms}:
                 terms.append(term)
     coefficients = {term.coefficient for term in terms}
+    scales = {name for law in spec.laws for product in _products(law.expr)
+              for name in [_scale_factor(product, candidates - coefficients, spec)] if name}
 
     role = {}
     for name in spec.parameters:
@@ -146,6 +161,8 @@ def find_roles(spec: CheckedSpec) -> Roles:
             role[name] = "exponent"
         elif name in offsets:
             role[name] = "offset"
+        elif name in scales:
+            role[name] = "scale"
         elif name in uses:
             role[name] = "free"
         elif name.startswith("sigma_"):

@@ -30,8 +30,8 @@ def test_roles_of_the_seed_law(table):
     # each coefficient is centred at the mean log of its base over the fitted rows
     assert compiled.log_reference["N"] == pytest.approx(np.log(table.N).mean())
     assert compiled.log_reference["R"] == pytest.approx(np.log(32.0))
-    # default priors read the response's scale: the offset's HalfNormal is twice its median
-    assert compiled.priors["E"].text == f"HalfNormal({2 * table.loss.median():.4g})"
+    # default priors read the response's scale: the offset's Gamma(2, rate) has its median as mean
+    assert compiled.priors["E"].text == f"Gamma(2, {2 / table.loss.median():.4g})"
 
 
 def test_a_coefficient_used_twice_is_not_reparametrised():
@@ -44,4 +44,14 @@ def test_show_without_a_table_prints_symbolic_scales(tmp_path, capsys):
     (tmp_path / "law.law").write_text("data N : positive\ndata loss : positive\nloss ~ A/N^a + E\n")
     assert main(["show", str(tmp_path / "law.law")]) == 0
     out = capsys.readouterr().out
-    assert "Normal(log y_ref, 3)" in out and "HalfNormal(2 y_ref)" in out
+    assert "Normal(log y_ref, 3)" in out and "Gamma(2, 2 / y_ref)" in out
+
+
+def test_a_factor_of_a_power_of_a_non_data_base_is_a_positive_scale():
+    # the data-constrained law (Muennighoff et al. 2023): B multiplies a power of an expression
+    source = ("loss ~ E + A/N^alpha + B / (U + U * RD * (1 - exp((1 - D / U) / RD)))^beta\n")
+    spec = load_spec(source, columns=["N", "D", "U", "loss"])
+    compiled = compile_spec(spec, None)
+    assert compiled.roles.role["B"] == "scale" and compiled.roles.role["RD"] == "free"
+    assert compiled.roles.role["A"] == "coefficient"
+    assert compiled.priors["B"].text == "LogNormal(log y_ref, 5)"

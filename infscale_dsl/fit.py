@@ -86,7 +86,8 @@ def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, wa
         return result(_point_idata(compiled, start), {"seed": seed, "loss": loss, "delta": delta})
     settings = dict(chains=chains, warmup=warmup, draws=draws, seed=seed, target_accept=target_accept)
     idata, chosen = _sample(compiled, data, start, mass=mass, progress=progress, **settings)
-    return result(idata, settings | {"mass": chosen.mass, "mass_note": chosen.note})
+    return result(idata, settings | {"mass": chosen.mass, "mass_note": chosen.note,
+                                     "parallel_chains": chosen.parallel})
 
 
 _SAMPLERS: dict[tuple, Sampler] = {}  # structure key and settings -> compiled sampler

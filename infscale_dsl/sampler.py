@@ -49,6 +49,7 @@ class Chains:
     diverging: np.ndarray  # (chains, draws) bool
     mass: str  # "laplace" (kept) or "adapt" (re-estimated in warm-up)
     note: str  # why, in words
+    parallel: bool  # one CPU device per chain (pmap); else chains vectorised on one device
 
 
 class Sampler:
@@ -110,7 +111,7 @@ class Sampler:
             samples = jax.tree.map(np.asarray, samples)
             diverging = np.asarray(diverging)
             self._bar.update(total - self._bar.n)
-        return Chains(samples, diverging, chosen, note)
+        return Chains(samples, diverging, chosen, note, jax.local_device_count() >= self.chains)
 
     def _phase(self, adapt_mass: bool, warmup: int, draws: int):
         """The compiled run of `warmup` steps then `draws` draws over all chains: (keys, starts,

@@ -44,6 +44,7 @@ def test_fit_folder_holds_posterior_summary_spec_and_data_hash(fitted, runs):
     # 2 chains x 100 draws need an ESS of 2 per draw to pass, which the Laplace metric cannot
     # give in warm-up, so --mass auto re-estimated it in the second half of warm-up
     assert summary["sampler"]["mass"] == "adapt" and summary["sampler"]["draws"] == 100
+    assert summary["sampler"]["parallel_chains"] is True  # the CLI asks for a CPU device per chain
     assert summary["sampler"]["mass_note"].startswith("first half of warm-up with the Laplace metric: ESS ")
     assert summary["sampler"]["mass_note"].endswith("1.00 needed: metric re-estimated in the second half")
     assert len(summary["data_sha256"]) == 64

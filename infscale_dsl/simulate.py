@@ -60,8 +60,7 @@ def n_parameters(spec: CheckedSpec, levels: Mapping[str, int] | None = None) -> 
     """Parameters the data checker counts for the first law: one per level for grouped ones."""
     levels = levels or {}
     law = spec.laws[0]
-    return sum(levels.get(spec.parameters[p].group, 1) if spec.parameters[p].group else 1
-               for p in law_parameters(spec, law))
+    return sum(levels.get(spec.parameters[p].group, 1) for p in law_parameters(spec, law))
 
 
 # --- published parameter sets -------------------------------------------------------------------

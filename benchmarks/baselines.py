@@ -41,8 +41,8 @@ class LawFunction:
         return prepare(self.spec, table, with_responses=False).values
 
     def __call__(self, values: dict, log_params: np.ndarray) -> np.ndarray:
-        params = dict(zip(self.names, np.exp(log_params)))
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # overflowing trial points are rejected by the fits
+            params = dict(zip(self.names, np.exp(log_params)))
             n = len(next(iter(values.values())))
             return np.broadcast_to(np.asarray(law_value(self.spec, self.law, params, values, np), float), (n,))
 

@@ -3,7 +3,7 @@
 - `least_squares`: scipy.optimize.curve_fit on raw loss (the seed paper's method), best of a
   grid of starts; interval from parametric draws of the fitted covariance plus the residual noise.
 - `huber_bootstrap`: Besiroglu et al.'s fit, the sum of Huber losses (delta 1e-3) of log
-  residuals, L-BFGS-B from the 8 best points of the same grid; interval from bootstrap refits
+  residuals, L-BFGS-B from the 32 best points of the same grid; interval from bootstrap refits
   (rows resampled, each refit started at the full fit, at most 300 iterations), each draw times
   a resampled log residual of the full fit.
 
@@ -99,7 +99,7 @@ def _huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r ** 2, delta * (a - 0.5 * delta))
 
 
-def _huber_fit(f: LawFunction, x: dict, log_y: np.ndarray, starts, delta: float, refine: int = 8,
+def _huber_fit(f: LawFunction, x: dict, log_y: np.ndarray, starts, delta: float, refine: int = 32,
                maxiter: int = 15000):
     def objective(theta):
         r = np.log(f(x, theta)) - log_y

@@ -54,7 +54,7 @@ def run_case(name: str, law: str, table: pd.DataFrame, seed: int) -> dict:
         result = fit(load_spec(MODELS / law, columns=table.columns), table, seed=seed, progress=False)
     except Exception as error:  # a crash is a result: record it and go on
         return row | {"wall_s": time.perf_counter() - start, "ok": False,
-                      "error": f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"}
+                      "error": f"{type(error).__name__}: {(str(error).splitlines() or [repr(error)])[0][:160]}"}
     wall = time.perf_counter() - start
     d = result.diagnostics
     return row | {"wall_s": wall, "ok": bool(d["ok"]), "divergences": int(d["divergences"]),

@@ -80,7 +80,8 @@ def run_task(task: Task, args) -> list[dict]:
         except Exception as error:  # a crash is a result: record it and go on
             last = traceback.extract_tb(error.__traceback__)[-1]
             where = f"{Path(last.filename).name}:{last.lineno}"
-            row = base | {"error": f"{type(error).__name__} at {where}: {(str(error).splitlines() or [repr(error)])[0][:160]}"}
+            message = (str(error).splitlines() or [repr(error)])[0][:160]
+            row = base | {"error": f"{type(error).__name__} at {where}: {message}"}
         row["wall_s"] = time.perf_counter() - start
         rows.append(row)
         print(format_row(row), flush=True)

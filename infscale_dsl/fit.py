@@ -110,6 +110,8 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
     flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in result.samples.items()}
     log_lik = {}
     for name, values in log_likelihood(model, flat, inputs).items():
+        if not name.startswith("obs_"):
+            continue  # a declared prior on a coefficient enters as a factor site, not data
         law = compiled.spec.law_for(name.removeprefix("obs_"))
         y = np.asarray(inputs["laws"][law.response][law.response])
         values = np.asarray(values) + Likelihood.of(law).log_jacobian(y)  # the density of y itself

@@ -20,6 +20,11 @@ from .likelihood import Likelihood, distance_beyond
 from .posterior import FitResult
 
 
+# a point fit (--method map) has no posterior: its interval is this many noise draws around the
+# point law (with the drift at its prior median), not the law's own uncertainty
+POINT_FIT_NOISE_DRAWS = 4000
+
+
 @dataclass
 class PredictiveDraws:
     law: np.ndarray  # (S, n_rows): the law's value per posterior draw
@@ -32,6 +37,9 @@ def predict_draws(result: FitResult, table: pd.DataFrame, *, seed: int = 0,
     spec = result.spec
     data = prepare(spec, table, with_responses=False, levels=result.levels, filename=filename)
     draws = result.draws
+    if result.method == "map":  # one point: repeat it, so the interval shows the noise around it
+        draws = {name: np.repeat(v, POINT_FIT_NOISE_DRAWS, axis=0) for name, v in draws.items()}
+    n_draws = len(draws[spec.laws[0].sigma])
     # scalars (S,) -> (S, 1) to broadcast over rows; grouped (S, levels) are indexed per row
     params = {name: (v[:, None] if spec.parameters[name].group is None else v)
               for name, v in draws.items()}
@@ -39,7 +47,7 @@ def predict_draws(result: FitResult, table: pd.DataFrame, *, seed: int = 0,
     out = {}
     for law in spec.laws:
         law_draws = np.asarray(law_value(spec, law, params, data.values, np))
-        law_draws = np.broadcast_to(law_draws, (result.n_draws, data.n_rows)).astype(float)
+        law_draws = np.broadcast_to(law_draws, (n_draws, data.n_rows)).astype(float)
         distance = distance_beyond(data.values, result.support.get(law.response, {}), data.n_rows)
         observed = Likelihood.of(law).draws(law_draws, draws[law.sigma][:, None],
                                             draws[law.drift][:, None], distance, rng)

@@ -102,6 +102,12 @@ def test_map_fit_and_where(runs, tmp_path, capsys):
     assert summary["method"] == "map" and summary["objective"] > 0
     assert summary["n_obs"]["loss"] < 60
     assert "point fit" in capsys.readouterr().out
+    # its predictions carry an interval of the fitted noise around the point law, and say so
+    (tmp_path / "new.csv").write_text("N,D\n2e9,4e10\n")
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "p.csv")]) == 0
+    frame = pd.read_csv(tmp_path / "p.csv")
+    assert (frame.loss_q05 < frame.loss_median).all() and (frame.loss_median < frame.loss_q95).all()
+    assert "noise around the point law only" in capsys.readouterr().err
 
 
 def test_show_prints_roles_and_default_priors(runs, capsys):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from .arguments import count, open_probability, positive_float, positive_int
@@ -135,6 +136,9 @@ def run_predict(args: argparse.Namespace) -> int:
     frame = predict(result, read_table(args.table), seed=args.seed, filename=args.table)
     write_table(frame, args.output)
     print(f"written: {args.output} ({len(frame)} rows)")
+    if result.method == "map":
+        print("note: a point fit (--method map) has no posterior: the 90 % intervals are the fitted "
+              "noise around the point law only, not the law's own uncertainty", file=sys.stderr)
     return 0
 
 

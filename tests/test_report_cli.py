@@ -68,10 +68,13 @@ def test_recommend_prints_the_allocation_and_the_choice(workspace, capsys):
 @pytest.mark.slow
 def test_compare_and_backtest_commands(workspace, capsys):
     code = main(["compare", str(ROOT / "models/chinchilla.law"), str(workspace / "tied.law"),
-                 str(workspace / "runs.csv"), "--chains", "2", "--warmup", "200", "--draws", "200", "--quiet"])
-    assert code == 0
+                 str(workspace / "runs.csv"), "--chains", "2", "--warmup", "200", "--draws", "200", "--quiet",
+                 "--strict"])
+    # 2 chains x 200 draws cannot reach a bulk ESS of 400: both fits fail the gate, so --strict exits 1
+    assert code == 1
     printed = capsys.readouterr().out
     assert "PSIS-LOO comparison on 'loss'" in printed and "chinchilla" in printed and "tied" in printed
+    assert "warning: chinchilla: the fit failed its diagnostics" in printed
     code = main(["backtest", str(ROOT / "models/chinchilla.law"), str(workspace / "runs.csv"),
                  "--holdout", "N >= N.quantile(0.8)", "--chains", "2", "--warmup", "200", "--draws", "200",
                  "--quiet", "--min-coverage", "0.0", "-o", str(workspace / "held.csv")])

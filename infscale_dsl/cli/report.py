@@ -3,6 +3,7 @@ questions (see infscale_dsl/report/)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .arguments import fraction, positive_float, probability
@@ -43,11 +44,12 @@ def register(subparsers) -> None:
     compare.add_argument("table", help="runs table, .csv or .parquet")
     compare.add_argument("--response", help="response to compare on (default: the first shared one)")
     compare.add_argument("-o", "--output", help="write the comparison table (.csv)")
+    compare.add_argument("--strict", action="store_true", help="exit 1 if any fit fails its diagnostics")
     add_fit_options(compare)
     compare.set_defaults(func=run_compare)
 
     backtest = subparsers.add_parser("backtest", help="fit without held-out rows and score their predictions",
-                                     description="Coverage of the 90%% intervals and absolute relative error "
+                                     description="Coverage of the 90% intervals and absolute relative error "
                                                  "on rows held out by a pandas query.")
     backtest.add_argument("spec", help=".law file")
     backtest.add_argument("table", help="runs table, .csv or .parquet")
@@ -223,13 +225,13 @@ def run_compare(args: argparse.Namespace) -> int:
                               filename=args.table, **options) for s in args.specs}
     comparison = compare_fits(fits, args.response)
     print(describe(comparison))
-    for name, result in fits.items():
-        if not result.diagnostics["ok"]:
-            print(f"warning: {name}: the fit failed its diagnostics: " + "; ".join(result.diagnostics["problems"]))
+    failed = [name for name, result in fits.items() if not result.diagnostics["ok"]]
+    for name in failed:
+        print(f"warning: {name}: the fit failed its diagnostics: " + "; ".join(fits[name].diagnostics["problems"]))
     if args.output:
         atomic_write(args.output, comparison.table.to_csv)
         print(f"written: {args.output}")
-    return 0
+    return 1 if args.strict and failed else 0
 
 
 def run_backtest(args: argparse.Namespace) -> int:
@@ -250,6 +252,8 @@ def run_backtest(args: argparse.Namespace) -> int:
     if args.output:
         write_table(result.predictions, args.output)
         print(f"written: {args.output}")
-    if args.min_coverage is not None and any(s.coverage_90 < args.min_coverage for s in result.scores):
-        return 1
-    return 0
+    short = [s for s in result.scores if args.min_coverage is not None and s.coverage_90 < args.min_coverage]
+    for score in short:
+        print(f"coverage of {score.response}'s 90% intervals is {score.coverage_90:.2f}, below "
+              f"--min-coverage {args.min_coverage:g}", file=sys.stderr)
+    return 1 if short else 0

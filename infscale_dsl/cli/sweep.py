@@ -71,7 +71,7 @@ def run(args) -> int:
         except RunsFailed as error:
             print(error, file=sys.stderr)
             return 1
-    log(f"{args.output}: {trained} runs trained, {skipped} already finished")
+    log(f"{args.output}: {trained} run{'s' * (trained != 1)} trained, {skipped} already finished")
     return 0
 
 

@@ -47,8 +47,8 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
 
     `mass` is NUTS's mass matrix (see sampler.py): "laplace" keeps the inverse Hessian at the
     posterior mode, "adapt" re-estimates it in warm-up windows from there, and "auto" (the
-    default) keeps the first unless the first half of warm-up finds the posterior spread
-    differently, in one run."""
+    default) keeps the first unless it mixes too slowly in the first quarter of warm-up,
+    in one run."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if mass not in MASS_CHOICES:

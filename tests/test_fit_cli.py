@@ -42,11 +42,11 @@ def test_fit_folder_holds_posterior_summary_spec_and_data_hash(fitted, runs):
     assert set(summary["diagnostics"]) >= {"divergences", "max_r_hat", "min_ess_bulk", "ok"}
     assert summary["n_obs"] == {"loss": 60} and summary["method"] == "nuts"
     # 2 chains x 100 draws need an ESS of 2 per draw to pass, which the Laplace metric cannot
-    # give in warm-up, so --mass auto re-estimated it in the second half of warm-up
+    # give in warm-up, so --mass auto re-estimated it in the rest of warm-up
     assert summary["sampler"]["mass"] == "adapt" and summary["sampler"]["draws"] == 100
     assert summary["sampler"]["parallel_chains"] is True  # the CLI asks for a CPU device per chain
-    assert summary["sampler"]["mass_note"].startswith("first half of warm-up with the Laplace metric: ESS ")
-    assert summary["sampler"]["mass_note"].endswith("1.00 needed: metric re-estimated in the second half")
+    assert summary["sampler"]["mass_note"].startswith("first quarter of warm-up with the Laplace metric: ESS ")
+    assert summary["sampler"]["mass_note"].endswith("1.00 wanted: metric re-estimated in the rest of warm-up")
     assert len(summary["data_sha256"]) == 64
     assert summary["fit_id"] == json.loads((fitted / "fit.json").read_text())["fit_id"]
     assert (fitted / "spec.law").read_text() == SPEC

@@ -77,7 +77,7 @@ def test_auto_keeps_the_laplace_metric_when_the_fit_passes(runs):
     assert medians["a"] == pytest.approx(0.3, abs=0.05) and medians["E"] == pytest.approx(1.8, abs=0.1)
 
 
-def test_mixing_in_the_first_half_of_warm_up_is_measured_per_draw():
+def test_mixing_in_the_first_quarter_of_warm_up_is_measured_per_draw():
     rng = np.random.default_rng(0)
     independent = rng.standard_normal((4, 200, 2))  # (chains, draws, d)
     assert _ess_per_draw(independent) > 0.7  # the smaller of two noisy estimates near 1

@@ -52,7 +52,7 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mass", choices=("auto", "laplace", "adapt"), default="auto",
                         help="NUTS mass matrix: laplace keeps the inverse Hessian at the mode, adapt "
                              "re-estimates it during warm-up; auto (default) keeps laplace unless the "
-                             "first half of warm-up finds the posterior spread differently")
+                             "Laplace metric mixes too slowly in the first quarter of warm-up")
     parser.add_argument("--loss", choices=("huber", "studentt"), default="huber",
                         help="robust loss of the point fit (default huber)")
     parser.add_argument("--delta", type=positive_float, default=1e-3, help="Huber delta on log residuals")

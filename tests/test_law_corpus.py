@@ -6,7 +6,8 @@ The fits use the cheapest settings that still start the sampler (2 chains x 20 +
 default point fit, one mass matrix): the test is about starting, not about mixing. Each fit still
 compiles anew for its law and table shape, 40 to 100 s on 2 loaded cores, so only the two cases
 issue 9 saw crash run by default (the seed's law and Muennighoff's `min`/`exp` law, on as many
-rows as parameters); the rest of the corpus (11 laws x 3 sizes) is marked slow.
+rows as parameters); the rest of the corpus (11 laws x 3 sizes, about 10 minutes) is marked
+`corpus` and left out of the default run: `python -m pytest -m corpus tests/test_law_corpus.py`.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def test_fit_on_as_many_rows_as_parameters(name):
     fits_or_says_why(name, None)
 
 
-@pytest.mark.slow
+@pytest.mark.corpus
 @pytest.mark.parametrize("rows", [None, 12, 48])
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_fit_whole_corpus(name, rows):

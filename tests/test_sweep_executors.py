@@ -21,25 +21,12 @@ from infscale_dsl.errors import LawError
 from infscale_dsl.executors import InProcess, Resources, SlurmOptions, make_executor
 from infscale_dsl.nn import runs
 from infscale_dsl.nn.sweep import RunsFailed, load_sweep, run_sweep
+from test_sweep import SWEEP as TINY_SWEEP
 
 needs_extras = pytest.mark.skipif(find_spec("ray") is None or find_spec("submitit") is None,
                                 reason="needs the [ray] and [slurm] extras")
 REPO = Path(__file__).resolve().parents[1]
-SWEEP = """
-seed = 1
-corpus = "{corpus}"
-eval_fraction = 0.1
-[model]
-seq_len = 16
-[train]
-batch_size = 4
-eval_points = 2
-eval_batches = 1
-[grid]
-tokens_per_param = [{budgets}]
-[[grid.sizes]]
-shapes = [{{ d_model = 8, n_layers = 1, n_heads = 2 }}, {{ d_model = 8, n_layers = 2, n_heads = 2, n_kv_heads = 1 }}]
-{extra}"""
+SWEEP = TINY_SWEEP + "{extra}"  # the tiny sweep of test_sweep.py, plus executor settings
 MACHINE_COLUMNS = ["wall_time_s", "tokens_per_s"]  # the only columns allowed to differ between executors
 quiet = lambda _: None
 

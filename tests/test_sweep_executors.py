@@ -63,8 +63,10 @@ def test_local_ray_and_submitit_give_the_same_table(sweep_file, tmp_path, ray_in
             assert run_sweep(sweep, output, log=quiet, executor=executor) == (2, 0)
         tables[on] = pd.read_parquet(output).drop(columns=MACHINE_COLUMNS)
         assert len(list((tmp_path / f"{on}.parquet.logs").glob("*.log"))) == 2
-    pd.testing.assert_frame_equal(tables["ray"], tables["local"], check_exact=True)
-    pd.testing.assert_frame_equal(tables["slurm-local"], tables["local"], check_exact=True)
+    # same configs and seeds; a worker process's multi-threaded float reductions may round the
+    # last digits of a loss differently from this process's (seen: 5.50939703 against 5.50939655)
+    for on in ("ray", "slurm-local"):
+        pd.testing.assert_frame_equal(tables[on], tables["local"], check_exact=False, rtol=1e-6)
 
 
 @needs_extras

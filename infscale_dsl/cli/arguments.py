@@ -7,24 +7,22 @@ import math
 
 
 def positive_int(text: str) -> int:
-    """A whole number >= 1 (chains, draws)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+    """A whole number >= 1 (chains, draws, workers)."""
+    return _whole(text, 1)
 
 
 def count(text: str) -> int:
     """A whole number >= 0 (warm-up steps)."""
+    return _whole(text, 0)
+
+
+def _whole(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, not {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
     return value
 
 

@@ -32,9 +32,11 @@ from .language.ast import CheckedSpec, Law
 from .language.distributions import bind_arguments
 from .language.evaluate import evaluate, names_in, unparse
 from .priors import PriorChoice, choose_priors
-from .roles import PowerTerm, Roles, find_roles
+from .roles import OffsetSum, PowerTerm, Roles, find_roles
 
 LOG_REF_SUFFIX = "__log_ref"  # sampling site of a coefficient: log of its term at typical X
+LOG_SUM_SUFFIX = "__log_sum"  # sampling site of an offset sum: log of offset + terms at typical X
+SHARES_SUFFIX = "__shares"  # sampling site of an offset sum: its terms' log-shares against the offset
 GROUP_Z_SUFFIX = "__z"  # standard-normal sampling site of a grouped parameter
 
 
@@ -47,6 +49,7 @@ class CompiledModel:
     y_ref: dict[str, float]  # response -> median of |y| over its rows (the defaults' scale)
     y_sd: dict[str, float]  # response -> its standard deviation over its rows
     levels: dict[str, tuple[str, ...]]  # category data name -> level labels
+    joint: tuple[OffsetSum, ...] = ()  # offset sums sampled jointly (see `joint_sums`)
 
     # ---- evaluation -------------------------------------------------------------------------
 
@@ -54,8 +57,9 @@ class CompiledModel:
         return law_value(self.spec, law, params, values, jnp)
 
     def term_text(self, term: PowerTerm) -> str:
-        refs = ", ".join(f"{base} = {np.exp(self.log_reference[base]):.3g}" for base, _ in term.powers)
-        return f"{unparse(term.node)} at {refs}"
+        bases = dict.fromkeys(base for base, _ in term.powers)
+        refs = ", ".join(f"{base} = {np.exp(self.log_reference[base]):.3g}" for base in bases)
+        return f"{term.text} at {refs}"
 
     # ---- the NumPyro model ------------------------------------------------------------------
 
@@ -87,14 +91,46 @@ class CompiledModel:
             draws[name] = np.asarray(self.priors[name].build(scales).sample(name_key, shape))
         return draws
 
-    def sample_parameters(self, scales: Mapping[str, object], start_mode: bool = False) -> dict:
-        """Sample every parameter (inside a numpyro model); returns name -> value. `scales`
-        (see `inputs`) seed the environment the priors read, under names with a colon, which
-        no parameter can have."""
+    @property
+    def collapsed(self) -> tuple[str, ...]:
+        """Noise scales that NUTS does not sample: integrated out of the likelihood and drawn
+        afterwards from their conditional (likelihood.py), for Normal noise on the log scale
+        under the default prior."""
+        return tuple(law.sigma for law in self.spec.laws
+                     if Likelihood.of(law).collapsible and self.priors[law.sigma].source == "default")
+
+    def draw_collapsed_noise(self, key, samples: Mapping[str, np.ndarray], inputs: dict) -> dict[str, np.ndarray]:
+        """One draw of each collapsed noise scale per posterior draw: samples hold each
+        parameter's draws (S, ...); returns sigma name -> (S,)."""
+        draws = {}
+        for law in self.spec.laws:
+            if law.sigma not in self.collapsed:
+                continue
+            params = {n: jnp.asarray(v)[:, None] if self.spec.parameters[n].group is None else jnp.asarray(v)
+                      for n, v in samples.items() if n in self.spec.parameters}
+            rows = inputs["laws"][law.response]
+            residual = Likelihood.of(law).residual(rows[law.response], self.law_value(law, params, rows), jnp)
+            key, law_key = jax.random.split(key)
+            draws[law.sigma] = np.asarray(Likelihood.conditional_sigma(law_key, residual))
+        return draws
+
+    def sample_parameters(self, scales: Mapping[str, object], start_mode: bool = False,
+                          skip: tuple[str, ...] = ()) -> dict:
+        """Sample every parameter but `skip` (inside a numpyro model); returns name -> value.
+        `scales` (see `inputs`) seed the environment the priors read, under names with a
+        colon, which no parameter can have."""
         params: dict[str, object] = dict(scales)
-        for name in self.sample_order():
+        order = self.sample_order()
+        # an offset sum is sampled where its last member comes in the order: all its members'
+        # hyperparameters and exponents are there by then
+        joint_at = {max((offset_sum.offset,) + offset_sum.coefficients, key=order.index): offset_sum
+                    for offset_sum in self.joint}
+        in_joint = {n for offset_sum in self.joint for n in (offset_sum.offset,) + offset_sum.coefficients}
+        for name in order:
             parameter, choice = self.spec.parameters[name], self.priors[name]
-            if name in self.prior_only:
+            if name in joint_at:
+                params |= self._sample_offset_sum(joint_at[name], params, start_mode)
+            if name in self.prior_only or name in in_joint or name in skip:
                 continue
             if parameter.group is not None:
                 params[name] = self._sample_grouped(name, params)
@@ -114,12 +150,45 @@ class CompiledModel:
             log_ref = numpyro.sample(site, dist.Normal(jnp.log(params[f"y_ref:{term.response}"]), 3.0))
         else:
             log_ref = numpyro.sample(site, dist.ImproperUniform(dist.constraints.real, (), ()))
+        return self._coefficient(name, log_ref, params, declared_prior=not start_mode)
+
+    def _coefficient(self, name: str, log_ref, params: dict, declared_prior: bool, default_prior: bool = False):
+        """The coefficient whose term is exp(log_ref) at typical X; with `declared_prior`, a
+        declared prior on the coefficient enters as a factor (and with `default_prior`, the
+        default one on log_ref, for a site that does not carry it)."""
+        term, choice = self.roles.term_for(name), self.priors[name]
         shift = sum(evaluate(e, params, jnp) * params[f"log_ref:{base}"] for base, e in term.powers)
         value = numpyro.deterministic(name, jnp.exp(log_ref - shift))
-        if choice.source == "declared" and not start_mode:
+        if choice.source == "declared" and declared_prior:
             # the user's prior is on the coefficient; d(value)/d(log_ref) = value
             numpyro.factor(name + "__prior", choice.build(params).log_prob(value) + log_ref - shift)
+        elif choice.source == "default" and default_prior:
+            numpyro.factor(name + "__prior", choice.build(params).log_prob(log_ref))
         return value
+
+    def _sample_offset_sum(self, offset_sum: OffsetSum, params: dict, start_mode: bool) -> dict:
+        """E + T_1 + ... + T_k at typical X (T_j = exp(log_ref_j)), sampled as its log, s, and
+        the log-shares w_j = log(T_j / E): the data pin s down wherever they are, while E
+        traded against a coefficient and its exponent (a curved ridge in E, log_ref) becomes a
+        nearly straight one in (w, exponent). The map (s, w) -> (log E, log_ref) has Jacobian 1,
+        so the priors of E (times E, for log E) and of the log_refs enter as factors unchanged."""
+        offset, coefficients = offset_sum.offset, offset_sum.coefficients
+        y_ref = params[f"y_ref:{offset_sum.response}"]
+        if start_mode:  # proper priors to draw starts from
+            log_sum = numpyro.sample(offset + LOG_SUM_SUFFIX, dist.Normal(jnp.log(y_ref), 1.0))
+            shares = numpyro.sample(offset + SHARES_SUFFIX, dist.Normal(0.0, 3.0).expand([len(coefficients)]).to_event(1))
+        else:
+            log_sum = numpyro.sample(offset + LOG_SUM_SUFFIX, dist.ImproperUniform(dist.constraints.real, (), ()))
+            shares = numpyro.sample(offset + SHARES_SUFFIX, dist.ImproperUniform(
+                dist.constraints.real_vector, (), (len(coefficients),)))
+        log_parts = log_sum + jax.nn.log_softmax(jnp.concatenate([jnp.zeros(1), shares]))  # (1 + k,)
+        values = {offset: numpyro.deterministic(offset, jnp.exp(log_parts[0]))}
+        if not start_mode:
+            numpyro.factor(offset + "__prior", self.priors[offset].build(params).log_prob(values[offset]) + log_parts[0])
+        for j, name in enumerate(coefficients):
+            values[name] = self._coefficient(name, log_parts[1 + j], params, declared_prior=not start_mode,
+                                             default_prior=not start_mode)
+        return values
 
     def _sample_grouped(self, name: str, params: dict):
         parameter = self.spec.parameters[name]
@@ -143,19 +212,27 @@ class CompiledModel:
         scales |= {f"log_ref:{x}": v for x, v in self.log_reference.items()}
         return {"laws": laws, "scales": {k: jnp.asarray(v) for k, v in scales.items()}}
 
-    def model(self, observed: bool = True, likelihood: bool = True, start_mode: bool = False):
+    def model(self, observed: bool = True, likelihood: bool = True, start_mode: bool = False,
+              collapse: bool = False):
         """The numpyro model, a function of `inputs(data)`. `observed=False` leaves responses
         unobserved (predictive draws); `likelihood=False` keeps only the priors; `start_mode`
-        swaps improper sampling priors for proper ones so point-fit starts can be drawn."""
+        swaps improper sampling priors for proper ones so point-fit starts can be drawn;
+        `collapse` integrates the `collapsed` noise scales out (what NUTS samples)."""
+        skip = self.collapsed if collapse else ()
 
         def numpyro_model(inputs):
-            params = self.sample_parameters(inputs["scales"], start_mode)
+            params = self.sample_parameters(inputs["scales"], start_mode, skip)
             if not likelihood:
                 return
             for law in self.spec.laws:
                 law_rows = inputs["laws"][law.response]
                 mu = self.law_value(law, params, law_rows)
                 noise = Likelihood.of(law)
+                if law.sigma in skip:
+                    # a factor, not an observed site: LOO reads the full model's per-row sites
+                    residual = noise.residual(law_rows[law.response], mu, jnp)
+                    numpyro.factor(f"{law.sigma}__integrated", noise.marginal_log_density(residual))
+                    continue
                 y = noise.observed(law_rows[law.response], jnp) if observed else None
                 numpyro.sample(f"obs_{law.response}", noise.distribution(mu, params[law.sigma]), obs=y)
         return numpyro_model
@@ -187,9 +264,19 @@ class CompiledModel:
         lines.append("")
         for term in self.roles.terms:
             refs = ", ".join(f"mean log {b} = {self.log_reference[b]:.4g}" if b in self.log_reference
-                             else f"mean log {b}" for b, _ in term.powers)
-            lines.append(f"{term.coefficient} is sampled as {term.coefficient}{LOG_REF_SUFFIX}, "
-                         f"the log of its term at typical values ({refs})")
+                             else f"mean log {b}" for b in dict.fromkeys(b for b, _ in term.powers))
+            if not any(term.coefficient in offset_sum.coefficients for offset_sum in self.joint):
+                lines.append(f"{term.coefficient} is sampled as {term.coefficient}{LOG_REF_SUFFIX}, "
+                             f"the log of its term at typical values ({refs})")
+        for offset_sum in self.joint:
+            parts = ", ".join((offset_sum.offset,) + offset_sum.coefficients)
+            lines.append(f"{parts} are sampled jointly as {offset_sum.offset}{LOG_SUM_SUFFIX}, the log of "
+                         f"{offset_sum.offset} plus the terms at typical values, and "
+                         f"{offset_sum.offset}{SHARES_SUFFIX}, each term's log-share against "
+                         f"{offset_sum.offset}; their priors are unchanged")
+        for sigma in self.collapsed:
+            lines.append(f"{sigma} is integrated out while sampling, then drawn for each draw from "
+                         f"its conditional given that draw's residuals")
         for name, parameter in self.spec.parameters.items():
             if parameter.group:
                 lines.append(f"{name} varies by {parameter.group} "
@@ -224,7 +311,8 @@ def compile_spec(spec: CheckedSpec, data: PreparedData | None) -> CompiledModel:
     if data is None:
         model = CompiledModel(spec, roles, {}, {}, {}, {}, {})
         model.priors = choose_priors(spec, roles, None, None,
-                                     {t.coefficient: unparse(t.node) for t in roles.terms})
+                                     {t.coefficient: t.text for t in roles.terms})
+        model.joint = joint_sums(spec, roles, model.priors)
         return model
     y_ref, y_sd = {}, {}
     for law in spec.laws:
@@ -241,4 +329,14 @@ def compile_spec(spec: CheckedSpec, data: PreparedData | None) -> CompiledModel:
     model = CompiledModel(spec, roles, {}, log_reference, y_ref, y_sd, dict(data.levels))
     term_texts = {t.coefficient: model.term_text(t) for t in roles.terms}
     model.priors = choose_priors(spec, roles, y_ref, y_sd, term_texts)
+    model.joint = joint_sums(spec, roles, model.priors)
     return model
+
+
+def joint_sums(spec: CheckedSpec, roles: Roles, priors: Mapping[str, PriorChoice]) -> tuple[OffsetSum, ...]:
+    """The offset sums to sample jointly: those whose offset is positive by its prior (E and
+    the terms then split a positive total) and whose members no other prior reads."""
+    read_by_priors = {n for choice in priors.values() for n in choice.depends_on}
+    return tuple(offset_sum for offset_sum in roles.sums
+                 if priors[offset_sum.offset].positive
+                 and not read_by_priors & {offset_sum.offset, *offset_sum.coefficients})

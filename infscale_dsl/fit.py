@@ -27,7 +27,7 @@ from .datasets import cache_dir
 from .errors import Diagnostic, LawError
 from .language.ast import CheckedSpec
 from .likelihood import Likelihood
-from .posterior import MIN_ESS, FitResult
+from .posterior import MAX_R_HAT, MIN_ESS, FitResult
 from .pointfit import PointFit, point_fit
 from .sampler import MASS_CHOICES, Sampler
 
@@ -40,28 +40,38 @@ def show_progress(quiet: bool = False) -> bool:
 
 
 def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains: int = 4,
-        warmup: int = 500, draws: int = 500, seed: int = 0, target_accept: float = 0.99,
-        mass: str = "auto", progress: bool = False, filename: str | None = None, loss: str = "huber",
-        delta: float = 1e-3, n_starts: int = 4096) -> FitResult:
+        warmup: int = 500, draws: int = 500, max_draws: int | None = None, seed: int = 0,
+        target_accept: float = 0.99, mass: str = "auto", progress: bool = False,
+        filename: str | None = None, loss: str = "huber", delta: float = 1e-3,
+        n_starts: int = 4096) -> FitResult:
     """Fit `spec` to `table`; `method` is "nuts" (posterior) or "map" (robust point fit).
 
-    `mass` is NUTS's mass matrix (see sampler.py): "laplace" keeps the inverse Hessian at the
-    posterior mode, "adapt" re-estimates it in warm-up windows from there, and "auto" (the
-    default) keeps the first unless it mixes too slowly in the first quarter of warm-up,
-    in one run."""
+    NUTS runs `chains` chains of `warmup` steps, then `draws` draws each, then more blocks of
+    `draws` until the diagnostics gate's ESS and R-hat are met or `max_draws` per chain are
+    drawn (default 4 x draws; equal to draws: exactly `draws`). `mass` is NUTS's mass matrix
+    (see sampler.py): "laplace" keeps the inverse Hessian at the posterior mode, "adapt"
+    re-estimates it in warm-up windows from there, and "auto" (the default) keeps the first
+    unless it mixes too slowly in the first quarter of warm-up, in one run."""
+    max_draws = 4 * draws if max_draws is None else max_draws
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if mass not in MASS_CHOICES:
         raise ValueError(f"mass must be one of {MASS_CHOICES}, not {mass!r}")
+    for name, value in (("chains", chains), ("warmup", warmup), ("draws", draws)):
+        if not (isinstance(value, (int, np.integer)) and value >= 1):
+            raise ValueError(f"{name} must be a whole number >= 1, not {value!r}")
+    if max_draws < draws:
+        raise ValueError(f"max_draws ({max_draws}) must be at least draws ({draws})")
     use_compilation_cache()
     with jax.enable_x64(True):
-        return _fit(spec, table, method=method, chains=chains, warmup=warmup, draws=draws, seed=seed,
+        return _fit(spec, table, method=method, chains=chains, warmup=warmup, draws=draws,
+                    max_draws=max_draws, seed=seed,
                     target_accept=target_accept, mass=mass, progress=progress, filename=filename,
                     loss=loss, delta=delta, n_starts=n_starts)
 
 
 def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, warmup: int, draws: int,
-         seed: int, target_accept: float, mass: str, progress: bool, filename: str | None, loss: str,
+         max_draws: int, seed: int, target_accept: float, mass: str, progress: bool, filename: str | None, loss: str,
          delta: float, n_starts: int) -> FitResult:
     data = prepare(spec, table, filename=filename)
     compiled = compile_spec(spec, data)
@@ -85,8 +95,9 @@ def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, wa
     if method == "map":
         return result(_point_idata(compiled, start), {"seed": seed, "loss": loss, "delta": delta})
     settings = dict(chains=chains, warmup=warmup, draws=draws, seed=seed, target_accept=target_accept)
-    idata, chosen = _sample(compiled, data, start, mass=mass, progress=progress, **settings)
-    return result(idata, settings | {"mass": chosen.mass, "mass_note": chosen.note,
+    idata, chosen = _sample(compiled, data, start, mass=mass, progress=progress, max_draws=max_draws, **settings)
+    return result(idata, settings | {"draws": int(idata.posterior.sizes["draw"]), "min_draws": draws,
+                                     "max_draws": max_draws, "mass": chosen.mass, "mass_note": chosen.note,
                                      "parallel_chains": chosen.parallel})
 
 
@@ -94,20 +105,25 @@ _SAMPLERS: dict[tuple, Sampler] = {}  # structure key and settings -> compiled s
 
 
 def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, chains: int,
-            warmup: int, draws: int, seed: int, target_accept: float, mass: str, progress: bool):
+            warmup: int, draws: int, max_draws: int, seed: int, target_accept: float, mass: str, progress: bool):
     import arviz as az
     from numpyro.infer import log_likelihood
 
     model = compiled.model()
     inputs = compiled.inputs(data)
-    key = (compiled.structure_key(data), chains, warmup, draws, target_accept, progress)
+    key = (compiled.structure_key(data), chains, warmup, draws, max_draws, target_accept, progress)
     if key not in _SAMPLERS:
-        _SAMPLERS[key] = Sampler(model, inputs, start.params, chains=chains, warmup=warmup, draws=draws,
-                                 target_accept=target_accept, progress=progress)
-    result = _SAMPLERS[key].run(jax.random.PRNGKey(seed), start.unconstrained, inputs, mass, MIN_ESS)
+        _SAMPLERS[key] = Sampler(compiled.model(collapse=True), inputs, start.params, chains=chains, warmup=warmup,
+                                 draws=draws, max_draws=max_draws, target_accept=target_accept, progress=progress)
+    result = _SAMPLERS[key].run(jax.random.PRNGKey(seed), start.unconstrained, inputs, mass, MIN_ESS,
+                                enough=_gate_met(compiled))
+    draws = result.diverging.shape[1]  # at least the draws asked for; more if the gate wanted them
     result.samples |= compiled.draw_prior_only(jax.random.PRNGKey(seed + 1), inputs["scales"], (chains, draws))
-
     flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in result.samples.items()}
+    noise = compiled.draw_collapsed_noise(jax.random.PRNGKey(seed + 2), flat, inputs)
+    flat |= noise
+    result.samples |= {name: values.reshape(chains, draws) for name, values in noise.items()}
+
     log_lik = {}
     for name, values in log_likelihood(model, flat, inputs).items():
         if not name.startswith("obs_"):
@@ -124,6 +140,22 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
                        for law in compiled.spec.laws},
     )
     return idata, result
+
+
+def _gate_met(compiled: CompiledModel):
+    """Whether draws (site -> (chains, draws, ...)) meet the diagnostics gate's bulk ESS and
+    R-hat on the parameters NUTS samples, with a margin: the noise scales drawn afterwards and
+    the summary's per-level rows must pass too."""
+    import arviz as az
+
+    names = [n for n in compiled.spec.parameters if n not in compiled.prior_only and n not in compiled.collapsed]
+
+    def enough(samples: dict) -> bool:
+        draws = az.convert_to_dataset({n: np.asarray(samples[n]) for n in names})
+        ess = np.concatenate([np.ravel(v) for v in az.ess(draws, method="bulk").to_array().values])
+        r_hat = np.concatenate([np.ravel(v) for v in az.rhat(draws).to_array().values])
+        return bool(np.nanmin(ess) >= 1.1 * MIN_ESS and np.nanmax(r_hat) <= MAX_R_HAT - 0.002)
+    return enough
 
 
 def _misfit_checks(compiled: CompiledModel, data: PreparedData, result: FitResult) -> dict:

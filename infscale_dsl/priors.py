@@ -11,7 +11,8 @@ latencies near 20 ms without tuning.
 | offset      | Gamma(2, 2 / y_ref) (mean y_ref, no mass at 0) on the log scale;         |
 |             | HalfNormal(2 y_ref) on the identity one                                  |
 | free        | Normal(0, 2.5)                                                           |
-| noise       | HalfNormal(0.5) on the log scale; HalfNormal(sd of y) on the identity one |
+| noise       | sigma^2 ~ InverseGamma(1, 0.000156) on the log scale (median sigma 0.015;|
+|             | likelihood.py); HalfNormal(sd of y) on the identity one                  |
 | scale       | LogNormal(log y_ref, 5): a factor of a power of a non-data base          |
 | drift       | HalfNormal(0.02): misfit per log unit beyond the data (likelihood.py)    |
 | hyper       | loc of a LogNormal: Normal(log y_ref, 2); loc of a Normal: Normal(y_ref,  |
@@ -28,7 +29,7 @@ import numpyro.distributions as dist
 from .language.ast import CheckedSpec, Distribution, Number, PriorDecl
 from .language.distributions import DISTRIBUTIONS, TRUNCATABLE, bind_arguments
 from .language.evaluate import evaluate, names_in
-from .likelihood import DEFAULT_DRIFT
+from .likelihood import DEFAULT_DRIFT, NOISE_RATE, NOISE_SHAPE
 from .roles import Roles
 
 
@@ -44,6 +45,7 @@ class PriorChoice:
     # environment -> distribution; the environment holds the parameters sampled so far and
     # the data's scales (y_ref:<response>, y_sd:<response>)
     build: Callable[[Mapping[str, object]], dist.Distribution]
+    positive: bool = False  # its support is (0, inf): no mass at or below 0, no upper bound
 
 
 def _fmt(x: float) -> str:
@@ -51,8 +53,8 @@ def _fmt(x: float) -> str:
 
 
 def _default(name: str, text: str, on: str,
-             build: Callable[[Mapping[str, object]], dist.Distribution]) -> PriorChoice:
-    return PriorChoice(name, text, "default", on, (), build)
+             build: Callable[[Mapping[str, object]], dist.Distribution], positive: bool = False) -> PriorChoice:
+    return PriorChoice(name, text, "default", on, (), build, positive)
 
 
 def declared_prior(decl: PriorDecl, filename: str) -> PriorChoice:
@@ -76,7 +78,14 @@ def declared_prior(decl: PriorDecl, filename: str) -> PriorChoice:
         high = "inf" if decl.upper is None else _fmt(decl.upper)
         text += f" in [{low}, {high}]"
     depends = tuple(n for expr in arguments.values() for n in names_in(expr))
-    return PriorChoice(decl.name, text, "declared", decl.name, depends, build)
+    positive = decl.upper is None and (info.support == "positive" or (decl.lower is not None and decl.lower >= 0))
+    return PriorChoice(decl.name, text, "declared", decl.name, depends, build, positive)
+
+
+def _sqrt_inverse_gamma() -> dist.Distribution:
+    """sigma with sigma^2 ~ InverseGamma(NOISE_SHAPE, NOISE_RATE)."""
+    return dist.TransformedDistribution(dist.InverseGamma(NOISE_SHAPE, NOISE_RATE),
+                                        dist.transforms.PowerTransform(0.5))
 
 
 def _jnp():
@@ -110,14 +119,16 @@ def default_prior(name: str, role: str, response: str, y_ref: float | None,
         # a loss's floor: Gamma(2) with mean y_ref has no mass at 0, where E traded against a
         # coefficient and its exponent sends NUTS down a funnel in log E (divergences on few runs)
         text = f"Gamma(2, {_fmt(2 / y_ref)})" if known else "Gamma(2, 2 / y_ref)"
-        return _default(name, text, name, lambda env: dist.Gamma(2.0, 2.0 / env[ref]))
+        return _default(name, text, name, lambda env: dist.Gamma(2.0, 2.0 / env[ref]), positive=True)
     if role == "offset":
         text = f"HalfNormal({_fmt(2 * y_ref)})" if known else "HalfNormal(2 y_ref)"
-        return _default(name, text, name, lambda env: dist.HalfNormal(2 * env[ref]))
+        return _default(name, text, name, lambda env: dist.HalfNormal(2 * env[ref]), positive=True)
     if role == "noise":
         where = "log scale" if log_noise else "identity scale"
         if log_noise:
-            return _default(name, "HalfNormal(0.5)", f"{name} ({where})", lambda env: dist.HalfNormal(0.5))
+            # see likelihood.py: published residual SDs of log loss, and why no mass near 0
+            text = f"sqrt InverseGamma({_fmt(NOISE_SHAPE)}, {NOISE_RATE:.3g})"
+            return _default(name, text, f"{name} ({where})", lambda env: _sqrt_inverse_gamma(), positive=True)
         text = f"HalfNormal({_fmt(y_sd)})" if known else "HalfNormal(sd y)"
         return _default(name, text, f"{name} ({where})", lambda env: dist.HalfNormal(env[sd]))
     if role == "scale":

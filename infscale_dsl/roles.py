@@ -3,7 +3,9 @@
 The compiler picks default priors and a sampling parametrisation by role:
 - a *coefficient* multiplies a power-law term `c * X1^e1 * X2^e2 ...` of positive data
   (`A/N^alpha`, `eps * R^alpha`, `c2 * n_layers * d_model^2`); it is sampled as the log of the
-  term's value at the data's typical X, which removes the ridge between c and its exponents;
+  term's value at the data's typical X, which removes the ridge between c and its exponents.
+  Powers of data that multiply a whole sum belong to each of its terms: in Gadre's
+  `(a * M^eta + b / M^eta) / C^eta` the terms are `a M^eta C^-eta` and `b M^-eta C^-eta`;
 - an *exponent* appears to the right of `^`;
 - an *offset* is a bare addend of a sum (`E` in `E + A/N^alpha`);
 - a *scale* multiplies a power with a fitted exponent of something other than plain data
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .language.ast import Binary, Call, CheckedSpec, Expr, Name, Number, Unary
-from .language.evaluate import names_in, nodes
+from .language.evaluate import names_in, nodes, unparse
 
 
 @dataclass(frozen=True)
@@ -26,13 +28,32 @@ class PowerTerm:
     coefficient: str
     response: str  # the law the term belongs to
     powers: tuple[tuple[str, Expr], ...]  # (data or derived name, exponent expression)
-    node: Expr  # the product node this term replaces when the law is evaluated
+    node: Expr  # the product that holds the coefficient
+    outer: tuple[tuple[int, Expr], ...] = ()  # (+1 | -1, factor): data powers multiplying its sum
+
+    @property
+    def text(self) -> str:
+        """The whole term, e.g. `a * M^eta / C^eta`."""
+        return unparse(self.node) + "".join(f" {'*' if sign == 1 else '/'} {unparse(factor)}"
+                                            for sign, factor in self.outer)
+
+
+@dataclass(frozen=True)
+class OffsetSum:
+    """An offset and the power terms added to it (`E + A/N^alpha + B/D^beta`, or Gadre's
+    `E + (a * M^eta + b / M^eta) / C^eta`): compile.py may sample them jointly, as the sum's
+    value at typical X and each part's share of it."""
+
+    offset: str
+    coefficients: tuple[str, ...]
+    response: str
 
 
 @dataclass(frozen=True)
 class Roles:
     role: dict[str, str]  # parameter -> coefficient | exponent | offset | scale | free | noise | drift | hyper
     terms: tuple[PowerTerm, ...]  # one per coefficient
+    sums: tuple[OffsetSum, ...] = ()  # each scalar offset with the power terms added to it
 
     def term_for(self, coefficient: str) -> PowerTerm:
         return next(term for term in self.terms if term.coefficient == coefficient)
@@ -61,31 +82,42 @@ def _negate(expr: Expr) -> Expr:
     return expr.operand if isinstance(expr, Unary) else Unary("-", expr)
 
 
-def _as_power_term(node: Expr, response: str, spec: CheckedSpec,
-                   candidates: set[str]) -> PowerTerm | None:
-    """`node` as a power-law term whose coefficient is one of `candidates`, or None."""
+def _data_powers(sign: int, factor: Expr, spec: CheckedSpec) -> list[tuple[str, Expr]] | None:
+    """One factor of a product (`N^alpha`, `(d_model / n_layers)^a`, `D`) as (data name,
+    exponent) pairs, or None if it is not a power of numeric data with a data-free exponent."""
     data_names = set(spec.data) | {d.name for d in spec.derived}
+    base, exponent = factor, Number(1.0)
+    if isinstance(factor, Binary) and factor.op == "^":
+        base, exponent = factor.left, factor.right
+    if any(name in data_names for name in names_in(exponent)):
+        return None
+    powers = []
+    for base_sign, name in _data_factors(base, data_names, spec):
+        if name is None:
+            return None
+        powers.append((name, exponent if sign * base_sign == 1 else _negate(exponent)))
+    return powers
+
+
+def _as_power_term(node: Expr, response: str, spec: CheckedSpec, candidates: set[str],
+                   outer: tuple[tuple[int, Expr], ...] = ()) -> PowerTerm | None:
+    """`node` (times the data powers `outer` that multiply its sum) as a power-law term whose
+    coefficient is one of `candidates`, or None."""
     coefficient = None
     powers: list[tuple[str, Expr]] = []
-    for sign, factor in _factors(node):
+    for sign, factor in list(_factors(node)) + list(outer):
         if isinstance(factor, Number):
             return None  # keep literal factors visible; such terms are rare in laws
         if isinstance(factor, Name) and factor.id in candidates and sign == 1 and coefficient is None:
             coefficient = factor.id
             continue
-        base, exponent = factor, Number(1.0)
-        if isinstance(factor, Binary) and factor.op == "^":
-            base, exponent = factor.left, factor.right
-        if any(name in data_names for name in names_in(exponent)):
+        factor_powers = _data_powers(sign, factor, spec)
+        if factor_powers is None:
             return None
-        # a base may itself be a ratio or product of data: (d_model / n_layers)^a
-        for base_sign, name in _data_factors(base, data_names, spec):
-            if name is None:
-                return None
-            powers.append((name, exponent if sign * base_sign == 1 else _negate(exponent)))
+        powers += factor_powers
     if coefficient is None or not powers:
         return None
-    return PowerTerm(coefficient, response, tuple(powers), node)
+    return PowerTerm(coefficient, response, tuple(powers), node, tuple(outer))
 
 
 def _scale_factor(product: Expr, candidates: set[str], spec: CheckedSpec) -> str | None:
@@ -99,20 +131,70 @@ def _scale_factor(product: Expr, candidates: set[str], spec: CheckedSpec) -> str
     return names[0] if len(names) == 1 and powered else None
 
 
-def _products(node: Expr):
-    """Every maximal product/quotient chain in the tree (outermost first)."""
+def _products(node: Expr, spec: CheckedSpec, outer: tuple[tuple[int, Expr], ...] = ()):
+    """Every maximal product/quotient chain in the tree (outermost first), each with the data
+    powers that multiply the sum it is an addend of: in `(a * M^eta + b / M^eta) / C^eta`,
+    `a * M^eta` comes with ((-1, C^eta),)."""
     if isinstance(node, Binary) and node.op in "*/":
-        yield node
-        for _, factor in _factors(node):
-            yield from _products(factor)
+        yield node, outer
+        factors = _factors(node)
+        data_powers = tuple((sign, f) for sign, f in factors if _data_powers(sign, f, spec) is not None)
+        for sign, factor in factors:
+            distributes = (sign == 1 and isinstance(factor, Binary) and factor.op == "+"
+                           and len(data_powers) == len(factors) - 1)
+            yield from _products(factor, spec, outer + data_powers if distributes else ())
+    elif isinstance(node, Binary) and node.op == "+":
+        yield from _products(node.left, spec, outer)
+        yield from _products(node.right, spec, outer)
     elif isinstance(node, Binary):
-        yield from _products(node.left)
-        yield from _products(node.right)
+        yield from _products(node.left, spec)
+        yield from _products(node.right, spec)
     elif isinstance(node, Unary):
-        yield from _products(node.operand)
+        yield from _products(node.operand, spec)
     elif isinstance(node, Call):
         for arg in node.args:
-            yield from _products(arg)
+            yield from _products(arg, spec)
+
+
+def _sums(node: Expr, inside_sum: bool = False):
+    """Every maximal chain of `+` in the tree."""
+    if isinstance(node, Binary) and node.op == "+":
+        if not inside_sum:
+            yield node
+        yield from _sums(node.left, True)
+        yield from _sums(node.right, True)
+        return
+    children = ((node.left, node.right) if isinstance(node, Binary) else (node.operand,) if isinstance(node, Unary)
+                else node.args if isinstance(node, Call) else ())
+    for child in children:
+        yield from _sums(child)
+
+
+def _added_products(addend: Expr, spec: CheckedSpec) -> list[Expr]:
+    """The products an addend of a sum adds to it: itself, or, where it is a sum times data
+    powers (`(a * M^eta + b / M^eta) / C^eta`), the products of that inner sum."""
+    if not (isinstance(addend, Binary) and addend.op in "*/"):
+        return []
+    factors = _factors(addend)
+    inner = [f for sign, f in factors if sign == 1 and isinstance(f, Binary) and f.op == "+"]
+    others = [(sign, f) for sign, f in factors if not any(f is i for i in inner)]
+    if len(inner) == 1 and all(_data_powers(sign, f, spec) is not None for sign, f in others):
+        return [p for a in _addends(inner[0]) for p in _added_products(a, spec)]
+    return [addend]
+
+
+def _offset_sums(spec: CheckedSpec, role: dict[str, str], terms: list[PowerTerm]) -> list[OffsetSum]:
+    sums = []
+    for law in spec.laws:
+        for chain in _sums(law.expr):
+            addends = list(_addends(chain))
+            offsets = [a.id for a in addends if isinstance(a, Name) and role.get(a.id) == "offset"
+                       and spec.parameters[a.id].group is None]
+            products = [p for a in addends for p in _added_products(a, spec)]
+            added = tuple(t.coefficient for t in terms if any(t.node is p for p in products))
+            if len(offsets) == 1 and added and offsets[0] not in {s.offset for s in sums}:
+                sums.append(OffsetSum(offsets[0], added, law.response))
+    return sums
 
 
 def _addends(node: Expr):
@@ -145,12 +227,12 @@ def find_roles(spec: CheckedSpec) -> Roles:
     }
     terms: list[PowerTerm] = []
     for law in spec.laws:
-        for product in _products(law.expr):
-            term = _as_power_term(product, law.response, spec, candidates)
+        for product, outer in _products(law.expr, spec):
+            term = _as_power_term(product, law.response, spec, candidates, outer)
             if term is not None and term.coefficient not in {t.coefficient for t in terms}:
                 terms.append(term)
     coefficients = {term.coefficient for term in terms}
-    scales = {name for law in spec.laws for product in _products(law.expr)
+    scales = {name for law in spec.laws for product, _ in _products(law.expr, spec)
               for name in [_scale_factor(product, candidates - coefficients, spec)] if name}
 
     role = {}
@@ -171,4 +253,4 @@ def find_roles(spec: CheckedSpec) -> Roles:
             role[name] = "drift"
         else:
             role[name] = "hyper"  # used only inside another parameter's prior
-    return Roles(role, tuple(terms))
+    return Roles(role, tuple(terms), tuple(_offset_sums(spec, role, terms)))

@@ -22,10 +22,15 @@ R-hat can still see chains that fail to mix. Warm-up then runs in two parts, in 
    starting from the first quarter's covariance. Either way the draws follow, with no second fit. (How far the draws'
    covariance is from the Laplace one is no guide: NUTS mixes well on a plain power law with
    a metric 8 times too narrow in one direction.)
+The draws come in blocks: after the first `draws` per chain, a caller's `enough(samples)` (the
+diagnostics gate's ESS and R-hat) decides whether another block follows, up to `max_draws`.
+A posterior that mixes slowly (E on a few runs: ESS 0.1 per draw) then costs time, not a
+second fit, and one that mixes well stops at `draws`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -55,11 +60,12 @@ class Chains:
 
 class Sampler:
     def __init__(self, model, inputs: dict, point: dict, *, chains: int, warmup: int, draws: int,
-                 target_accept: float, progress: bool):
+                 target_accept: float, progress: bool, max_draws: int | None = None):
         """`point`: constrained values of every sampling site where the law is finite (the
         point fit's). numpyro traces the model there once; its own default, a random point,
         can make the law NaN (a negative base under a fractional power) and fail at random."""
         self.chains, self.warmup, self.draws = chains, warmup, draws
+        self.max_draws = max(draws, max_draws or draws)
         self.target_accept, self.progress = target_accept, progress
         self._bar = None
         self._info = initialize_model(jax.random.PRNGKey(0), model, model_args=(inputs,), dynamic_args=True,
@@ -81,16 +87,19 @@ class Sampler:
 
         self._chain_starts = jax.jit(chain_starts)
 
-    def run(self, key, point: dict, inputs: dict, mass: str = "auto", target_ess: float = 400) -> Chains:
+    def run(self, key, point: dict, inputs: dict, mass: str = "auto", target_ess: float = 400,
+            enough: Callable[[dict], bool] | None = None) -> Chains:
         """Sample, starting near `point` (the point fit, unconstrained); `mass` as in
         MASS_CHOICES: "auto" picks the metric after the first quarter of warm-up, keeping the
-        Laplace one if it mixes well enough there to reach twice `target_ess` over all draws."""
+        Laplace one if it mixes well enough there to reach twice `target_ess` over all draws.
+        While `enough(samples)` is false, blocks of `draws` more draws follow, up to `max_draws`."""
         start_key, first_key, second_key = jax.random.split(key, 3)
+        point = {name: value for name, value in point.items() if name in self._info.param_info.z}
         starts, inverse_mass = self._chain_starts(start_key, point, inputs)
         total = self.chains * (self.warmup + self.draws)
         with tqdm(total=total, desc="NUTS", unit="it", disable=not self.progress) as self._bar:
             if mass == "adapt":
-                samples, diverging = self._phase(True, self.warmup, self.draws)(
+                samples, diverging, state = self._phase(True, self.warmup, self.draws)(
                     jax.random.split(second_key, self.chains), starts, inverse_mass, jnp.ones(self.chains), inputs)
                 chosen, note = "adapt", "metric re-estimated in warm-up windows from the Laplace approximation"
             else:
@@ -110,11 +119,20 @@ class Sampler:
                 note = (f"first quarter of warm-up with the Laplace metric: ESS {per_draw:.2f} per draw, "
                         f"{need:.2f} wanted: " + ("metric kept" if keep else "metric re-estimated in the rest of warm-up"))
                 metric = inverse_mass if keep else jnp.asarray(covariance)
-                samples, diverging = self._phase(not keep, self.warmup - first, self.draws)(
+                samples, diverging, state = self._phase(not keep, self.warmup - first, self.draws)(
                     jax.random.split(second_key, self.chains), z, metric, step_size, inputs)
             samples = jax.tree.map(np.asarray, samples)
             diverging = np.asarray(diverging)
-            self._bar.update(total - self._bar.n)
+            drawn = self.draws
+            while enough is not None and drawn + self.draws <= self.max_draws and not enough(samples):
+                self._bar.total += self.chains * self.draws
+                more, more_diverging, state = self._more_draws(self.draws)(state, inputs)
+                samples = jax.tree.map(lambda a, b: np.concatenate([a, np.asarray(b)], axis=1), samples, more)
+                diverging = np.concatenate([diverging, np.asarray(more_diverging)], axis=1)
+                drawn += self.draws
+            if drawn > self.draws:
+                note += f"; {drawn} draws per chain to reach the gate's ESS and R-hat"
+            self._bar.update(self._bar.total - self._bar.n)
         return Chains(samples, diverging, chosen, note, jax.local_device_count() >= self.chains)
 
     def _phase(self, adapt_mass: bool, warmup: int, draws: int):
@@ -123,8 +141,6 @@ class Sampler:
         diverging) each (chains, draws, ...); without, (last unconstrained state, its step size,
         flat warm-up draws (chains, warmup, d))."""
         key = (adapt_mass, warmup, draws)
-        if key in self._phases:
-            return self._phases[key]
         # each phase gets its own kernel: numpyro's functional hmc keeps its warm-up settings
         # in the closure that init_kernel fills
         init_kernel, sample_kernel = hmc(potential_fn_gen=self._info.potential_fn, algo="NUTS")
@@ -147,15 +163,43 @@ class Sampler:
             state, (flat, _, _) = jax.lax.scan(step, state, jnp.arange(warmup))
             if not draws:
                 return state.z, state.adapt_state.step_size, flat
-            _, (_, z, diverging) = jax.lax.scan(step, state, jnp.arange(warmup, warmup + draws))
-            return jax.vmap(postprocess(inputs))(z), diverging  # constrained sites, (draws, ...)
+            state, (_, z, diverging) = jax.lax.scan(step, state, jnp.arange(warmup, warmup + draws))
+            return jax.vmap(postprocess(inputs))(z), diverging, state  # constrained sites, (draws, ...)
 
-        if jax.local_device_count() >= self.chains:
-            compiled = jax.pmap(one_chain, in_axes=(0, 0, None, 0, None))
-        else:
-            compiled = jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None, 0, None)))
-        self._phases[key] = compiled
-        return compiled
+        return self._over_chains(key, one_chain, (0, 0, None, 0, None))
+
+    def _more_draws(self, draws: int):
+        """The compiled continuation of every chain's final state by `draws` draws: (states,
+        inputs) -> (constrained samples, diverging, states), as `_phase`'s draws."""
+        init_kernel, sample_kernel = hmc(potential_fn_gen=self._info.potential_fn, algo="NUTS")
+        postprocess, progress = self._info.postprocess_fn, self.progress
+
+        def one_chain(state, inputs):
+            # fills the kernel's closure; no warm-up steps, so the state's adapted step size
+            # and metric are kept
+            init_kernel(state.z, num_warmup=0, dense_mass=True, model_args=(inputs,), rng_key=state.rng_key)
+
+            def step(state, i):
+                state = sample_kernel(state, model_args=(inputs,))
+                if progress:
+                    jax.lax.cond(i % PROGRESS_EVERY == 0,
+                                 lambda: jax.debug.callback(self._advance), lambda: None)
+                return state, (state.z, state.diverging)
+
+            state, (z, diverging) = jax.lax.scan(step, state, jnp.arange(draws))
+            return jax.vmap(postprocess(inputs))(z), diverging, state
+
+        return self._over_chains(("more", draws), one_chain, (0, None))
+
+    def _over_chains(self, key, one_chain, in_axes):
+        """`one_chain` mapped over chains (a CPU device each where there are enough), compiled
+        once and kept under `key`."""
+        if key not in self._phases:
+            if jax.local_device_count() >= self.chains:
+                self._phases[key] = jax.pmap(one_chain, in_axes=in_axes)
+            else:
+                self._phases[key] = jax.jit(jax.vmap(one_chain, in_axes=in_axes))
+        return self._phases[key]
 
     def _advance(self) -> None:
         if self._bar is not None:

@@ -45,7 +45,11 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
                         help="nuts: full posterior (default); map: robust multi-start point fit")
     parser.add_argument("--chains", type=positive_int, default=4)
     parser.add_argument("--warmup", type=count, default=500)
-    parser.add_argument("--draws", type=positive_int, default=500, help="draws per chain")
+    parser.add_argument("--draws", type=positive_int, default=500,
+                        help="draws per chain; more blocks of as many follow while the gate's ESS "
+                             "or R-hat is not met, up to --max-draws")
+    parser.add_argument("--max-draws", type=positive_int, default=None,
+                        help="most draws per chain (default 4 x --draws; --draws to draw exactly that many)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target-accept", type=open_probability, default=0.99,
                         help="NUTS target acceptance; higher takes smaller steps (default 0.99)")
@@ -67,8 +71,11 @@ def fit_options(args: argparse.Namespace) -> dict:
     numpyro.set_host_device_count(max(args.chains, os.cpu_count() or 1))
     from ..fit import show_progress
 
+    if args.max_draws is not None and args.max_draws < args.draws:
+        raise SystemExit(f"error: --max-draws {args.max_draws} is below --draws {args.draws}: "
+                         "give --max-draws at least --draws")
     return dict(method=args.method, chains=args.chains, warmup=args.warmup, draws=args.draws,
-                seed=args.seed, target_accept=args.target_accept, mass=args.mass, loss=args.loss,
+                max_draws=args.max_draws, seed=args.seed, target_accept=args.target_accept, mass=args.mass, loss=args.loss,
                 delta=args.delta, progress=show_progress(args.quiet))
 
 

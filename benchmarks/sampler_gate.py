@@ -6,8 +6,10 @@ A fixed set of fits at `fit`'s default settings (what a user gets): the training
 extrapolation tasks (benchmarks/tasks.py: few runs, isoFLOP tables, learning curves, the seed's
 runs, the CPU sweep) and synthetic tables drawn from published laws (infscale_dsl.simulate: a
 `min` law, grouped offsets, a broken power law, few runs). Per fit: passed the gate,
-divergences, the smallest bulk ESS per second of wall time, wall time, the mass matrix `auto`
-ended on. Then the share passing (a crash counts as a failure), the median and the max wall time.
+divergences, the smallest bulk ESS per second of wall time, wall time, the draws per chain the
+fit took (more than 500 where the gate wanted them), the gradient evaluations (leapfrog steps,
+warm-up included: the sampler's work, unaffected by a loaded machine) and the smallest ESS per
+thousand of them, the mass matrix `auto` ended on. Then the share passing (a crash counts as a failure), the median and the max wall time.
 These cases measure; keep them out of the tests' tuning loop.
 """
 from __future__ import annotations
@@ -59,14 +61,19 @@ def run_case(name: str, law: str, table: pd.DataFrame, seed: int) -> dict:
     d = result.diagnostics
     return row | {"wall_s": wall, "ok": bool(d["ok"]), "divergences": int(d["divergences"]),
                   "min_ess_bulk": float(d["min_ess_bulk"]), "ess_per_s": float(d["min_ess_bulk"]) / wall,
-                  "max_r_hat": float(d["max_r_hat"]), "mass": result.sampler.get("mass", ""), "error": ""}
+                  "max_r_hat": float(d["max_r_hat"]), "mass": result.sampler.get("mass", ""),
+                  "draws": int(result.sampler["draws"]), "gradients": int(result.sampler["gradients"]),
+                  "ess_per_1k_gradients": 1e3 * float(d["min_ess_bulk"]) / result.sampler["gradients"],
+                  "problems": "; ".join(d["problems"])[:200], "error": ""}
 
 
 def format_row(r: dict) -> str:
     if r["error"]:
         return f"{r['case']:<36} {r['rows']:5d} CRASH {r['error']}"
     return (f"{r['case']:<36} {r['rows']:5d} {'ok' if r['ok'] else 'FAILED':<6} {r['divergences']:5d} "
-            f"{r['max_r_hat']:6.3f} {r['min_ess_bulk']:8.0f} {r['ess_per_s']:8.1f} {r['wall_s']:7.1f} s  {r['mass']}")
+            f"{r['max_r_hat']:6.3f} {r['min_ess_bulk']:8.0f} {r['ess_per_s']:8.1f} {r['wall_s']:7.1f} s  "
+            f"{r['draws']:5d} {r['gradients'] / 1e3:7.0f}k {r['ess_per_1k_gradients']:7.2f}  {r['mass']}"
+            + (f"\n{'':<37}{r['problems']}" if not r["ok"] else ""))
 
 
 def main() -> int:
@@ -81,7 +88,7 @@ def main() -> int:
         wanted = args.cases.split(",")
         chosen = [c for c in chosen if any(w in c[0] for w in wanted)]
     print(f"{'case':<36} {'rows':>5} {'gate':<6} {'div':>5} {'r_hat':>6} {'min_ess':>8} {'ess/s':>8} "
-          f"{'wall':>9}  mass", flush=True)
+          f"{'wall':>9}  {'draws':>5} {'grads':>8} {'ess/1kg':>7}  mass", flush=True)
     rows = []
     for name, law, table in chosen:
         rows.append(run_case(name, law, table, args.seed))

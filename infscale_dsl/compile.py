@@ -7,8 +7,10 @@ What the compiler does so that NUTS samples well with no tuning by the user:
   c and its exponent, the reason raw power laws sample badly;
 - bounds truncate the prior (numpyro truncates Normal-like families) or come from the family's
   own support, which numpyro maps to an unconstrained space;
-- a parameter that varies by a category (`E[family] ~ LogNormal(mu, tau)`) is non-centred:
-  z ~ Normal(0, 1) per level, E = exp(mu + tau z);
+- a parameter that varies by a category (`E[family] ~ LogNormal(mu, tau)`) is non-centred
+  (z ~ Normal(0, 1) per level, E = exp(mu + tau z)) where its levels have few rows, and
+  centred (E ~ LogNormal(mu, tau) per level) where every level has CENTRED_MIN_ROWS rows or
+  more: there the data pin each level down, and non-centring would tie every z to tau;
 - each response has its own likelihood over the rows where it is present, Normal or StudentT,
   on the log scale (log y ~ Normal(log law, sigma)) or the identity scale (likelihood.py);
   its drift scale (misfit beyond the data) is drawn from its prior, which no row informs.
@@ -38,6 +40,7 @@ LOG_REF_SUFFIX = "__log_ref"  # sampling site of a coefficient: log of its term 
 LOG_SUM_SUFFIX = "__log_sum"  # sampling site of an offset sum: log of offset + terms at typical X
 SHARES_SUFFIX = "__shares"  # sampling site of an offset sum: its terms' log-shares against the offset
 GROUP_Z_SUFFIX = "__z"  # standard-normal sampling site of a grouped parameter
+CENTRED_MIN_ROWS = 8  # rows in every level above which a grouped parameter is sampled centred
 
 
 @dataclass
@@ -50,6 +53,7 @@ class CompiledModel:
     y_sd: dict[str, float]  # response -> its standard deviation over its rows
     levels: dict[str, tuple[str, ...]]  # category data name -> level labels
     joint: tuple[OffsetSum, ...] = ()  # offset sums sampled jointly (see `joint_sums`)
+    centred: tuple[str, ...] = ()  # grouped parameters sampled centred (see the module's notes)
 
     # ---- evaluation -------------------------------------------------------------------------
 
@@ -195,6 +199,8 @@ class CompiledModel:
         family = parameter.prior.distribution.name
         arguments = {k: evaluate(e, params, jnp) for k, e in bind_arguments(parameter.prior.distribution).items()}
         n_levels = len(self.levels[parameter.group])
+        if name in self.centred:
+            return numpyro.sample(name, getattr(dist, family)(**arguments).expand([n_levels]).to_event(1))
         z = numpyro.sample(name + GROUP_Z_SUFFIX, dist.Normal(0.0, 1.0).expand([n_levels]).to_event(1))
         centred = arguments["loc"] + arguments["scale"] * z  # (n_levels,)
         return numpyro.deterministic(name, jnp.exp(centred) if family == "LogNormal" else centred)
@@ -241,7 +247,7 @@ class CompiledModel:
         """Everything compiled code depends on besides `inputs`: the spec and the shapes."""
         return (self.spec.source, tuple(sorted(self.spec.data)), tuple(self.spec.parameters),
                 tuple((r, len(i)) for r, i in data.rows.items()),
-                tuple((g, len(v)) for g, v in sorted(self.levels.items())))
+                tuple((g, len(v)) for g, v in sorted(self.levels.items())), self.centred)
 
     # ---- what `show` prints -----------------------------------------------------------------
 
@@ -278,10 +284,13 @@ class CompiledModel:
             lines.append(f"{sigma} is integrated out while sampling, then drawn for each draw from "
                          f"its conditional given that draw's residuals")
         for name, parameter in self.spec.parameters.items():
-            if parameter.group:
-                lines.append(f"{name} varies by {parameter.group} "
-                             f"({len(self.levels.get(parameter.group, ()))} levels), non-centred: "
-                             f"{name}{GROUP_Z_SUFFIX} ~ Normal(0, 1) per level")
+            if not parameter.group:
+                continue
+            levels = f"{name} varies by {parameter.group} ({len(self.levels.get(parameter.group, ()))} levels)"
+            if name in self.centred:
+                lines.append(f"{levels}, centred: at least {CENTRED_MIN_ROWS} rows in every level")
+            else:
+                lines.append(f"{levels}, non-centred: {name}{GROUP_Z_SUFFIX} ~ Normal(0, 1) per level")
         return "\n".join(lines)
 
 
@@ -330,7 +339,22 @@ def compile_spec(spec: CheckedSpec, data: PreparedData | None) -> CompiledModel:
     term_texts = {t.coefficient: model.term_text(t) for t in roles.terms}
     model.priors = choose_priors(spec, roles, y_ref, y_sd, term_texts)
     model.joint = joint_sums(spec, roles, model.priors)
+    model.centred = _well_observed_groups(spec, data)
     return model
+
+
+def _well_observed_groups(spec: CheckedSpec, data: PreparedData) -> tuple[str, ...]:
+    """Grouped parameters with at least CENTRED_MIN_ROWS rows in each level, in every law that reads them."""
+    centred = []
+    for name, parameter in spec.parameters.items():
+        if parameter.group is None:
+            continue
+        n_levels = len(data.levels[parameter.group])
+        counts = [np.bincount(np.asarray(data.values[parameter.group])[data.rows[law.response]], minlength=n_levels)
+                  for law in spec.laws if name in names_in(law.expr)]
+        if counts and all(c.min() >= CENTRED_MIN_ROWS for c in counts):
+            centred.append(name)
+    return tuple(centred)
 
 
 def joint_sums(spec: CheckedSpec, roles: Roles, priors: Mapping[str, PriorChoice]) -> tuple[OffsetSum, ...]:

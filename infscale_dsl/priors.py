@@ -127,8 +127,8 @@ def default_prior(name: str, role: str, response: str, y_ref: float | None,
         where = "log scale" if log_noise else "identity scale"
         if log_noise:
             # see likelihood.py: published residual SDs of log loss, and why no mass near 0
-            text = f"sqrt InverseGamma({_fmt(NOISE_SHAPE)}, {NOISE_RATE:.3g})"
-            return _default(name, text, f"{name} ({where})", lambda env: _sqrt_inverse_gamma(), positive=True)
+            text = f"InverseGamma({_fmt(NOISE_SHAPE)}, {NOISE_RATE:.3g})"
+            return _default(name, text, f"{name}^2 ({where})", lambda env: _sqrt_inverse_gamma(), positive=True)
         text = f"HalfNormal({_fmt(y_sd)})" if known else "HalfNormal(sd y)"
         return _default(name, text, f"{name} ({where})", lambda env: dist.HalfNormal(env[sd]))
     if role == "scale":

@@ -34,8 +34,10 @@ class PowerTerm:
     @property
     def text(self) -> str:
         """The whole term, e.g. `a * M^eta / C^eta`."""
-        return unparse(self.node) + "".join(f" {'*' if sign == 1 else '/'} {unparse(factor)}"
-                                            for sign, factor in self.outer)
+        whole = self.node
+        for sign, factor in self.outer:
+            whole = Binary("*" if sign == 1 else "/", whole, factor)
+        return unparse(whole)
 
 
 @dataclass(frozen=True)

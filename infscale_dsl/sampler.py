@@ -56,6 +56,8 @@ class Chains:
     mass: str  # "laplace" (kept) or "adapt" (re-estimated in warm-up)
     note: str  # why, in words
     parallel: bool  # one CPU device per chain (pmap); else chains vectorised on one device
+    gradients: int  # leapfrog steps (gradient evaluations) over all chains, warm-up included:
+    # the sampler's work, which a loaded machine's wall time does not measure
 
 
 class Sampler:
@@ -99,12 +101,13 @@ class Sampler:
         total = self.chains * (self.warmup + self.draws)
         with tqdm(total=total, desc="NUTS", unit="it", disable=not self.progress) as self._bar:
             if mass == "adapt":
-                samples, diverging, state = self._phase(True, self.warmup, self.draws)(
+                first_steps = 0
+                samples, diverging, state, steps = self._phase(True, self.warmup, self.draws)(
                     jax.random.split(second_key, self.chains), starts, inverse_mass, jnp.ones(self.chains), inputs)
                 chosen, note = "adapt", "metric re-estimated in warm-up windows from the Laplace approximation"
             else:
                 first = self.warmup // 4  # a quarter to judge the Laplace metric, the rest to adapt one
-                z, step_size, flat = self._phase(False, first, 0)(
+                z, step_size, flat, first_steps = self._phase(False, first, 0)(
                     jax.random.split(first_key, self.chains), starts, inverse_mass, jnp.ones(self.chains), inputs)
                 settled = np.asarray(flat)[:, first // 2:]  # (chains, n, d), once the step size settled
                 covariance = _covariance(settled)
@@ -119,27 +122,28 @@ class Sampler:
                 note = (f"first quarter of warm-up with the Laplace metric: ESS {per_draw:.2f} per draw, "
                         f"{need:.2f} wanted: " + ("metric kept" if keep else "metric re-estimated in the rest of warm-up"))
                 metric = inverse_mass if keep else jnp.asarray(covariance)
-                samples, diverging, state = self._phase(not keep, self.warmup - first, self.draws)(
+                samples, diverging, state, steps = self._phase(not keep, self.warmup - first, self.draws)(
                     jax.random.split(second_key, self.chains), z, metric, step_size, inputs)
             samples = jax.tree.map(np.asarray, samples)
             diverging = np.asarray(diverging)
-            drawn = self.draws
+            drawn, gradients = self.draws, int(np.sum(first_steps)) + int(np.sum(steps))
             while enough is not None and drawn + self.draws <= self.max_draws and not enough(samples):
                 self._bar.total += self.chains * self.draws
-                more, more_diverging, state = self._more_draws(self.draws)(state, inputs)
+                more, more_diverging, state, steps = self._more_draws(self.draws)(state, inputs)
+                gradients += int(np.sum(steps))
                 samples = jax.tree.map(lambda a, b: np.concatenate([a, np.asarray(b)], axis=1), samples, more)
                 diverging = np.concatenate([diverging, np.asarray(more_diverging)], axis=1)
                 drawn += self.draws
             if drawn > self.draws:
                 note += f"; {drawn} draws per chain to reach the gate's ESS and R-hat"
             self._bar.update(self._bar.total - self._bar.n)
-        return Chains(samples, diverging, chosen, note, jax.local_device_count() >= self.chains)
+        return Chains(samples, diverging, chosen, note, jax.local_device_count() >= self.chains, gradients)
 
     def _phase(self, adapt_mass: bool, warmup: int, draws: int):
         """The compiled run of `warmup` steps then `draws` draws over all chains: (keys, starts,
         inverse mass, first step sizes (chains,), inputs) -> with draws, (constrained samples,
         diverging) each (chains, draws, ...); without, (last unconstrained state, its step size,
-        flat warm-up draws (chains, warmup, d))."""
+        flat warm-up draws (chains, warmup, d)); each also with its chains' leapfrog steps (chains,)."""
         key = (adapt_mass, warmup, draws)
         # each phase gets its own kernel: numpyro's functional hmc keeps its warm-up settings
         # in the closure that init_kernel fills
@@ -158,13 +162,14 @@ class Sampler:
                 if progress:
                     jax.lax.cond(i % PROGRESS_EVERY == 0,
                                  lambda: jax.debug.callback(self._advance), lambda: None)
-                return state, (ravel_pytree(state.z)[0], state.z, state.diverging)
+                return state, (ravel_pytree(state.z)[0], state.z, state.diverging, state.num_steps)
 
-            state, (flat, _, _) = jax.lax.scan(step, state, jnp.arange(warmup))
+            state, (flat, _, _, warmup_steps) = jax.lax.scan(step, state, jnp.arange(warmup))
             if not draws:
-                return state.z, state.adapt_state.step_size, flat
-            state, (_, z, diverging) = jax.lax.scan(step, state, jnp.arange(warmup, warmup + draws))
-            return jax.vmap(postprocess(inputs))(z), diverging, state  # constrained sites, (draws, ...)
+                return state.z, state.adapt_state.step_size, flat, jnp.sum(warmup_steps)
+            state, (_, z, diverging, steps) = jax.lax.scan(step, state, jnp.arange(warmup, warmup + draws))
+            # constrained sites (draws, ...)
+            return jax.vmap(postprocess(inputs))(z), diverging, state, jnp.sum(warmup_steps) + jnp.sum(steps)
 
         return self._over_chains(key, one_chain, (0, 0, None, 0, None))
 
@@ -184,10 +189,10 @@ class Sampler:
                 if progress:
                     jax.lax.cond(i % PROGRESS_EVERY == 0,
                                  lambda: jax.debug.callback(self._advance), lambda: None)
-                return state, (state.z, state.diverging)
+                return state, (state.z, state.diverging, state.num_steps)
 
-            state, (z, diverging) = jax.lax.scan(step, state, jnp.arange(draws))
-            return jax.vmap(postprocess(inputs))(z), diverging, state
+            state, (z, diverging, steps) = jax.lax.scan(step, state, jnp.arange(draws))
+            return jax.vmap(postprocess(inputs))(z), diverging, state, jnp.sum(steps)
 
         return self._over_chains(("more", draws), one_chain, (0, None))
 

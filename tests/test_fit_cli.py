@@ -115,7 +115,7 @@ def test_show_prints_roles_and_default_priors(runs, capsys):
     out = capsys.readouterr().out
     assert "A            coefficient" in out and "a            exponent" in out
     assert "E            offset" in out and "default" in out
-    assert "A__log_ref" in out  # the sampling parametrisation is shown
+    assert "E__log_sum" in out  # the sampling parametrisation is shown
 
 
 def test_bad_spec_exits_2_with_location(runs, tmp_path, capsys):

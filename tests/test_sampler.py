@@ -87,7 +87,7 @@ def test_mixing_in_the_first_quarter_of_warm_up_is_measured_per_draw():
 
 def test_adapt_re_estimates_the_metric_in_one_run(runs):
     spec = check(parse(SPEC, "power.law"), runs.columns)
-    result = fit(spec, runs, warmup=300, draws=300, seed=0, mass="adapt")
+    result = fit(spec, runs, warmup=300, draws=300, max_draws=300, seed=0, mass="adapt")
     assert result.sampler["mass"] == "adapt"
     assert result.idata.posterior.sizes["draw"] == 300
 

@@ -20,6 +20,9 @@ from infscale_dsl.trackers import Columns, Skipped, read_mlflow, read_tensorboar
 TRUTH = {"E": 1.8, "A": 400.0, "alpha": 0.34, "B": 2000.0, "beta": 0.37}
 CHECKPOINTS = (1, 2, 3, 4)  # steps; a run has seen D * step / 4 tokens at each
 SWEEP = [(f"n{n:.0f}_d{d:.0f}", n, d) for n in (2e6, 8e6, 3.2e7) for d in (4e7, 1.6e8, 6.4e8)]
+# tbparse 0.0.9 sorts in place, which pandas 3.1 deprecates
+pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:Warning")
+
 COLUMNS = Columns(params={"n_params": "N"}, metrics={"tokens": "D", "val/loss": "loss"})
 
 
@@ -207,6 +210,7 @@ def test_mlflow_file_store(tmp_path, monkeypatch):
     uri = (tmp_path / "mlruns").as_uri()
     mlflow.set_tracking_uri(uri)
     try:
+        mlflow.set_experiment("small")  # the fluent API's active experiment is global: set ours
         with mlflow.start_run(run_name="small"):
             mlflow.log_param("n_params", 1000)
             mlflow.log_metric("val/loss", 4.0, step=1)
@@ -297,7 +301,7 @@ def test_wandb_exports_import_and_fit(tmp_path, monkeypatch):
         read_wandb(runs_csv, COLUMNS, history=True)
     with pytest.raises(LawError, match="no column 'Name' to name the runs") as raised:
         read_wandb(history_jsonl, COLUMNS)
-    assert "_step, _runtime, n_params, run, tokens, val/loss; choose one with --run-column" in str(raised.value)
+    assert "_runtime, _step, n_params, run, tokens, val/loss; choose one with --run-column" in str(raised.value)
 
 
 # --- what every reader shares ------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 
 EXAMPLES = """examples:
   infscale-dsl runs import tensorboard runs/ --param N --param D --metric val/loss=loss -o runs.csv
@@ -89,10 +90,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output != "-":
         check_output_file(args.output, TABLE_SUFFIXES, "runs table")  # before a long read
-    given = [*args.param, *args.category, *args.metric]
-    repeated = sorted({name for name, _ in given if [n for n, _ in given].count(name) > 1})
-    if repeated:
-        raise LawError(Diagnostic(f"{repeated[0]!r} is named twice", hint="name each param and metric once"))
+    named = Counter(name for name, _ in [*args.param, *args.category, *args.metric])
+    repeated = [name for name, count in named.items() if count > 1]
+    if repeated:  # a dict would keep the last of them without a word
+        raise LawError([Diagnostic(f"{name!r} is named {named[name]} times", hint="name each param and metric once")
+                        for name in repeated])
     columns = trackers.Columns(metrics=dict(args.metric), params=dict(args.param), categories=dict(args.category))
     options = {"history": args.history, "name_pattern": args.name_pattern}
     if args.tracker == "tensorboard":

@@ -26,8 +26,8 @@ def read_mlflow(tracking_uri: str, columns: Columns, *, experiments: tuple[str, 
     `filter_string` (MLflow's search syntax, e.g. "params.optimizer = 'adam'")."""
     mlflow = require("mlflow", "mlflow", "an MLflow store")
     _check_local_store(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     try:
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)  # opens the store: may refuse it
         experiment_ids = _experiment_ids(client, experiments, tracking_uri)
         runs = [_tracked(client, run, columns.metrics if history else ())
                 for run in _search(client, experiment_ids, filter_string)]

@@ -107,7 +107,7 @@ def runs_table(runs: list[TrackedRun], columns: Columns, source: str, *, history
     if not runs:
         raise LawError(Diagnostic("no runs found", filename=source))
     if name_pattern is not None:
-        runs = _params_from_names(runs, name_pattern)
+        _add_params_from_names(runs, name_pattern)
     _check_names(runs, columns, source)
     repeated = Counter(run.id for run in runs)
     rows, skipped = [], []
@@ -124,15 +124,15 @@ def runs_table(runs: list[TrackedRun], columns: Columns, source: str, *, history
                        + [Diagnostic(f"none of the {len(runs)} runs could be imported", filename=source,
                                      hint="check the names given against what the runs log")])
     table = pd.concat(rows, ignore_index=True) if history else pd.DataFrame(rows)
-    order = ["run_name", "run"] + ["step"] * history
-    table = table.sort_values(order, kind="stable", ignore_index=True)
-    counts = [*columns.params.values(), *(["step"] if history else [])]
-    for column in counts:
+    table = table.sort_values(["run_name", "run", "step"] if history else ["run_name", "run"],
+                              kind="stable", ignore_index=True)
+    for column in columns.params.values():
         table[column] = _whole_numbers_as_int(table[column])
     return Imported(table, skipped)
 
 
-def _params_from_names(runs: list[TrackedRun], name_pattern: str) -> list[TrackedRun]:
+def _add_params_from_names(runs: list[TrackedRun], name_pattern: str) -> None:
+    """Add the named groups of `name_pattern`, matched in each run's name, to its params."""
     try:
         pattern = re.compile(name_pattern)
     except re.error as error:
@@ -149,7 +149,6 @@ def _params_from_names(runs: list[TrackedRun], name_pattern: str) -> list[Tracke
         match = pattern.search(run.name)
         if match:
             run.params.update({group: value for group, value in match.groupdict().items() if value is not None})
-    return runs
 
 
 def _check_names(runs: list[TrackedRun], columns: Columns, source: str) -> None:
@@ -165,7 +164,9 @@ def _check_names(runs: list[TrackedRun], columns: Columns, source: str) -> None:
 
 def _unknown(kind: str, name: str, logged: set[str], source: str) -> Diagnostic:
     if not logged:
-        return Diagnostic(f"no run logs a {kind} named {name!r}: the runs log no {kind}s at all", filename=source)
+        hint = "read params from the run names with --name-pattern" if kind == "param" else None
+        return Diagnostic(f"no run logs a {kind} named {name!r}: the runs log no {kind}s at all",
+                          filename=source, hint=hint)
     return Diagnostic(f"no run logs a {kind} named {name!r}", filename=source,
                       hint=names_hint(name, logged, f"the {kind}s logged"))
 
@@ -244,7 +245,7 @@ def _is_finite(number: float | None) -> bool:
 
 
 def _whole_numbers_as_int(column: pd.Series) -> pd.Series:
-    """Params such as N, and steps, read back as 1000000, not 1000000.0 (metrics stay floats)."""
+    """Params such as N read back as 1000000, not 1000000.0 (metrics stay floats)."""
     if column.dtype.kind == "f" and column.notna().all() and (column % 1 == 0).all() and column.abs().max() < 2**53:
         return column.astype("int64")
     return column

@@ -140,7 +140,7 @@ def _read_export(path: Path) -> pd.DataFrame:
             return pd.read_csv(path)
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path)
-        return pd.read_json(path, lines=path.suffix.lower() == ".jsonl", convert_dates=False)
+        return pd.read_json(path, lines=path.suffix.lower() == ".jsonl")
     except FileNotFoundError:
         raise LawError(Diagnostic("export not found", filename=str(path), hint="check the path")) from None
     except (OSError, ValueError) as error:

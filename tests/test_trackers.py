@@ -70,7 +70,8 @@ def assert_fits(table):
 def tensorboard_logdir(tmp_path_factory):
     """The sweep as TensorBoard runs: most written by torch's SummaryWriter (hparams in the run's
     folder, or in the subfolder add_hparams makes by default), one by tensorboard's own writer
-    in TF2's form (scalars stored as tensors), and one run that logged no hparams."""
+    in TF2's form (scalars stored as tensors), one that logs a step twice, and one run that
+    logged no hparams."""
     pytest.importorskip("tbparse")
     from tensorboard.compat.proto import event_pb2
     from tensorboard.plugins.hparams import summary_v2 as hparams_summary
@@ -91,6 +92,8 @@ def tensorboard_logdir(tmp_path_factory):
             writer.close()
             continue
         with SummaryWriter(str(logdir / name)) as writer:
+            if i == 2:  # a run resumed from a checkpoint logs its last step again: the later value counts
+                writer.add_scalar("val/loss", 99.0, CHECKPOINTS[-1])
             for step, tokens in curve(d):
                 writer.add_scalar("tokens", tokens, step)
                 writer.add_scalar("val/loss", law(n, tokens), step)

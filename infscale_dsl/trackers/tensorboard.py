@@ -35,7 +35,7 @@ def read_tensorboard(logdir: str | Path, columns: Columns, *, history: bool = Fa
     def run_and_prefix(dir_name: str) -> tuple[str, str]:
         """The run an event file's folder belongs to, and the subfolder that prefixes its tags."""
         parts = Path(dir_name).parts
-        run, below = (logdir.name, parts) if logdir_is_a_run else (parts[0], parts[1:])
+        run, below = (logdir.resolve().name, parts) if logdir_is_a_run else (parts[0], parts[1:])
         return run, "/".join(below)
 
     points = pd.concat(values, ignore_index=True).sort_values(["step", "wall_time"], kind="stable")
@@ -43,15 +43,17 @@ def read_tensorboard(logdir: str | Path, columns: Columns, *, history: bool = Fa
     points["run"] = placed.str[0]
     points["metric"] = [f"{prefix}/{tag}" if prefix else tag for (_, prefix), tag in zip(placed, points["tag"])]
     runs: dict[str, TrackedRun] = {}
+
+    def tracked(run: str) -> TrackedRun:
+        return runs.setdefault(run, TrackedRun(id=run, name=run, params={}, metrics={}))
+
     for (run, metric), logged in points.groupby(["run", "metric"]):
-        runs.setdefault(run, TrackedRun(id=run, name=run, params={}, metrics={}))
-        runs[run].metrics[metric] = by_step(logged["step"], logged["value"])
+        tracked(run).metrics[metric] = by_step(logged["step"], logged["value"])
     hparams = reader.hparams
     if not hparams.empty:
         hparams["run"] = hparams["dir_name"].map(lambda dir_name: run_and_prefix(dir_name)[0])
         for (run, name), logged in hparams.groupby(["run", "tag"]):
             distinct = tuple(dict.fromkeys(logged["value"]))
-            runs.setdefault(run, TrackedRun(id=run, name=run, params={}, metrics={}))
-            runs[run].params[name] = distinct[0] if len(distinct) == 1 else distinct
+            tracked(run).params[name] = distinct[0] if len(distinct) == 1 else distinct
     return runs_table(sorted(runs.values(), key=lambda run: run.id), columns, str(logdir),
                       history=history, name_pattern=name_pattern)

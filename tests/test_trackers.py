@@ -235,12 +235,20 @@ def test_a_missing_store_is_not_created(tmp_path):
 
 
 @pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
 def wandb_folder(tmp_path_factory, monkeypatch_module):
     """Three of the sweep's runs, and one that failed, logged by wandb in offline mode."""
     wandb = pytest.importorskip("wandb")
     folder = tmp_path_factory.mktemp("wandb")
     monkeypatch_module.setenv("WANDB_MODE", "offline")
     monkeypatch_module.setenv("WANDB_SILENT", "true")
+    for setting in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):  # wandb's logs and settings, not the user's
+        monkeypatch_module.setenv(setting, str(tmp_path_factory.mktemp(setting.lower())))
     for name, n, d in SWEEP[:3]:
         with wandb.init(dir=folder, project="sweep", name=name, config={"model": {"n_params": n}}) as run:
             for step, tokens in curve(d):
@@ -249,12 +257,6 @@ def wandb_folder(tmp_path_factory, monkeypatch_module):
     run.log({"tokens": 1e6, "val/loss": 5.0}, step=1)
     run.finish(exit_code=1)
     return folder / "wandb"
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
 
 
 WANDB_COLUMNS = Columns(params={"model.n_params": "N"}, metrics={"tokens": "D", "val/loss": "loss"})

@@ -124,14 +124,10 @@ def _exported_runs(path: Path, run_column: str, history: bool) -> list[TrackedRu
             if distinct:
                 params[name] = distinct[0] if len(distinct) == 1 else distinct
         metrics = {name: by_step(steps[column.notna()], column.dropna()) for name, column in rows.items()}
-        runs.append(_exported_run(str(run), params, metrics))
+        state = params.get("State", FINISHED)
+        runs.append(TrackedRun(id=str(run), name=str(run), params=params, metrics=metrics,
+                               unfinished=None if state == FINISHED else str(state)))
     return runs
-
-
-def _exported_run(run: str, params: dict, metrics: dict) -> TrackedRun:
-    state = params.get("State", FINISHED)
-    return TrackedRun(id=run, name=run, params=params, metrics=metrics,
-                      unfinished=None if state == FINISHED else str(state))
 
 
 def _read_export(path: Path) -> pd.DataFrame:

@@ -29,7 +29,7 @@ def test_console_script_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "infscale_dsl", "--help"], check=True,
                          capture_output=True, text=True, cwd=ROOT).stdout
     for command in ("check", "show", "fit", "predict", "sweep", "latency", "report",
-                    "recommend", "compare", "backtest"):
+                    "recommend", "compare", "backtest", "runs"):
         assert command in out
 
 

@@ -28,6 +28,7 @@ COMMANDS = {
     "recommend": "report",
     "compare": "report",
     "backtest": "report",
+    "runs": "runs",
 }
 
 

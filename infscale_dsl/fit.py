@@ -120,7 +120,7 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
     draws = result.diverging.shape[1]  # at least the draws asked for; more if the gate wanted them
     result.samples |= compiled.draw_prior_only(jax.random.PRNGKey(seed + 1), inputs["scales"], (chains, draws))
     flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in result.samples.items()}
-    noise = compiled.draw_collapsed_noise(jax.random.PRNGKey(seed + 2), flat, inputs)
+    noise = compiled.draw_collapsed_noise(np.random.default_rng(seed), flat, inputs)
     flat |= noise
     result.samples |= {name: values.reshape(chains, draws) for name, values in noise.items()}
 

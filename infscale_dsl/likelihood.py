@@ -99,16 +99,12 @@ class Likelihood:
                 - (a + n / 2) * jnp.log(b + half_ssr))
 
     @staticmethod
-    def conditional_sigma(key, residual):
+    def conditional_sigma(rng: np.random.Generator, residual: np.ndarray) -> np.ndarray:
         """sigma given the residuals (S, n) of S draws of the law, under the default prior:
         sigma^2 ~ InverseGamma(a + n/2, b + SSR/2), one draw each, (S,)."""
-        import jax
-        import jax.numpy as jnp
-
         n = residual.shape[-1]
-        half_ssr = 0.5 * jnp.sum(residual ** 2, axis=-1)
-        gamma = jax.random.gamma(key, NOISE_SHAPE + n / 2, half_ssr.shape, dtype=residual.dtype)
-        return jnp.sqrt((NOISE_RATE + half_ssr) / gamma)
+        half_ssr = 0.5 * np.sum(residual ** 2, axis=-1)
+        return np.sqrt((NOISE_RATE + half_ssr) / rng.gamma(NOISE_SHAPE + n / 2, size=half_ssr.shape))
 
     def log_jacobian(self, y):
         """What turns the density of `observed(y)` into the density of y, so laws on either

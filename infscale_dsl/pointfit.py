@@ -75,7 +75,8 @@ def point_fit(compiled: CompiledModel, data: PreparedData, *, seed: int = 0,
 
 def _build(compiled: CompiledModel, inputs: dict, n_starts: int, n_refine: int, loss: str,
            delta: float, max_iter: int) -> _Functions:
-    start_model = compiled.model(likelihood=False, start_mode=True)
+    # noise scales that NUTS integrates out are set from the residuals after, not searched
+    start_model = compiled.model(likelihood=False, start_mode=True, collapse=True)
     trace = initialize_model(jax.random.PRNGKey(0), start_model, model_args=(inputs,)).model_trace
     sites = [name for name, site in trace.items() if site["type"] == "sample"]
 

@@ -33,7 +33,7 @@ from .likelihood import Likelihood
 from .language.ast import CheckedSpec, Law
 from .language.distributions import bind_arguments
 from .language.evaluate import evaluate, names_in, unparse
-from .priors import PriorChoice, choose_priors
+from .priors import Prior, choose_priors
 from .roles import OffsetSum, PowerTerm, Roles, find_roles
 
 LOG_REF_SUFFIX = "__log_ref"  # sampling site of a coefficient: log of its term at typical X
@@ -47,7 +47,7 @@ CENTRED_MIN_ROWS = 8  # rows in every level above which a grouped parameter is s
 class CompiledModel:
     spec: CheckedSpec
     roles: Roles
-    priors: dict[str, PriorChoice]
+    priors: dict[str, Prior]
     log_reference: dict[str, float]  # data name -> mean log value over the fitted rows
     y_ref: dict[str, float]  # response -> median of |y| over its rows (the defaults' scale)
     y_sd: dict[str, float]  # response -> its standard deviation over its rows
@@ -59,11 +59,6 @@ class CompiledModel:
 
     def law_value(self, law: Law, params: Mapping[str, object], values: Mapping[str, object]):
         return law_value(self.spec, law, params, values, jnp)
-
-    def term_text(self, term: PowerTerm) -> str:
-        bases = dict.fromkeys(base for base, _ in term.powers)
-        refs = ", ".join(f"{base} = {np.exp(self.log_reference[base]):.3g}" for base in bases)
-        return f"{term.text} at {refs}"
 
     # ---- the NumPyro model ------------------------------------------------------------------
 
@@ -319,11 +314,8 @@ def compile_spec(spec: CheckedSpec, data: PreparedData | None) -> CompiledModel:
     (for `show`) the priors' scales and the references stay symbolic."""
     roles = find_roles(spec)
     if data is None:
-        model = CompiledModel(spec, roles, {}, {}, {}, {}, {})
-        model.priors = choose_priors(spec, roles, None, None,
-                                     {t.coefficient: t.text for t in roles.terms})
-        model.joint = joint_sums(spec, roles, model.priors)
-        return model
+        priors = choose_priors(spec, roles, None, None, {t.coefficient: t.text for t in roles.terms})
+        return CompiledModel(spec, roles, priors, {}, {}, {}, {}, joint_sums(spec, roles, priors))
     y_ref, y_sd = {}, {}
     for law in spec.laws:
         y = np.asarray(data.values[law.response])[data.rows[law.response]]
@@ -336,12 +328,16 @@ def compile_spec(spec: CheckedSpec, data: PreparedData | None) -> CompiledModel:
         for base, _ in term.powers:
             rows = data.rows[term.response]
             log_reference[base] = float(np.mean(np.log(np.asarray(data.values[base])[rows])))
-    model = CompiledModel(spec, roles, {}, log_reference, y_ref, y_sd, dict(data.levels))
-    term_texts = {t.coefficient: model.term_text(t) for t in roles.terms}
-    model.priors = choose_priors(spec, roles, y_ref, y_sd, term_texts)
-    model.joint = joint_sums(spec, roles, model.priors)
-    model.centred = _well_observed_groups(spec, data)
-    return model
+    term_texts = {t.coefficient: _term_at(t, log_reference) for t in roles.terms}
+    priors = choose_priors(spec, roles, y_ref, y_sd, term_texts)
+    return CompiledModel(spec, roles, priors, log_reference, y_ref, y_sd, dict(data.levels),
+                         joint_sums(spec, roles, priors), _well_observed_groups(spec, data))
+
+
+def _term_at(term: PowerTerm, log_reference: Mapping[str, float]) -> str:
+    """A power term at the data's typical values: `A/N^alpha at N = 1.2e+09`."""
+    bases = dict.fromkeys(base for base, _ in term.powers)
+    return f"{term.text} at " + ", ".join(f"{base} = {np.exp(log_reference[base]):.3g}" for base in bases)
 
 
 def _well_observed_groups(spec: CheckedSpec, data: PreparedData) -> tuple[str, ...]:
@@ -358,7 +354,7 @@ def _well_observed_groups(spec: CheckedSpec, data: PreparedData) -> tuple[str, .
     return tuple(centred)
 
 
-def joint_sums(spec: CheckedSpec, roles: Roles, priors: Mapping[str, PriorChoice]) -> tuple[OffsetSum, ...]:
+def joint_sums(spec: CheckedSpec, roles: Roles, priors: Mapping[str, Prior]) -> tuple[OffsetSum, ...]:
     """The offset sums to sample jointly: those whose offset is positive by its prior (E and
     the terms then split a positive total) and whose members no other prior reads."""
     read_by_priors = {n for choice in priors.values() for n in choice.depends_on}

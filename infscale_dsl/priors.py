@@ -1,165 +1,165 @@
 """Priors: the user's, or defaults suited to each parameter's role (as brms prints its own).
 
-Defaults are weakly informative and scale-free: they read only the typical size of the
-response (its median over the fitted rows, `y_ref`), so the same law fits losses near 3 and
-latencies near 20 ms without tuning.
+A prior is a record, `Prior`: a distribution written in the spec language itself, its bounds,
+and what it is over. The defaults are written the same way (`ROLE_DEFAULTS`), so `show`'s text
+and the numpyro distribution come from one place. A default may read two data scales of the
+response it serves, which make it scale-free (the same law fits losses near 3 and latencies
+near 20 ms): `y_ref`, the median of |y| over the fitted rows, and `y_sd`, their SD.
 
 | role        | default prior                                                            |
 |-------------|--------------------------------------------------------------------------|
-| coefficient | log of its term at the data's typical X ~ Normal(log y_ref, 3)           |
-| exponent    | Normal(0.5, 0.5) truncated to [0, 3]                                     |
-| offset      | Gamma(2, 2 / y_ref) (mean y_ref, no mass at 0) on the log scale;         |
-|             | HalfNormal(2 y_ref) on the identity one                                  |
+| coefficient | log of its term at the data's typical X ~ Normal(log(y_ref), 3); for a   |
+|             | term added to a number c (`1 + eps*R^alpha`), Normal(log(c), 3)          |
+| exponent    | Normal(0.5, 0.5) in [0, 3]                                               |
+| offset      | Gamma(2, 2/y_ref) (mean y_ref, no mass at 0) on the log scale;           |
+|             | HalfNormal(2*y_ref) on the identity one                                  |
 | free        | Normal(0, 2.5)                                                           |
 | noise       | sigma^2 ~ InverseGamma(1, 0.000156) on the log scale (median sigma 0.015;|
-|             | likelihood.py); HalfNormal(sd of y) on the identity one                  |
-| scale       | LogNormal(log y_ref, 5): a factor of a power of a non-data base          |
+|             | likelihood.py); HalfNormal(y_sd) on the identity one                     |
+| scale       | LogNormal(log(y_ref), 5): a factor of a power of a non-data base         |
 | drift       | HalfNormal(0.02): misfit per log unit beyond the data (likelihood.py)    |
-| hyper       | loc of a LogNormal: Normal(log y_ref, 2); loc of a Normal: Normal(y_ref,  |
-|             | 2 y_ref); scales: HalfNormal(1) (LogNormal) or HalfNormal(y_ref)         |
+| hyper       | loc of a LogNormal: Normal(log(y_ref), 2); loc of a Normal: Normal(y_ref, |
+|             | 2*y_ref); scales: HalfNormal(1) (LogNormal) or HalfNormal(y_ref)         |
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from functools import lru_cache
+from typing import Mapping
 
+import numpy as np
 import numpyro.distributions as dist
 
-from .language.ast import CheckedSpec, Distribution, Number, PriorDecl
+from .language.ast import CheckedSpec, Expr, Number, PriorDecl
 from .language.distributions import DISTRIBUTIONS, TRUNCATABLE, bind_arguments
-from .language.evaluate import evaluate, names_in
+from .language.evaluate import evaluate, names_in, unparse
 from .likelihood import DEFAULT_DRIFT, NOISE_RATE, NOISE_SHAPE
 from .roles import Roles
 
+DATA_SCALES = ("y_ref", "y_sd")  # what a default prior's arguments may read besides numbers
+
+# (role, noise scale or None for either) -> the default prior, in the language's syntax
+ROLE_DEFAULTS = {
+    ("coefficient", None): "Normal(log(y_ref), 3)",
+    ("exponent", None): "Normal(0.5, 0.5) in [0, 3]",
+    # a loss's floor: Gamma(2) with mean y_ref has no mass at 0, where E traded against a
+    # coefficient and its exponent sends NUTS down a funnel in log E (divergences on few runs)
+    ("offset", "log"): "Gamma(2, 2 / y_ref)",
+    ("offset", "identity"): "HalfNormal(2 * y_ref)",
+    # over sigma^2 (`squared`); see likelihood.py for the published residual SDs behind it
+    ("noise", "log"): f"InverseGamma({NOISE_SHAPE:g}, {NOISE_RATE:.6g})",
+    ("noise", "identity"): "HalfNormal(y_sd)",
+    ("scale", None): "LogNormal(log(y_ref), 5)",
+    ("drift", None): f"HalfNormal({DEFAULT_DRIFT:g})",
+    ("free", None): "Normal(0, 2.5)",
+}
+# (family of the grouped prior, the argument a hyperparameter fills) -> its default prior
+HYPER_DEFAULTS = {
+    ("LogNormal", "loc"): "Normal(log(y_ref), 2)",
+    ("Normal", "loc"): "Normal(y_ref, 2 * y_ref)",
+    ("LogNormal", "scale"): "HalfNormal(1)",
+    ("Normal", "scale"): "HalfNormal(y_ref)",
+}
+
 
 @dataclass(frozen=True)
-class PriorChoice:
-    """The prior one parameter gets, as `show` prints it and the model samples it."""
+class Prior:
+    """The prior one parameter gets: `show` prints `text` and the model samples `build(env)`."""
 
     name: str
-    text: str  # e.g. "Normal(0.5, 0.5) in [0, 3]"
+    declaration: PriorDecl  # distribution and bounds, as the user or ROLE_DEFAULTS wrote them
     source: str  # "declared" | "default"
     on: str  # what the distribution is over: the parameter, or "log(A/N^alpha at N = 1.2e9)"
-    depends_on: tuple[str, ...]  # hyperparameters its arguments read
-    # environment -> distribution; the environment holds the parameters sampled so far and
-    # the data's scales (y_ref:<response>, y_sd:<response>)
-    build: Callable[[Mapping[str, object]], dist.Distribution]
-    positive: bool = False  # its support is (0, inf): no mass at or below 0, no upper bound
+    response: str  # whose data scales a default's arguments read
+    scales: tuple[tuple[str, float], ...] = ()  # the response's y_ref and y_sd, where a table is known
+    squared: bool = False  # the distribution is over the parameter squared
+
+    @property
+    def arguments(self) -> dict[str, Expr]:
+        return bind_arguments(self.declaration.distribution)
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """The hyperparameters its arguments read."""
+        reads = (n for expr in self.arguments.values() for n in names_in(expr))
+        return tuple(n for n in reads if self.source == "declared" or n not in DATA_SCALES)
+
+    @property
+    def positive(self) -> bool:
+        """Its support is (0, inf): no mass at or below 0, no upper bound."""
+        info, decl = DISTRIBUTIONS[self.declaration.distribution.name], self.declaration
+        return decl.upper is None and (info.support == "positive" or (decl.lower is not None and decl.lower >= 0))
+
+    def build(self, env: Mapping[str, object]) -> dist.Distribution:
+        """The numpyro distribution; `env` holds the parameters sampled so far and the data's
+        scales under `y_ref:<response>` and `y_sd:<response>`."""
+        import jax.numpy as jnp
+
+        if self.source == "default":
+            env = dict(env) | {s: env[f"{s}:{self.response}"] for s in DATA_SCALES if f"{s}:{self.response}" in env}
+        values = {key: evaluate(expr, env, jnp) for key, expr in self.arguments.items()}
+        distribution = getattr(dist, self.declaration.distribution.name)(**values)
+        decl = self.declaration
+        if decl.lower is not None or decl.upper is not None:
+            assert decl.distribution.name in TRUNCATABLE, "check() rejects bounds on this family"
+            distribution = dist.TruncatedDistribution(distribution, low=decl.lower, high=decl.upper)
+        if self.squared:
+            distribution = dist.TransformedDistribution(distribution, dist.transforms.PowerTransform(0.5))
+        return distribution
+
+    @property
+    def text(self) -> str:
+        """E.g. `Gamma(2, 0.6536)` with a table, `Gamma(2, 2/y_ref)` without."""
+        known = dict(self.scales)
+
+        def show(expr: Expr) -> str:
+            reads = set(names_in(expr))
+            if isinstance(expr, Number) or (self.source == "default" and reads and reads <= set(known)):
+                return f"{float(evaluate(expr, known, np)):.4g}"
+            return unparse(expr)
+
+        d, decl = self.declaration.distribution, self.declaration
+        text = f"{d.name}({', '.join([show(a) for a in d.args] + [f'{k}={show(v)}' for k, v in d.kwargs])})"
+        if decl.lower is not None or decl.upper is not None:
+            low = "-inf" if decl.lower is None else f"{decl.lower:.4g}"
+            high = "inf" if decl.upper is None else f"{decl.upper:.4g}"
+            text += f" in [{low}, {high}]"
+        return text
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
+@lru_cache(maxsize=None)
+def _written(text: str) -> PriorDecl:
+    """A default prior's text, parsed by the spec language itself."""
+    from .language.parse import parse
+
+    (statement,) = parse(f"p ~ {text}\n", "<default prior>").statements
+    return statement
 
 
-def _default(name: str, text: str, on: str,
-             build: Callable[[Mapping[str, object]], dist.Distribution], positive: bool = False) -> PriorChoice:
-    return PriorChoice(name, text, "default", on, (), build, positive)
+def default_prior(name: str, role: str, response: str, noise_scale: str, scales: Mapping[str, float],
+                  term_text: str = "", added_to: float | None = None) -> Prior:
+    """The default prior of a parameter of this role (see the module's table); `added_to`: the
+    number a coefficient's term is added to, if any."""
+    text = ROLE_DEFAULTS.get((role, noise_scale)) or ROLE_DEFAULTS.get((role, None)) or ROLE_DEFAULTS[("free", None)]
+    if role == "coefficient" and added_to is not None:
+        text = f"Normal({math.log(added_to):.6g}, 3)"
+    on = {"coefficient": f"log({term_text})", "noise": f"{name}{'^2' if noise_scale == 'log' else ''} "
+          f"({noise_scale} scale)", "drift": f"{name} (per log unit beyond the data)"}.get(role, name)
+    return Prior(name, _written(text), "default", on, response, tuple(scales.items()),
+                 squared=role == "noise" and noise_scale == "log")
 
 
-def declared_prior(decl: PriorDecl, filename: str) -> PriorChoice:
-    """The user's prior, built from the registry; hyperparameter arguments read `params`."""
-    info = DISTRIBUTIONS[decl.distribution.name]
-    arguments = bind_arguments(decl.distribution)
-    family = getattr(dist, info.name)
-    bounded = decl.lower is not None or decl.upper is not None
-    assert not bounded or info.name in TRUNCATABLE, "check() rejects bounds on this family"
-
-    def build(params: Mapping[str, object]) -> dist.Distribution:
-        values = {key: evaluate(expr, params, _jnp()) for key, expr in arguments.items()}
-        base = family(**values)
-        if bounded:
-            return dist.TruncatedDistribution(base, low=decl.lower, high=decl.upper)
-        return base
-
-    text = _distribution_text(decl.distribution)
-    if bounded:
-        low = "-inf" if decl.lower is None else _fmt(decl.lower)
-        high = "inf" if decl.upper is None else _fmt(decl.upper)
-        text += f" in [{low}, {high}]"
-    depends = tuple(n for expr in arguments.values() for n in names_in(expr))
-    positive = decl.upper is None and (info.support == "positive" or (decl.lower is not None and decl.lower >= 0))
-    return PriorChoice(decl.name, text, "declared", decl.name, depends, build, positive)
-
-
-def _sqrt_inverse_gamma() -> dist.Distribution:
-    """sigma with sigma^2 ~ InverseGamma(NOISE_SHAPE, NOISE_RATE)."""
-    return dist.TransformedDistribution(dist.InverseGamma(NOISE_SHAPE, NOISE_RATE),
-                                        dist.transforms.PowerTransform(0.5))
-
-
-def _jnp():
-    import jax.numpy as jnp
-
-    return jnp
-
-
-def _distribution_text(d: Distribution) -> str:
-    def show(expr):
-        return _fmt(expr.value) if isinstance(expr, Number) else " ".join(names_in(expr))
-
-    args = [show(a) for a in d.args] + [f"{k}={show(v)}" for k, v in d.kwargs]
-    return f"{d.name}({', '.join(args)})"
-
-
-def default_prior(name: str, role: str, response: str, y_ref: float | None,
-                  y_sd: float | None, log_noise: bool, term_text: str = "") -> PriorChoice:
-    """The default prior for a parameter of the given role (see the module's table). Its
-    scales are read at sampling time from the environment (`y_ref:<response>`), so compiled
-    code serves any data; `y_ref`/`y_sd` (None without data) only fill in the text."""
-    known = y_ref is not None
-    ref, sd = f"y_ref:{response}", f"y_sd:{response}"
-    if role == "coefficient":
-        text = f"Normal({_fmt(math.log(y_ref))}, 3)" if known else "Normal(log y_ref, 3)"
-        return _default(name, text, f"log({term_text})", lambda env: dist.Normal(_jnp().log(env[ref]), 3.0))
-    if role == "exponent":
-        return _default(name, "Normal(0.5, 0.5) in [0, 3]", name,
-                        lambda env: dist.TruncatedNormal(0.5, 0.5, low=0.0, high=3.0))
-    if role == "offset" and log_noise:
-        # a loss's floor: Gamma(2) with mean y_ref has no mass at 0, where E traded against a
-        # coefficient and its exponent sends NUTS down a funnel in log E (divergences on few runs)
-        text = f"Gamma(2, {_fmt(2 / y_ref)})" if known else "Gamma(2, 2 / y_ref)"
-        return _default(name, text, name, lambda env: dist.Gamma(2.0, 2.0 / env[ref]), positive=True)
-    if role == "offset":
-        text = f"HalfNormal({_fmt(2 * y_ref)})" if known else "HalfNormal(2 y_ref)"
-        return _default(name, text, name, lambda env: dist.HalfNormal(2 * env[ref]), positive=True)
-    if role == "noise":
-        where = "log scale" if log_noise else "identity scale"
-        if log_noise:
-            # see likelihood.py: published residual SDs of log loss, and why no mass near 0
-            text = f"InverseGamma({_fmt(NOISE_SHAPE)}, {NOISE_RATE:.3g})"
-            return _default(name, text, f"{name}^2 ({where})", lambda env: _sqrt_inverse_gamma(), positive=True)
-        text = f"HalfNormal({_fmt(y_sd)})" if known else "HalfNormal(sd y)"
-        return _default(name, text, f"{name} ({where})", lambda env: dist.HalfNormal(env[sd]))
-    if role == "scale":
-        text = f"LogNormal({_fmt(math.log(y_ref))}, 5)" if known else "LogNormal(log y_ref, 5)"
-        return _default(name, text, name, lambda env: dist.LogNormal(_jnp().log(env[ref]), 5.0))
-    if role == "drift":
-        return _default(name, f"HalfNormal({_fmt(DEFAULT_DRIFT)})", f"{name} (per log unit beyond the data)",
-                        lambda env: dist.HalfNormal(DEFAULT_DRIFT))
-    return _default(name, "Normal(0, 2.5)", name, lambda env: dist.Normal(0.0, 2.5))
-
-
-def default_hyperprior(name: str, family: str, argument: str, response: str,
-                       y_ref: float | None) -> PriorChoice:
-    """Default prior for a hyperparameter that fills `argument` of a grouped prior."""
-    known, ref = y_ref is not None, f"y_ref:{response}"
-    if argument == "loc" and family == "LogNormal":
-        text = f"Normal({_fmt(math.log(y_ref))}, 2)" if known else "Normal(log y_ref, 2)"
-        return _default(name, text, name, lambda env: dist.Normal(_jnp().log(env[ref]), 2.0))
-    if argument == "loc":
-        text = f"Normal({_fmt(y_ref)}, {_fmt(2 * y_ref)})" if known else "Normal(y_ref, 2 y_ref)"
-        return _default(name, text, name, lambda env: dist.Normal(env[ref], 2 * env[ref]))
-    if family == "LogNormal":
-        return _default(name, "HalfNormal(1)", name, lambda env: dist.HalfNormal(1.0))
-    text = f"HalfNormal({_fmt(y_ref)})" if known else "HalfNormal(y_ref)"
-    return _default(name, text, name, lambda env: dist.HalfNormal(env[ref]))
+def default_hyperprior(name: str, family: str, argument: str, response: str, scales: Mapping[str, float]) -> Prior:
+    """The default prior of a hyperparameter that fills `argument` of a grouped prior."""
+    text = HYPER_DEFAULTS.get((family, argument)) or HYPER_DEFAULTS[("Normal", argument)]
+    return Prior(name, _written(text), "default", name, response, tuple(scales.items()))
 
 
 def choose_priors(spec: CheckedSpec, roles: Roles, y_ref: Mapping[str, float] | None,
                   y_sd: Mapping[str, float] | None,
-                  term_texts: Mapping[str, str]) -> dict[str, PriorChoice]:
-    """One PriorChoice per parameter: the declared prior, else the default for its role.
+                  term_texts: Mapping[str, str]) -> dict[str, Prior]:
+    """One Prior per parameter: the declared prior, else the default for its role.
     `y_ref`/`y_sd` (response -> median, sd) are None when no table is known."""
     y_ref = y_ref or {}
     y_sd = y_sd or {}
@@ -178,16 +178,16 @@ def choose_priors(spec: CheckedSpec, roles: Roles, y_ref: Mapping[str, float] | 
             for n in names_in(expr):
                 hyper_use.setdefault(n, (parameter.prior.distribution.name, argument, parameter.name))
 
-    choices: dict[str, PriorChoice] = {}
+    choices: dict[str, Prior] = {}
     for name, parameter in spec.parameters.items():
         response = home.get(name) or home.get(hyper_use.get(name, ("", "", ""))[2]) or spec.laws[0].response
+        scales = {"y_ref": y_ref[response], "y_sd": y_sd[response]} if response in y_ref else {}
         if parameter.prior is not None:
-            choices[name] = declared_prior(parameter.prior, spec.filename)
+            choices[name] = Prior(name, parameter.prior, "declared", name, response)
         elif roles.role[name] == "hyper" and name in hyper_use:
             family, argument, _ = hyper_use[name]
-            choices[name] = default_hyperprior(name, family, argument, response, y_ref.get(response))
+            choices[name] = default_hyperprior(name, family, argument, response, scales)
         else:
-            log_noise = spec.law_for(response).noise.scale == "log"
-            choices[name] = default_prior(name, roles.role[name], response, y_ref.get(response),
-                                          y_sd.get(response), log_noise, term_texts.get(name, ""))
+            choices[name] = default_prior(name, roles.role[name], response, spec.law_for(response).noise.scale,
+                                          scales, term_texts.get(name, ""), roles.added_to.get(name))
     return choices

@@ -14,7 +14,7 @@ The compiler picks default priors and a sampling parametrisation by role:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .language.ast import Binary, Call, CheckedSpec, Expr, Name, Number, Unary
 from .language.evaluate import names_in, nodes, unparse
@@ -56,6 +56,9 @@ class Roles:
     role: dict[str, str]  # parameter -> coefficient | exponent | offset | scale | free | noise | drift | hyper
     terms: tuple[PowerTerm, ...]  # one per coefficient
     sums: tuple[OffsetSum, ...] = ()  # each scalar offset with the power terms added to it
+    # coefficient -> the positive number its term is added to (`1 + eps * R^alpha`): the term's
+    # size is relative to that number, not to the response
+    added_to: dict[str, float] = field(default_factory=dict)
 
     def term_for(self, coefficient: str) -> PowerTerm:
         return next(term for term in self.terms if term.coefficient == coefficient)
@@ -199,6 +202,19 @@ def _offset_sums(spec: CheckedSpec, role: dict[str, str], terms: list[PowerTerm]
     return sums
 
 
+def _added_to_numbers(spec: CheckedSpec, terms: list[PowerTerm]) -> dict[str, float]:
+    """Coefficients whose term is an addend of a sum that also adds a positive number."""
+    added = {}
+    for law in spec.laws:
+        for chain in _sums(law.expr):
+            addends = list(_addends(chain))
+            numbers = [a.value for a in addends if isinstance(a, Number) and a.value > 0]
+            for term in terms:
+                if numbers and any(term.node is a for a in addends):
+                    added.setdefault(term.coefficient, sum(numbers))
+    return added
+
+
 def _addends(node: Expr):
     if isinstance(node, Binary) and node.op == "+":
         yield from _addends(node.left)
@@ -255,4 +271,4 @@ def find_roles(spec: CheckedSpec) -> Roles:
             role[name] = "drift"
         else:
             role[name] = "hyper"  # used only inside another parameter's prior
-    return Roles(role, tuple(terms), tuple(_offset_sums(spec, role, terms)))
+    return Roles(role, tuple(terms), tuple(_offset_sums(spec, role, terms)), _added_to_numbers(spec, terms))

@@ -44,7 +44,7 @@ def test_show_without_a_table_prints_symbolic_scales(tmp_path, capsys):
     (tmp_path / "law.law").write_text("data N : positive\ndata loss : positive\nloss ~ A/N^a + E\n")
     assert main(["show", str(tmp_path / "law.law")]) == 0
     out = capsys.readouterr().out
-    assert "Normal(log y_ref, 3)" in out and "Gamma(2, 2 / y_ref)" in out
+    assert "Normal(log(y_ref), 3)" in out and "Gamma(2, 2/y_ref)" in out
 
 
 def test_a_factor_of_a_power_of_a_non_data_base_is_a_positive_scale():
@@ -54,4 +54,4 @@ def test_a_factor_of_a_power_of_a_non_data_base_is_a_positive_scale():
     compiled = compile_spec(spec, None)
     assert compiled.roles.role["B"] == "scale" and compiled.roles.role["RD"] == "free"
     assert compiled.roles.role["A"] == "coefficient"
-    assert compiled.priors["B"].text == "LogNormal(log y_ref, 5)"
+    assert compiled.priors["B"].text == "LogNormal(log(y_ref), 5)"

@@ -101,6 +101,6 @@ def test_unknown_mass_matrix_is_refused(runs):
 def test_a_declared_prior_on_a_coefficient_is_not_read_as_data(runs):
     # the prior on A enters the model as a factor site; the log-likelihood keeps only the law's rows
     source = SPEC.replace("loss ~", "A ~ LogNormal(5, 3)\nloss ~")
-    result = fit(check(parse(source, "power.law"), runs.columns), runs, chains=2, warmup=20, draws=20)
+    result = fit(check(parse(source, "power.law"), runs.columns), runs, chains=2, warmup=20, draws=20, max_draws=20)
     assert list(result.idata.log_likelihood.data_vars) == ["loss"]
     assert result.idata.log_likelihood["loss"].shape == (2, 20, 60)

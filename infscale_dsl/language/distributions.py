@@ -41,6 +41,7 @@ DISTRIBUTIONS: dict[str, DistInfo] = {
         DistInfo("LogNormal", ("loc", "scale"), "positive", False, ("scale",)),
         DistInfo("Exponential", ("rate",), "positive", False, ("rate",)),
         DistInfo("Gamma", ("concentration", "rate"), "positive", False, ("concentration", "rate")),
+        DistInfo("InverseGamma", ("concentration", "rate"), "positive", False, ("concentration", "rate")),
         DistInfo("Beta", ("concentration1", "concentration0"), "unit", False,
                  ("concentration1", "concentration0")),
         DistInfo("Uniform", ("low", "high"), "interval", False),

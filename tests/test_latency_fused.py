@@ -40,15 +40,16 @@ def model_and_tokens(shape: Shape):
     return config, build_model(config, seed=1), tokens
 
 
+@pytest.mark.parametrize("unroll", [1, True], ids=["scan", "unrolled"])
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
-def test_fused_path_gives_the_training_models_logits(shape):
+def test_fused_path_gives_the_training_models_logits(shape, unroll):
     config, model, tokens = model_and_tokens(shape)
     graphdef, state = nnx.split(model)
 
     def unfused(state, tokens, cache):
         return nnx.merge(graphdef, state).prefill(tokens, cache)  # decode_step is prefill of one token
 
-    fused_step = jax.jit(lambda weights, tokens, cache: jax_backend.forward(config, weights, tokens, cache),
+    fused_step = jax.jit(lambda weights, tokens, cache: jax_backend.forward(config, weights, tokens, cache, unroll),
                          donate_argnums=(2,))
     expected = logits_of_each_step(jax.jit(unfused), state, config, tokens)
     found = logits_of_each_step(fused_step, jax_backend.decode_weights(model, jnp.float32), config, tokens)
@@ -97,14 +98,15 @@ def load_jax_weights(torch_model, model, torch) -> None:
             put(getattr(theirs.mlp, name).weight, linear.kernel, transpose=True)
 
 
-def test_fused_and_unfused_generators_decode_the_same_tokens():
+def test_the_three_jax_generators_decode_the_same_tokens():
     shape = SHAPES["untied, grouped-query"]
     settings = BenchSettings(prompt_len=6, output_len=8, dtype="float32", repeats=2, warmup=1, seed=2)
-    fused = jax_backend.Generator(shape, settings, batch=2)
     unfused = jax_backend.UnfusedGenerator(shape, settings, batch=2)
-    assert fused.param_count == unfused.param_count == shape.params
-    np.testing.assert_array_equal(fused.prompt, unfused.prompt)
-    np.testing.assert_array_equal(fused.decode(fused.prefill()), unfused.decode(unfused.prefill()))
+    expected = np.asarray(unfused.decode(unfused.prefill()))
+    for fused in (jax_backend.Generator(shape, settings, batch=2), jax_backend.UnrolledGenerator(shape, settings, batch=2)):
+        assert fused.param_count == unfused.param_count == shape.params
+        np.testing.assert_array_equal(fused.prompt, unfused.prompt)
+        np.testing.assert_array_equal(fused.decode(fused.prefill()), expected)
 
 
 def test_cases_of_several_backends_come_back_in_order():

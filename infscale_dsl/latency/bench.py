@@ -24,6 +24,7 @@ from .shapes import BenchSettings, Shape
 # name -> (module in this package, generator class in it)
 BACKENDS = {
     "jax": ("jax_backend", "Generator"),  # fused layers in one lax.scan, decode loop compiled whole
+    "jax-unrolled": ("jax_backend", "UnrolledGenerator"),  # the same, the layer loop unrolled
     "jax-unfused": ("jax_backend", "UnfusedGenerator"),  # the training model's own decode step
     "torch": ("torch_backend", "Generator"),  # eager PyTorch, a Python loop per token
 }

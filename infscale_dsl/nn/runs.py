@@ -49,7 +49,7 @@ COLUMNS = {
     "code_version": "string",
     # columns added later; a table written before them reads with them empty
     "library_versions": "string",  # e.g. "jax 0.11.2, flax 0.12.10, optax 0.2.6"
-    "corpus": "string",  # Corpus.describe(): name, bytes, SHA-256
+    "corpus": "string",  # Corpus.description: name, bytes, SHA-256
     "learning_rate": "float64",
     "lr_base_width": "Int64",  # empty: one learning rate for all weights
 }

@@ -199,20 +199,21 @@ def train_run(sweep: Sweep, run: RunSpec, output: Path, code: str, show_progress
         redirect = contextlib.nullcontext() if show_progress else _redirect_output(log)
         try:
             with redirect:
-                corpus = _corpus(sweep.corpus, sweep.eval_fraction)
+                corpus = cached_corpus(sweep.corpus, sweep.eval_fraction)
                 result = train(run.model, run.train, corpus, show_progress=show_progress, description=description)
         except Exception:
             traceback.print_exc(file=log)
             raise
-        row = table_row(run, result, config_hash, code, corpus.describe())
+        row = table_row(run, result, config_hash, code, corpus.description)
         runs.save_part(output, row)
         print(f"{_now()} finished: loss {result.loss:.4f} in {result.wall_time_s:.1f} s", file=log)
     return row
 
 
 @functools.lru_cache(maxsize=2)
-def _corpus(source: str, eval_fraction: float):
-    return load_corpus(source, eval_fraction)  # once per worker process, not once per run
+def cached_corpus(source: str, eval_fraction: float):
+    """load_corpus, once per worker process, not once per run."""
+    return load_corpus(source, eval_fraction)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Decode latency on one GPU: 12 shapes, the five ~1.0B shapes of the H200 reference among them.
 
-    python benchmarks/gpu_latency.py --backends jax -o jax.csv        # H200: ~3 minutes
-    python benchmarks/gpu_latency.py --backends torch -o torch.csv    # the five reference shapes, ~2 minutes
+    python benchmarks/gpu_latency.py --backends jax -o jax.csv        # all shapes; the variants on 1024x79
+    python benchmarks/gpu_latency.py --backends torch -o torch.csv    # the five reference shapes
     python benchmarks/gpu_latency.py --tiny ...                       # the same logic on the CPU, tiny shapes
     python benchmarks/gpu_latency.py --table jax.csv torch.csv        # the table of earlier outputs (add --tiny for tiny ones)
 
@@ -60,7 +60,9 @@ def cases(backend: str, shapes: list[Shape], reference: set[str], variants: tupl
 
 
 def compare(rows: pd.DataFrame, reference: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per shape: each backend's median ms per token, our floor, the reference columns."""
+    """One row per shape: each backend's median ms per token (the first row of a shape and backend
+    measured twice), our floor, the reference columns."""
+    rows = rows.drop_duplicates(["shape", "backend"])
     table = rows.pivot_table(index=["shape", "d_model", "n_layers"], columns="backend", values="tpot_ms", sort=False)
     table.columns = [f"{backend}_ms" for backend in table.columns]
     table["floor_ms"] = rows.groupby("shape", sort=False)["floor_ms"].first().to_numpy()
@@ -126,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.table:
-        return print_table(pd.concat([pd.read_csv(path) for path in args.table], ignore_index=True), args.tiny)
+        missing = [str(path) for path in args.table if not path.is_file()]
+        if missing:
+            print(f"not found (a part stopped before it wrote them?): {', '.join(missing)}")
+        found = [pd.read_csv(path) for path in args.table if path.is_file()]
+        return print_table(pd.concat(found, ignore_index=True), args.tiny) if found else 1
 
     shapes, settings = load_config(SHAPES)
     reference = {shape.label for shape in shapes[:N_REFERENCE]}

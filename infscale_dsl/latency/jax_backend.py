@@ -23,8 +23,8 @@ they are static slices, read in place. Which is faster on a GPU is measured, not
 the reference that the fused path must match (tests/test_latency_fused.py), and what it is timed
 against.
 
-Both cast the weights to the compute dtype first: inference reads them in that dtype (training
-keeps float32 masters, which a decode need not read). Both build and trace with 64-bit types
+All three cast the weights to the compute dtype first: inference reads them in that dtype (training
+keeps float32 masters, which a decode need not read), and build and trace with 64-bit types
 off, whatever the process set (the fit switches them on globally): cache indices are int32, and
 a decode has no use for 64-bit numbers.
 """

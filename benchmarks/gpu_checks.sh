@@ -17,7 +17,7 @@
 # gpu_shape_window.parquet. A part that hangs or fails leaves the others' results.
 #
 #   bash benchmarks/gpu_checks.sh [OUT_DIR]           # one GPU window: 9 minutes (BUDGET_S=540)
-#   TINY=1 bash benchmarks/gpu_checks.sh /tmp/out     # the same steps on the CPU, tiny: about 3 minutes
+#   TINY=1 bash benchmarks/gpu_checks.sh /tmp/out     # the same steps on the CPU, tiny: 3 to 5 minutes
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR="${1:-gpu_logs}"
@@ -25,7 +25,6 @@ BUDGET_S="${BUDGET_S:-540}"
 PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT_DIR"
-exec > >(tee -a "$OUT_DIR/checks.txt") 2>&1
 START=$SECONDS
 
 TINY_FLAG=()
@@ -39,37 +38,41 @@ part() {  # part NAME SECONDS COMMAND...: run with a time limit
     echo "== $name: exit $? after $((SECONDS - START)) s"
 }
 
-date -u
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
-"$PYTHON" -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"
+checks() {  # every part, in order; its output goes to the terminal and to OUT_DIR/checks.txt
+    date -u
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
+    "$PYTHON" -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"
 
-if [ -n "${TINY:-}${DECODE:-}" ] || [ ! -f examples/latency/gpu_decode_latency.csv ]; then
-    part decode_jax 150 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet --backends jax --variants \
-        -o "$OUT_DIR/decode_jax.csv"
-    part decode_torch 130 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet --backends torch \
-        -o "$OUT_DIR/decode_torch.csv"
-    part decode_variants 100 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet --backends jax \
-        --only 1024x79 -o "$OUT_DIR/decode_variants.csv"
-    for flags in dynamic_slice_fusion command_buffers; do
-        case $flags in
-            dynamic_slice_fusion) xla="--xla_gpu_enable_dynamic_slice_fusion=true" ;;
-            command_buffers) xla="--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUSTOM_CALL,CUDNN,WHILE,CONDITIONAL --xla_gpu_graph_min_graph_size=1" ;;
-        esac
-        [ -n "${TINY:-}" ] && xla=""  # GPU flags: the CPU run checks the steps only
-        XLA_FLAGS="$xla" part "decode_xla_$flags" 50 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet \
-            --backends jax --only 1024x79 --variants jax-unrolled -o "$OUT_DIR/decode_xla_$flags.csv"
-    done
-    echo "== decode, all shapes (the fused path; torch; the variants on 1024x79):"
-    "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --table "$OUT_DIR"/decode_{jax,torch,variants}.csv
-else
-    echo "== decode: examples/latency/gpu_decode_latency.csv is committed; skipped (DECODE=1 measures again)"
-fi
+    if [ -n "${TINY:-}${DECODE:-}" ] || [ ! -f examples/latency/gpu_decode_latency.csv ]; then
+        part decode_jax 150 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet --backends jax --variants \
+            -o "$OUT_DIR/decode_jax.csv"
+        part decode_torch 130 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet --backends torch \
+            -o "$OUT_DIR/decode_torch.csv"
+        part decode_variants 100 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet --backends jax \
+            --only 1024x79 -o "$OUT_DIR/decode_variants.csv"
+        for flags in dynamic_slice_fusion command_buffers; do
+            case $flags in
+                dynamic_slice_fusion) xla="--xla_gpu_enable_dynamic_slice_fusion=true" ;;
+                command_buffers) xla="--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUSTOM_CALL,CUDNN,WHILE,CONDITIONAL --xla_gpu_graph_min_graph_size=1" ;;
+            esac
+            [ -n "${TINY:-}" ] && xla=""  # GPU flags: the CPU run checks the steps only
+            XLA_FLAGS="$xla" part "decode_xla_$flags" 50 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet \
+                --backends jax --only 1024x79 --variants jax-unrolled -o "$OUT_DIR/decode_xla_$flags.csv"
+        done
+        echo "== decode, all shapes (the fused path; torch; the variants on 1024x79):"
+        "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --table "$OUT_DIR"/decode_{jax,torch,variants}.csv
+    else
+        echo "== decode: examples/latency/gpu_decode_latency.csv is committed; skipped (DECODE=1 measures again)"
+    fi
 
-# the sweep: what is left of the budget for starting runs, and 40 s more before it is stopped
-LEFT=$((BUDGET_S - (SECONDS - START)))
-if [ "$LEFT" -ge 30 ]; then
-    part sweep $((LEFT + 40)) "$PYTHON" benchmarks/gpu_sweep.py "${TINY_FLAG[@]}" --out "$OUT_DIR" --budget-s "$LEFT"
-else
-    echo "== sweep: skipped, ${LEFT} s of BUDGET_S left"
-fi
-echo "== all parts done after $((SECONDS - START)) s; results in $OUT_DIR"
+    # the sweep: what is left of the budget for starting runs, and 40 s more before it is stopped
+    LEFT=$((BUDGET_S - (SECONDS - START)))
+    if [ "$LEFT" -ge 30 ]; then
+        part sweep $((LEFT + 40)) "$PYTHON" benchmarks/gpu_sweep.py "${TINY_FLAG[@]}" --out "$OUT_DIR" --budget-s "$LEFT"
+    else
+        echo "== sweep: skipped, ${LEFT} s of BUDGET_S left"
+    fi
+    echo "== all parts done after $((SECONDS - START)) s; results in $OUT_DIR"
+}
+
+checks 2>&1 | tee -a "$OUT_DIR/checks.txt"

@@ -63,6 +63,7 @@ class Pace:
         peak = peak_flops(devices, dtype)
         self.rate = 1e9 if math.isnan(peak) else peak / 4  # training FLOP/s
         self.fixed_s = 30.0
+        self.fixed_seen = []  # wall time less training time of each finished run
         self.largest = 0.0  # training FLOPs of the run the rate comes from
 
     def predict(self, run: RunSpec) -> float:
@@ -70,11 +71,13 @@ class Pace:
 
     def learn(self, run: RunSpec, row: dict) -> None:
         training_s = row["tokens_D"] / row["tokens_per_s"]  # steps after the first, which compiles
-        if math.isfinite(training_s):
-            self.fixed_s = max(self.fixed_s if self.largest else 0.0, row["wall_time_s"] - training_s)
-            if training_flops(run) >= self.largest:
-                self.largest = training_flops(run)
-                self.rate = flops_per_token(run.model) * row["tokens_per_s"]
+        if not math.isfinite(training_s):  # too few steps to time
+            return
+        self.fixed_seen.append(row["wall_time_s"] - training_s)
+        self.fixed_s = max(self.fixed_seen)
+        if training_flops(run) >= self.largest:
+            self.largest = training_flops(run)
+            self.rate = flops_per_token(run.model) * row["tokens_per_s"]
 
 
 def finished_before(windows: Path) -> pd.DataFrame:
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=Path, default=WINDOWS,
                         help="folder of earlier windows' tables: their runs are skipped")
     parser.add_argument("--out", type=Path, required=True, help=f"folder for this window's table ({WINDOW_TABLE})")
-    parser.add_argument("--work", type=Path, help="folder for the runs' parts and logs (default: a temporary one)")
+    parser.add_argument("--work", type=Path, help="folder for the runs' parts and logs (default: a new temporary one)")
     parser.add_argument("--budget-s", type=float, default=math.inf, help="start no run predicted to end after this")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     work = args.work or Path(tempfile.mkdtemp(prefix="gpu_sweep_"))
     work_table = work / WINDOW_TABLE
-    table = runs.rebuild_table(work_table)  # a rerun with the same --work resumes its runs too
+    table = runs.as_table([])  # this window's runs
     pace = Pace(devices, sweep.runs[0].model.dtype)
     code, trained, failed = code_version(), 0, 0
     for number, run in enumerate(todo, start=1):

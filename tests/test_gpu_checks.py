@@ -118,3 +118,19 @@ def test_a_run_that_would_not_fit_waits_for_the_next_window(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "stop: d8_L2_h2_kv2_D4136 needs about" in printed and "it and 3 more wait for the next window" in printed
     assert not (tmp_path / script.WINDOW_TABLE).exists()
+
+
+def test_pace_learns_the_fixed_cost_and_the_rate_of_the_largest_run():
+    script = load_script("gpu_sweep")
+    sweep = load_sweep(script.SWEEP)
+    small, large, next_run = sorted(sweep.runs, key=script.training_flops)[:3]
+
+    class H200:
+        device_kind = "NVIDIA H200"
+    pace = script.Pace([H200()], "bfloat16")
+    assert pace.predict(small) == pytest.approx(1.2 * (30 + script.training_flops(small) / (989e12 / 4)))
+    for run, wall_s, tokens_per_s in ((small, 25.0, 2e6), (large, 60.0, 1e6)):
+        pace.learn(run, dict(tokens_D=run.train.tokens, tokens_per_s=tokens_per_s, wall_time_s=wall_s))
+    fixed = max(25.0 - small.train.tokens / 2e6, 60.0 - large.train.tokens / 1e6)  # the most a run paid
+    rate = script.flops_per_token(large.model) * 1e6  # the larger run's training rate
+    assert pace.predict(next_run) == pytest.approx(1.2 * (fixed + script.training_flops(next_run) / rate))

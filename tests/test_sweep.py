@@ -154,7 +154,7 @@ def test_bad_shard(text):
 
 def fake_row(config_hash: str, n: int) -> dict:
     """A finished run as the table stores it, without training one."""
-    row = {column: (1.5 if dtype == "float64" else n if dtype == "int64" else f"x{n}")
+    row = {column: (1.5 if dtype == "float64" else n if dtype.lower() == "int64" else f"x{n}")
            for column, dtype in runs.COLUMNS.items()}
     return row | {"config_hash": config_hash}
 

@@ -4,10 +4,11 @@
 #
 #  1. Decode latency (benchmarks/gpu_latency.py), unless examples/latency/gpu_decode_latency.csv is
 #     already committed (DECODE=1 measures again), each part with its own limit:
-#     decode_jax       150 s  the fused jax path on the 12 shapes of examples/latency/gpu_shapes.toml
-#     decode_torch     130 s  eager torch on the five reference shapes
-#     decode_variants  100 s  on 1024x79, in the same rounds: the fused path, unrolled, unfused
-#     decode_xla_*      50 s  each: the fused paths on 1024x79 under one XLA flag set (dynamic-slice
+#     decode_jax       180 s  the fused jax path on the 12 shapes of examples/latency/gpu_shapes.toml
+#                             (the five reference shapes first, written before the other seven)
+#     decode_torch     120 s  eager torch on the five reference shapes
+#     decode_variants   90 s  on 1024x79, in the same rounds: the fused path, unrolled, unfused
+#     decode_xla_*      45 s  each: the fused paths on 1024x79 under one XLA flag set (dynamic-slice
 #                             fusion; command buffers with loops)
 #  2. sweep: the rest of BUDGET_S. benchmarks/gpu_sweep.py trains the runs of
 #     examples/sweeps/gpu_shape.toml not in examples/data/gpu_shape_windows/, cheapest first, each
@@ -44,11 +45,11 @@ checks() {  # every part, in order; its output goes to the terminal and to OUT_D
     "$PYTHON" -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"
 
     if [ -n "${TINY:-}${DECODE:-}" ] || [ ! -f examples/latency/gpu_decode_latency.csv ]; then
-        part decode_jax 150 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet --backends jax --variants \
+        part decode_jax 180 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet --backends jax --variants \
             -o "$OUT_DIR/decode_jax.csv"
-        part decode_torch 130 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet --backends torch \
+        part decode_torch 120 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet --backends torch \
             -o "$OUT_DIR/decode_torch.csv"
-        part decode_variants 100 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet --backends jax \
+        part decode_variants 90 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet --backends jax \
             --only 1024x79 -o "$OUT_DIR/decode_variants.csv"
         for flags in dynamic_slice_fusion command_buffers; do
             case $flags in
@@ -56,7 +57,7 @@ checks() {  # every part, in order; its output goes to the terminal and to OUT_D
                 command_buffers) xla="--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUSTOM_CALL,CUDNN,WHILE,CONDITIONAL --xla_gpu_graph_min_graph_size=1" ;;
             esac
             [ -n "${TINY:-}" ] && xla=""  # GPU flags: the CPU run checks the steps only
-            XLA_FLAGS="$xla" part "decode_xla_$flags" 50 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet \
+            XLA_FLAGS="$xla" part "decode_xla_$flags" 45 "$PYTHON" benchmarks/gpu_latency.py "${TINY_FLAG[@]}" --quiet \
                 --backends jax --only 1024x79 --variants jax-unrolled -o "$OUT_DIR/decode_xla_$flags.csv"
         done
         echo "== decode, all shapes (the fused path; torch; the variants on 1024x79):"

@@ -141,13 +141,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         shapes = [shape for shape in shapes if shape.label in args.only]
     measured = []
+    # the reference shapes first, then the others, each group written when done: a run stopped at
+    # its time limit keeps what it finished
+    groups = [[shape for shape in shapes if shape.label in reference], [shape for shape in shapes if shape.label not in reference]]
     for backend in args.backends:
-        started = time.perf_counter()
-        rows = benchmark_cases(cases(backend, shapes, reference, tuple(args.variants)), settings, quiet=args.quiet)
-        measured.append(rows)
-        print(f"{backend}: {len(rows)} cases in {time.perf_counter() - started:.0f} s (building, compiling, timing)")
-        if args.output:  # after each backend: a later one that runs out of time leaves these
-            pd.concat(measured).to_csv(args.output, index=False)
+        for group in groups:
+            group_cases = cases(backend, group, reference, tuple(args.variants))
+            if not group_cases:
+                continue
+            started = time.perf_counter()
+            measured.append(benchmark_cases(group_cases, settings, quiet=args.quiet))
+            print(f"{backend}: {len(group_cases)} cases in {time.perf_counter() - started:.0f} s (building, compiling, timing)")
+            if args.output:
+                pd.concat(measured).to_csv(args.output, index=False)
     return print_table(pd.concat(measured, ignore_index=True), args.tiny)
 
 

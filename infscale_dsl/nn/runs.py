@@ -47,7 +47,13 @@ COLUMNS = {
     "seed": "int64",
     "config_hash": "string",  # identifies the run's configuration; reruns skip finished hashes
     "code_version": "string",
+    # columns added later; a table written before them reads with them empty
+    "library_versions": "string",  # e.g. "jax 0.11.2, flax 0.12.10, optax 0.2.6"
+    "corpus": "string",  # Corpus.description: name, bytes, SHA-256
+    "learning_rate": "float64",
+    "lr_base_width": "Int64",  # empty: one learning rate for all weights
 }
+LATER_COLUMNS = ("library_versions", "corpus", "learning_rate", "lr_base_width")
 
 
 SUFFIXES = (".parquet", ".csv")  # the table's format follows its extension
@@ -154,7 +160,7 @@ def read_table(path: Path) -> pd.DataFrame:
         raise _Unreadable(Diagnostic(f"cannot read {path.name} ({error})", filename=str(path),
                                      hint="the file is damaged: rerun the sweep that wrote it, which "
                                           "sets it aside and retrains its runs")) from None
-    missing = [c for c in COLUMNS if c not in table.columns]
+    missing = [c for c in COLUMNS if c not in table.columns and c not in LATER_COLUMNS]
     if missing:
         raise LawError(Diagnostic(f"{path} is not a runs table: missing columns {', '.join(missing)}",
                                   filename=str(path), hint="pass a table written by `infscale-dsl sweep`"))

@@ -38,7 +38,7 @@ from ..executors import Executor, InProcess, Resources
 from . import runs
 from .corpus import DEFAULT_CORPUS, load_corpus
 from .model import ModelConfig, param_count
-from .train import TrainConfig, TrainResult, train
+from .train import TrainConfig, TrainResult, library_versions, train
 
 MODEL_FIELDS = {f.name for f in fields(ModelConfig)}
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"tokens", "seed"}
@@ -46,6 +46,7 @@ TOP_LEVEL = {"seed", "corpus", "eval_fraction", "model", "train", "grid", "runs"
 RESOURCE_FIELDS = {f.name for f in fields(Resources)}
 SLURM_FIELDS = {"partition", "time_min", "array_parallelism", "account"}  # the rest of SlurmOptions comes from -o
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+LATER_TRAIN_FIELDS = {"lr_base_width"}  # TrainConfig fields hashed only when set (see Sweep.config_hash)
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,12 @@ class Sweep:
     slurm: dict = field(default_factory=dict)  # [slurm]: SlurmOptions fields
 
     def config_hash(self, run: RunSpec) -> str:
-        """Hash of everything that determines a run's result (not the code version or device)."""
+        """Hash of everything that determines a run's result (not the code version or device).
+        Settings added since the first tables were written are left out while at their defaults,
+        so that those tables' hashes still hold."""
         model = asdict(run.model) | {"dtype": jnp.dtype(run.model.dtype).name}
-        identity = dict(model=model, train=asdict(run.train), corpus=self.corpus, eval_fraction=self.eval_fraction)
+        train = {k: v for k, v in asdict(run.train).items() if not (k in LATER_TRAIN_FIELDS and v is None)}
+        identity = dict(model=model, train=train, corpus=self.corpus, eval_fraction=self.eval_fraction)
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -195,20 +199,21 @@ def train_run(sweep: Sweep, run: RunSpec, output: Path, code: str, show_progress
         redirect = contextlib.nullcontext() if show_progress else _redirect_output(log)
         try:
             with redirect:
-                result = train(run.model, run.train, _corpus(sweep.corpus, sweep.eval_fraction),
-                               show_progress=show_progress, description=description)
+                corpus = cached_corpus(sweep.corpus, sweep.eval_fraction)
+                result = train(run.model, run.train, corpus, show_progress=show_progress, description=description)
         except Exception:
             traceback.print_exc(file=log)
             raise
-        row = table_row(run, result, config_hash, code)
+        row = table_row(run, result, config_hash, code, corpus.description)
         runs.save_part(output, row)
         print(f"{_now()} finished: loss {result.loss:.4f} in {result.wall_time_s:.1f} s", file=log)
     return row
 
 
 @functools.lru_cache(maxsize=2)
-def _corpus(source: str, eval_fraction: float):
-    return load_corpus(source, eval_fraction)  # once per worker process, not once per run
+def cached_corpus(source: str, eval_fraction: float):
+    """load_corpus, once per worker process, not once per run."""
+    return load_corpus(source, eval_fraction)
 
 
 @contextlib.contextmanager
@@ -221,7 +226,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def table_row(run: RunSpec, result: TrainResult, config_hash: str, code: str) -> dict:
+def table_row(run: RunSpec, result: TrainResult, config_hash: str, code: str, corpus: str) -> dict:
     m, counts = run.model, param_count(run.model)
     return dict(
         name=run.name, N=counts["total"], N_non_embedding=counts["non_embedding"], D=result.tokens,
@@ -230,6 +235,8 @@ def table_row(run: RunSpec, result: TrainResult, config_hash: str, code: str) ->
         loss=result.loss, loss_curve=json.dumps(result.loss_curve), wall_time_s=result.wall_time_s,
         tokens_per_s=result.tokens_per_s, mfu=result.mfu, device=result.device,
         dtype=jnp.dtype(m.dtype).name, seed=run.train.seed, config_hash=config_hash, code_version=code,
+        library_versions=library_versions(), corpus=corpus, learning_rate=run.train.learning_rate,
+        lr_base_width=run.train.lr_base_width,
     )
 
 

@@ -5,6 +5,11 @@ The model is split once (`nnx.split`) and a pure step function that merges it in
 jax.sharding: a 1-D mesh over the local devices, the batch split along it, parameters and
 optimizer state replicated; XLA inserts the gradient all-reduce.
 
+With `lr_base_width` set, the learning rate follows the width, muP-style (Yang et al. 2022,
+Table 3, for Adam): the hidden matrices (attention and MLP) train at learning_rate *
+lr_base_width / d_model, while the embeddings (in, and out when untied) and the norm gains keep
+learning_rate. Only the rates scale: initialisation and the output logits stay as they are.
+
 MFU follows PaLM (appendix B): model FLOPs per token = 6 N + 12 L d T, where N counts the
 parameters that take part in matrix products (all but the embedding lookup table; the output
 projection counts, tied or not), over the peak FLOP/s of the devices used.
@@ -34,6 +39,7 @@ class TrainConfig:
     tokens: int  # training budget D, rounded up to whole steps
     batch_size: int = 16  # sequences per step, split over the devices
     learning_rate: float = 3e-3
+    lr_base_width: int | None = None  # muP-style: hidden matrices at learning_rate * lr_base_width / d_model
     warmup_fraction: float = 0.05  # of the steps, linear from 0
     min_lr_ratio: float = 0.1  # cosine decay ends at learning_rate * min_lr_ratio
     weight_decay: float = 0.1  # AdamW, on matrices only
@@ -71,16 +77,37 @@ def peak_flops(devices: list, dtype) -> float:
     return known.peak_flops.get(jnp.dtype(dtype).name, math.nan) * len(devices)
 
 
-def make_optimizer(config: TrainConfig, steps: int) -> optax.GradientTransformation:
+def library_versions() -> str:
+    import flax
+
+    return f"jax {jax.__version__}, flax {flax.__version__}, optax {optax.__version__}"
+
+
+def make_optimizer(config: TrainConfig, steps: int, width: int) -> optax.GradientTransformation:
+    """AdamW with warm-up and cosine decay, clipped; muP-style rates when config.lr_base_width is set."""
     warmup = max(1, round(config.warmup_fraction * steps))
-    schedule = optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=config.learning_rate, warmup_steps=warmup,
-        decay_steps=max(steps, warmup + 1), end_value=config.learning_rate * config.min_lr_ratio)
-    decay_matrices_only = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)
-    return optax.chain(
-        optax.clip_by_global_norm(config.grad_clip),
-        optax.adamw(schedule, b1=0.9, b2=0.95, weight_decay=config.weight_decay, mask=decay_matrices_only),
-    )
+
+    def adamw(learning_rate: float) -> optax.GradientTransformation:
+        schedule = optax.warmup_cosine_decay_schedule(
+            init_value=0.0, peak_value=learning_rate, warmup_steps=warmup,
+            decay_steps=max(steps, warmup + 1), end_value=learning_rate * config.min_lr_ratio)
+        decay_matrices_only = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)
+        return optax.adamw(schedule, b1=0.9, b2=0.95, weight_decay=config.weight_decay, mask=decay_matrices_only)
+
+    clip = optax.clip_by_global_norm(config.grad_clip)
+    if config.lr_base_width is None:
+        return optax.chain(clip, adamw(config.learning_rate))
+    rates = {"hidden": adamw(config.learning_rate * config.lr_base_width / width),
+             "base": adamw(config.learning_rate)}
+    return optax.chain(clip, optax.multi_transform(rates, hidden_or_base))
+
+
+def hidden_or_base(params):
+    """'hidden' for the matrices inside the blocks (attention, MLP), 'base' for the rest
+    (embeddings, the untied output projection, norm gains): the labels of muP-style rates."""
+    def label(path, p):
+        return "hidden" if path[0].key == "blocks" and p.ndim >= 2 else "base"
+    return jax.tree_util.tree_map_with_path(label, params)
 
 
 def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus,
@@ -98,7 +125,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus,
     batch_sharded = NamedSharding(mesh, PartitionSpec("data"))  # (B, T + 1) split along B
 
     graphdef, params = nnx.split(build_model(model_config, seed=train_config.seed))
-    optimizer = make_optimizer(train_config, steps)
+    optimizer = make_optimizer(train_config, steps, model_config.d_model)
     params = jax.device_put(params, replicated)
     opt_state = jax.device_put(optimizer.init(params), replicated)
 

@@ -29,7 +29,7 @@ def fitted(runs):
     """`infscale-dsl fit` with few draws: enough to test the plumbing, too few to pass the gate."""
     out = runs / "fit"
     code = main(["fit", str(runs / "chinchilla.law"), str(runs / "runs.csv"), "-o", str(out),
-                 "--chains", "2", "--warmup", "150", "--draws", "100", "--quiet"])
+                 "--chains", "2", "--warmup", "150", "--draws", "100", "--max-draws", "100", "--quiet"])
     assert code == 0  # without --strict a failed gate still exits 0
     return out
 
@@ -41,12 +41,14 @@ def test_fit_folder_holds_posterior_summary_spec_and_data_hash(fitted, runs):
     assert set(summary["params"]["A"]) == {"mean", "median", "q05", "q95", "r_hat", "ess_bulk"}
     assert set(summary["diagnostics"]) >= {"divergences", "max_r_hat", "min_ess_bulk", "ok"}
     assert summary["n_obs"] == {"loss": 60} and summary["method"] == "nuts"
-    # 2 chains x 100 draws need an ESS of 2 per draw to pass, which the Laplace metric cannot
-    # give in warm-up, so --mass auto re-estimated it in the rest of warm-up
-    assert summary["sampler"]["mass"] == "adapt" and summary["sampler"]["draws"] == 100
-    assert summary["sampler"]["parallel_chains"] is True  # the CLI asks for a CPU device per chain
-    assert summary["sampler"]["mass_note"].startswith("first quarter of warm-up with the Laplace metric: ESS ")
-    assert summary["sampler"]["mass_note"].endswith("1.00 wanted: metric re-estimated in the rest of warm-up")
+    # 2 chains x 100 draws need an ESS of 2 per draw to pass; --mass auto asks for 1 per draw in
+    # the first quarter of warm-up, and the note says what it measured and what it chose
+    sampler = summary["sampler"]
+    assert sampler["draws"] == 100 and sampler["min_draws"] == 100 and sampler["max_draws"] == 100
+    assert sampler["parallel_chains"] is True  # the CLI asks for a CPU device per chain
+    assert sampler["mass_note"].startswith("first quarter of warm-up with the Laplace metric: ESS ")
+    assert sampler["mass_note"].endswith({"laplace": "1.00 wanted: metric kept",
+                                          "adapt": "1.00 wanted: metric re-estimated in the rest of warm-up"}[sampler["mass"]])
     assert len(summary["data_sha256"]) == 64
     assert summary["fit_id"] == json.loads((fitted / "fit.json").read_text())["fit_id"]
     assert (fitted / "spec.law").read_text() == SPEC
@@ -54,8 +56,8 @@ def test_fit_folder_holds_posterior_summary_spec_and_data_hash(fitted, runs):
 
 def test_few_draws_fail_the_gate_and_strict_exits_1(runs, tmp_path, capsys):
     code = main(["fit", str(runs / "chinchilla.law"), str(runs / "runs.csv"), "-o", str(tmp_path / "f"),
-                 "--chains", "2", "--warmup", "150", "--draws", "100", "--quiet", "--strict",
-                 "--mass", "laplace"])
+                 "--chains", "2", "--warmup", "150", "--draws", "100", "--max-draws", "100", "--quiet",
+                 "--strict", "--mass", "laplace"])
     out = capsys.readouterr().out
     assert code == 1
     assert "NUTS: 2 chains x 100 draws after 150 warm-up, target acceptance 0.99, mass matrix laplace" in out

@@ -17,10 +17,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from . import BACKENDS
 from .roofline import add_roofline, device_spec
 from .shapes import BenchSettings, Shape
-
-BACKENDS = {"jax": "jax_backend", "torch": "torch_backend"}  # name -> module in this package
 
 
 def load_backend(name: str):

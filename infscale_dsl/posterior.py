@@ -50,6 +50,14 @@ class FitResult:
     def __post_init__(self):
         self.table = _summarise(self)
 
+    def __repr__(self) -> str:
+        verdict = "diagnostics ok" if self.diagnostics["ok"] else "DIAGNOSTICS FAILED"
+        if self.method == "map":
+            verdict = "a point fit"
+        sizes = self.idata.posterior.sizes
+        return (f"FitResult({self.spec.filename}: {self.method}, {sizes['chain']} chains x {sizes['draw']} draws, "
+                f"{', '.join(f'{r} {n} rows' for r, n in self.n_obs.items())}; {verdict})")
+
     # ---- draws ------------------------------------------------------------------------------
 
     @property
@@ -118,6 +126,16 @@ class FitResult:
         """Per parameter (and per level of a grouped one): mean, median, q05, q95, r_hat,
         ess_bulk, ess_tail."""
         return self.table.copy()
+
+    def predict(self, table: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+        """`table` with {response}_median, _q05, _q95 (a new run) and _law_median (see predict.py)."""
+        from .predict import predict  # predict.py imports this module
+
+        return predict(self, table, seed=seed)
+
+    def to_arviz(self) -> az.InferenceData:
+        """The draws as arviz InferenceData (see complete_inference_data for its groups)."""
+        return self.idata
 
     def summary_json(self) -> dict:
         params = {name: {k: _plain(row[k]) for k in ("mean", "median", "q05", "q95", "r_hat", "ess_bulk")}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -72,14 +71,13 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
 def fit_options(args: argparse.Namespace) -> dict:
     """Keyword arguments of `infscale_dsl.fit.fit` from those options. Call it before JAX
     starts: it asks for one CPU device per chain, so that chains run in parallel."""
-    import numpyro
-
+    from ..api import parallel_chains
     from ..errors import Diagnostic, LawError
 
     if args.max_draws is not None and args.max_draws < args.draws:
         raise LawError(Diagnostic(f"--max-draws {args.max_draws} is below --draws {args.draws}",
                                   hint="give --max-draws at least --draws"))
-    numpyro.set_host_device_count(max(args.chains, os.cpu_count() or 1))
+    parallel_chains(args.chains)
     from ..fit import show_progress
 
     return dict(method=args.method, chains=args.chains, warmup=args.warmup, draws=args.draws,

@@ -31,11 +31,14 @@ import numbers
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import Diagnostic, LawError
+
+if TYPE_CHECKING:  # tables are handed in: the CLI's help reads this module without loading pandas
+    import pandas as pd
 
 # the columns that say which shape a row is; latency rows and training runs join on these
 SHAPE_KEYS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "vocab")

@@ -72,8 +72,10 @@ def register(subparsers) -> None:
 
 
 def add_decision_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", action="append", default=[], help='e.g. "loss <= 2.95" (repeatable)')
-    parser.add_argument("--budget", action="append", default=[], help='e.g. "latency <= 20" (repeatable)')
+    parser.add_argument("--target", action="append", default=[],
+                        help='a condition on a fitted response, e.g. "loss <= 2.95" (repeatable; default: none)')
+    parser.add_argument("--budget", action="append", default=[],
+                        help='a condition on another quantity, e.g. "latency <= 20" (repeatable; default: none)')
     parser.add_argument("--latency", help="a latency fit folder or a measured latency table (.csv/.parquet; - reads "
                                           "CSV from standard input) (default: none)")
     parser.add_argument("--latency-column", help="the latency quantity (default: a budget's name, else "
@@ -106,7 +108,8 @@ def add_decision_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="the fitted runs table, for the data-against-law plot (default: no such plot)")
     parser.add_argument("--group-column", default="size_group", help="size groups in that plot")
     parser.add_argument("--title", default="Scaling-law risk report", help="the report's title")
-    parser.add_argument("--note", action="append", default=[], help="an assumption to state in the report (repeatable)")
+    parser.add_argument("--note", action="append", default=[],
+                        help="an assumption to state in the report (repeatable; default: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise draws")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 if the fit (or the latency fit) fails its diagnostics")

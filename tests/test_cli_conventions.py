@@ -42,9 +42,17 @@ def point_fit(runs_csv) -> Path:
     return folder
 
 
-def subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = build_parser()
-    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+def subcommands(parser: argparse.ArgumentParser | None = None, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
+    """Every command a user can run, by its words: "fit", "runs import wandb", ..."""
+    parser = parser or build_parser()
+    nested = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if nested is None:
+        return {prefix.strip(): parser}
+    return {name: leaf for word, child in nested.choices.items()
+            for name, leaf in subcommands(child, f"{prefix} {word}").items()}
+
+
+COMMAND_WORDS = sorted(subcommands())
 
 
 def test_version(capsys):
@@ -61,13 +69,17 @@ def test_help_documents_the_exit_codes(capsys):
     assert "0  success" in out and "1  a check you asked for failed" in out and "2  bad input" in out
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_is_tested():
+    assert {words.split()[0] for words in COMMAND_WORDS} == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMAND_WORDS)
 def test_every_command_takes_quiet(command):
     options = {o for action in subcommands()[command]._actions for o in action.option_strings}
     assert {"-q", "--quiet"} <= options
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("command", COMMAND_WORDS)
 def test_every_option_says_its_default(command):
     parser = subcommands()[command]
     for action in parser._actions:

@@ -177,14 +177,14 @@ def run_cli(*argv: str) -> list[str]:
             f"    main({list(argv)!r})\n"
             "except SystemExit:\n"
             "    pass\n"
-            "print(json.dumps(sorted(m for m in ('jax', 'numpyro', 'arviz', 'pandas') if m in sys.modules)), "
+            "print(json.dumps(sorted(m for m in ('jax', 'numpyro', 'arviz', 'pandas', 'numpy') if m in sys.modules)), "
             "file=sys.stderr)\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env=os.environ | {"PYTHONPATH": str(ROOT)})
     return json.loads(done.stderr.strip().splitlines()[-1])
 
 
-def test_help_and_check_load_no_fitting_stack():
+def test_help_loads_nothing_heavy_and_check_no_fitting_stack():
     assert run_cli("--help") == []
     assert run_cli("latency", "--help") == []
-    assert run_cli("check", SPEC, "examples/data/cpu_small_runs.parquet") == ["pandas"]
+    assert run_cli("check", SPEC, "examples/data/cpu_small_runs.parquet") == ["numpy", "pandas"]

@@ -70,8 +70,9 @@ class Law:
                 stacklevel=2)
         from .fit import fit
 
+        filename = str(table) if isinstance(table, (str, Path)) else None  # data errors name the file
         table = _table(table)
-        return fit(self._checked(table), table, method=method, chains=chains, **options)
+        return fit(self._checked(table), table, method=method, chains=chains, filename=filename, **options)
 
     def _checked(self, table):
         """The spec checked against the table's columns (undeclared names that are columns are data)."""

@@ -229,7 +229,7 @@ def complete_inference_data(compiled: "CompiledModel", data: "PreparedData", ida
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     flat = {name: posterior[name].values.reshape((chains * draws,) + posterior[name].shape[2:])
             for name in spec.parameters}
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed + 4)  # a stream of its own: fit.py draws the noise scales from seed itself
     prior = draw_prior(compiled, compiled.inputs(data)["scales"], jax.random.PRNGKey(seed + 3), PRIOR_DRAWS)
     with np.errstate(all="ignore"):  # a prior draw may put the law far out of range: inf is its honest value
         prior_runs = new_runs(compiled, data, prior, rng)

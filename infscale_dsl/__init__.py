@@ -1,11 +1,17 @@
 """infscale-dsl: scaling laws as small text files, fitted with Bayesian inference.
 
-The Python API mirrors the CLI:
+A law as an object (api.py), as bambi and brms users know it:
 
     import infscale_dsl as isd
+    law = isd.Law.from_file("models/bian2025.law")   # or isd.Law("loss ~ A/N^a + B/D^b + E")
+    fit = law.fit(table)                          # NUTS, chains in parallel; method="map" for a point fit
+    fit.summary(); fit.predict(candidates); fit.to_arviz(); fit.save("fit/")
+
+The function API mirrors the CLI:
+
     table = isd.read_table("runs.parquet")
     spec = isd.load_spec("models/bian2025.law", columns=table.columns)
-    result = isd.fit(spec, table)                 # NUTS; method="map" for a point fit
+    result = isd.fit(spec, table)                 # the same FitResult
     result.summary()                              # a DataFrame, one row per parameter
     result.save("fit/")                           # isd.FitResult.load("fit/") reads it back
     isd.predict(result, candidates)               # {response}_median, _q05, _q95, _law_median
@@ -25,6 +31,7 @@ _API = {
     "fit": "fit", "FitResult": "posterior",
     "predict": "predict", "predict_draws": "predict",
     "LawError": "errors", "Diagnostic": "errors",
+    "Law": "api",
 }
 __all__ = sorted(_API)
 

@@ -7,6 +7,8 @@ column, the rows and how to fix it.
 """
 from __future__ import annotations
 
+import io
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from .errors import Diagnostic, LawError
-from .files import TABLE_SUFFIXES, atomic_write, check_output_file
+from .files import STDIN_NAME, STDIO, TABLE_SUFFIXES, atomic_write, check_output_file
 from .language.ast import CheckedSpec, Law, Name
 from .language.check import suggest
 from .language.positivity import Requirement, value_requirements
@@ -35,33 +37,51 @@ class PreparedData:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A .csv or .parquet (.pq) table."""
+    """A .csv or .parquet (.pq) table; `-` reads CSV from standard input."""
+    if str(path) == STDIO:
+        return _read_csv_source(io.StringIO(sys.stdin.read()), STDIN_NAME)
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise LawError(Diagnostic(f"cannot read a '{suffix or path.name}' table", filename=str(path),
-                                  hint="give a .csv or .parquet file"))
+                                  hint="give a .csv or .parquet file, or - for CSV on standard input"))
+    if suffix == ".csv":
+        return _read_csv_source(path, str(path))
     try:
-        names = _column_names(path, suffix)
-        repeated = [name for name, count in Counter(names).items() if count > 1 and name != ""]
-        if repeated:  # pandas would read the second 'loss' as 'loss.1' and fit the first without a word
-            raise LawError([Diagnostic(f"column '{name}' appears {names.count(name)} times in the header",
-                                       filename=str(path), table_column=name,
-                                       hint="give each column its own name") for name in repeated])
-        return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        _refuse_repeated_columns(pq.read_schema(path).names, str(path))
+        return pd.read_parquet(path)
     except FileNotFoundError:
         raise LawError(Diagnostic("table not found", filename=str(path), hint="check the path")) from None
-    except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise LawError(Diagnostic(f"cannot read table: {error}", filename=str(path),
-                                  hint="save it as a plain CSV with a header row, or as parquet")) from None
+    except (OSError, ValueError) as error:
+        raise _unreadable(error, str(path)) from None
 
 
-def _column_names(path: Path, suffix: str) -> list[str]:
-    """The header as written, before pandas makes repeated names unique."""
-    if suffix == ".csv":
-        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
-        return [str(name) for name in header.iloc[0]] if len(header) else []
-    return list(pq.read_schema(path).names)
+def _read_csv_source(source: Path | io.StringIO, name: str) -> pd.DataFrame:
+    """A CSV file or text; its header is checked as written, before pandas makes repeated
+    names unique (it would read a second 'loss' as 'loss.1' and fit the first without a word)."""
+    try:
+        header = pd.read_csv(source, header=None, nrows=1, dtype=str, keep_default_na=False)
+        _refuse_repeated_columns([str(n) for n in header.iloc[0]] if len(header) else [], name)
+        if isinstance(source, io.StringIO):
+            source.seek(0)
+        return pd.read_csv(source)
+    except FileNotFoundError:
+        raise LawError(Diagnostic("table not found", filename=name, hint="check the path")) from None
+    except (OSError, ValueError, pd.errors.ParserError) as error:  # EmptyDataError is a ValueError
+        raise _unreadable(error, name) from None
+
+
+def _refuse_repeated_columns(names: list[str], name: str) -> None:
+    repeated = [column for column, count in Counter(names).items() if count > 1 and column != ""]
+    if repeated:
+        raise LawError([Diagnostic(f"column '{column}' appears {names.count(column)} times in the header",
+                                   filename=name, table_column=column, hint="give each column its own name")
+                        for column in repeated])
+
+
+def _unreadable(error: Exception, name: str) -> LawError:
+    return LawError(Diagnostic(f"cannot read table: {error}", filename=name,
+                               hint="save it as a plain CSV with a header row, or as parquet"))
 
 
 def select_rows(table: pd.DataFrame, rule: str, filename: str | None = None) -> pd.DataFrame:
@@ -73,9 +93,13 @@ def select_rows(table: pd.DataFrame, rule: str, filename: str | None = None) -> 
     return selected
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a .csv or .parquet table atomically (never a half-written file)."""
-    path = check_output_file(path, TABLE_SUFFIXES, "table")
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path | str:
+    """Write a .csv or .parquet table atomically (never a half-written file); `-` writes CSV
+    to standard output."""
+    path = check_output_file(path, TABLE_SUFFIXES, "table", stdout_ok=True)
+    if path == STDIO:
+        frame.to_csv(sys.stdout, index=False)
+        return path
     if path.suffix.lower() == ".csv":
         return atomic_write(path, lambda temp: frame.to_csv(temp, index=False))
     return atomic_write(path, lambda temp: frame.to_parquet(temp, index=False))

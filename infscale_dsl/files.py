@@ -18,6 +18,8 @@ from typing import Callable, Iterable
 from .errors import Diagnostic, LawError
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")  # the formats read_table and write_table know
+STDIO = "-"  # a table path or output given as `-`: CSV on standard input, or standard output
+STDIN_NAME = "<stdin>"  # how diagnostics name a table read from standard input
 
 
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
@@ -37,8 +39,12 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
     return path
 
 
-def check_output_file(path: str | Path, suffixes: Iterable[str], what: str = "output") -> Path:
-    """LawError unless `path` can be written as a file ending in one of `suffixes`."""
+def check_output_file(path: str | Path, suffixes: Iterable[str], what: str = "output",
+                      stdout_ok: bool = False) -> Path | str:
+    """LawError unless `path` can be written as a file ending in one of `suffixes`; with
+    `stdout_ok`, `-` (standard output) passes and comes back as the string `-`."""
+    if stdout_ok and str(path) == STDIO:
+        return STDIO
     path, suffixes = Path(path), tuple(suffixes)
     if path.suffix.lower() not in suffixes:
         choices = " or ".join([", ".join(suffixes[:-1]), suffixes[-1]] if len(suffixes) > 1 else suffixes)

@@ -27,7 +27,7 @@ from .datasets import cache_dir
 from .errors import Diagnostic, LawError
 from .language.ast import CheckedSpec
 from .likelihood import Likelihood
-from .posterior import MAX_R_HAT, MIN_ESS, FitResult
+from .posterior import MAX_R_HAT, MIN_ESS, FitResult, complete_inference_data
 from .pointfit import PointFit, point_fit
 from .sampler import MASS_CHOICES, Sampler
 
@@ -139,6 +139,7 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
         observed_data={law.response: np.asarray(inputs["laws"][law.response][law.response])
                        for law in compiled.spec.laws},
     )
+    idata = complete_inference_data(compiled, data, idata, seed)
     return idata, result
 
 

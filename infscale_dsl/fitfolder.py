@@ -1,6 +1,9 @@
 """The fit folder on disk: written whole, read back with every kind of damage named.
 
-    posterior.nc   arviz InferenceData (NetCDF): posterior, log_likelihood, sample_stats
+    posterior.nc   arviz InferenceData (NetCDF): posterior, log_likelihood, sample_stats; a NUTS
+                   fit also observed_data, posterior_predictive, prior, prior_predictive and
+                   unconstrained_posterior (posterior.complete_inference_data). Folders written
+                   before those groups came, with the sampling sites in the posterior, load too
     summary.json   the figures benchmarks and tests read (see `FitResult.summary_json`)
     spec.law       a copy of the spec as fitted
     fit.json       what predict needs besides the draws: levels, observed ranges, data hash

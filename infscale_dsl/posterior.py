@@ -1,12 +1,15 @@
 """A fitted law: posterior draws, diagnostics, and the fit folder that stores them.
 
 A fit folder (`infscale-dsl fit ... -o fit/`) holds posterior.nc, summary.json, spec.law and
-fit.json; fitfolder.py writes it whole and reads it back.
+fit.json; fitfolder.py writes it whole and reads it back. A NUTS fit's InferenceData holds the
+groups arviz's tools expect (`complete_inference_data`): `az.summary(idata)` and
+`az.plot_ppc(idata)` work as they are.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -15,9 +18,14 @@ import pandas as pd
 from . import __version__, fitfolder
 from .language.ast import CheckedSpec
 
+if TYPE_CHECKING:
+    from .compile import CompiledModel
+    from .data import PreparedData
+
 # the diagnostics gate: a fit that fails any of these is flagged (and `--strict` exits 1)
 MAX_R_HAT = 1.01
 MIN_ESS = 400
+PRIOR_DRAWS = 500  # prior and prior-predictive draws stored with a fit (one chain)
 
 
 @dataclass
@@ -41,6 +49,14 @@ class FitResult:
 
     def __post_init__(self):
         self.table = _summarise(self)
+
+    def __repr__(self) -> str:
+        verdict = "diagnostics ok" if self.diagnostics["ok"] else "DIAGNOSTICS FAILED"
+        if self.method == "map":
+            verdict = "a point fit"
+        sizes = self.idata.posterior.sizes
+        return (f"FitResult({self.spec.filename}: {self.method}, {sizes['chain']} chains x {sizes['draw']} draws, "
+                f"{', '.join(f'{r} {n} rows' for r, n in self.n_obs.items())}; {verdict})")
 
     # ---- draws ------------------------------------------------------------------------------
 
@@ -111,6 +127,16 @@ class FitResult:
         ess_bulk, ess_tail."""
         return self.table.copy()
 
+    def predict(self, table: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+        """`table` with {response}_median, _q05, _q95 (a new run) and _law_median (see predict.py)."""
+        from .predict import predict  # predict.py imports this module
+
+        return predict(self, table, seed=seed)
+
+    def to_arviz(self) -> az.InferenceData:
+        """The draws as arviz InferenceData (see complete_inference_data for its groups)."""
+        return self.idata
+
     def summary_json(self) -> dict:
         params = {name: {k: _plain(row[k]) for k in ("mean", "median", "q05", "q95", "r_hat", "ess_bulk")}
                   for name, row in self.table.iterrows()}
@@ -176,3 +202,96 @@ def _statistic(dataset, name: str, i: int) -> float:
 def _plain(x):
     x = float(x)
     return None if not np.isfinite(x) else x
+
+
+# ---- the InferenceData of a NUTS fit ------------------------------------------------------------
+
+def complete_inference_data(compiled: "CompiledModel", data: "PreparedData", idata: az.InferenceData,
+                            seed: int) -> az.InferenceData:
+    """`idata` of a NUTS fit (posterior of every sampling site, log_likelihood, sample_stats,
+    observed_data) in the shape arviz's tools expect:
+
+    posterior                the spec's parameters only, so az.summary needs no var_names;
+    unconstrained_posterior  the sites NUTS moved in instead (names with `__`: A__log_ref,
+                             E__log_sum, E__shares, E__z), where arviz's schema puts draws in
+                             the sampler's transformed space. They stay in the file because
+                             their R-hat and ESS diagnose the sampler itself;
+    posterior_predictive     a new run per posterior draw and fitted row: the law plus noise
+                             (no drift: every fitted row lies inside the fitted data);
+    prior, prior_predictive  PRIOR_DRAWS draws of the parameters from their priors, and the
+                             runs they imply on the fitted rows.
+    """
+    import jax  # here, not at the top: reading a fit folder needs no JAX
+
+    spec = compiled.spec
+    posterior = idata.posterior
+    internal = [name for name in posterior.data_vars if name not in spec.parameters]
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    flat = {name: posterior[name].values.reshape((chains * draws,) + posterior[name].shape[2:])
+            for name in spec.parameters}
+    rng = np.random.default_rng(seed + 4)  # a stream of its own: fit.py draws the noise scales from seed itself
+    prior = draw_prior(compiled, compiled.inputs(data)["scales"], jax.random.PRNGKey(seed + 3), PRIOR_DRAWS)
+    with np.errstate(all="ignore"):  # a prior draw may put the law far out of range: inf is its honest value
+        prior_runs = new_runs(compiled, data, prior, rng)
+    posterior_runs = new_runs(compiled, data, flat, rng)
+    groups = {group: idata[group] for group in idata.groups()}
+    groups |= {
+        "posterior": posterior[list(spec.parameters)],
+        "posterior_predictive": az.convert_to_dataset(
+            {r: v.reshape((chains, draws, -1)) for r, v in posterior_runs.items()}),
+        "prior": az.convert_to_dataset({n: prior[n][None] for n in spec.parameters}),
+        "prior_predictive": az.convert_to_dataset({r: v[None] for r, v in prior_runs.items()}),
+    }
+    if internal:
+        groups["unconstrained_posterior"] = posterior[internal]
+    return az.InferenceData(**groups)
+
+
+def draw_prior(compiled: "CompiledModel", scales: dict, key, n_draws: int) -> dict[str, np.ndarray]:
+    """`n_draws` of every parameter from its prior (declared or default): (n_draws,), or
+    (n_draws, levels) for a grouped one. Drawn in the model's sample order, each prior reading
+    the data's scales and the draws of the parameters before it. A coefficient's default prior
+    is on the log of its term at the data's typical X (compile.py); its draws are turned back
+    into the coefficient as the model does."""
+    import jax
+
+    from .language.evaluate import evaluate
+
+    spec = compiled.spec
+    env = dict(spec.constants) | {name: np.asarray(value) for name, value in scales.items()}
+    order = compiled.sample_order()
+    draws = {}
+    for name, name_key in zip(order, jax.random.split(key, len(order))):
+        choice, group = compiled.priors[name], spec.parameters[name].group
+        distribution = choice.build(env).expand((n_draws,))
+        if group is None:
+            value = np.asarray(distribution.sample(name_key))
+        else:
+            value = np.asarray(distribution.sample(name_key, (len(compiled.levels[group]),))).T
+        if compiled.roles.role[name] == "coefficient" and choice.source == "default":
+            term = compiled.roles.term_for(name)
+            shift = sum(evaluate(e, env, np) * env[f"log_ref:{base}"] for base, e in term.powers)
+            value = np.exp(value - shift)
+        env[name] = draws[name] = value
+    return draws
+
+
+def new_runs(compiled: "CompiledModel", data: "PreparedData", draws: dict[str, np.ndarray],
+             rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Response -> (S, rows): a new run at each fitted row per draw of the parameters (S, ...),
+    the law plus noise from its noise model."""
+    from .compile import law_value
+    from .likelihood import Likelihood
+
+    spec = compiled.spec
+    # scalars (S,) -> (S, 1) to broadcast over rows; grouped (S, levels) are indexed per row
+    params = {n: v[:, None] if spec.parameters[n].group is None else v for n, v in draws.items()}
+    runs = {}
+    for law in spec.laws:
+        rows = data.rows[law.response]
+        values = {n: np.asarray(v)[rows] for n, v in data.values.items()}
+        n_draws = len(draws[law.sigma])
+        mu = np.broadcast_to(np.asarray(law_value(spec, law, params, values, np), dtype=float), (n_draws, len(rows)))
+        no_drift = np.zeros((n_draws, 1))  # fitted rows lie inside the fitted data: distance 0
+        runs[law.response] = Likelihood.of(law).draws(mu, draws[law.sigma][:, None], no_drift, np.zeros(len(rows)), rng)
+    return runs

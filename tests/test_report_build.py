@@ -1,16 +1,23 @@
 """build_report on fits made from known draws (no sampling): a loss fit and a latency fit with
 its own uncertainty, paired draw by draw; a fit that failed its diagnostics."""
+from dataclasses import replace
+from pathlib import Path
+
 import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
 
+from infscale_dsl.errors import LawError
 from infscale_dsl.language import load_spec
 from infscale_dsl.posterior import FitResult
 from infscale_dsl.predict import predict_draws
+from infscale_dsl.report import plots, render
 from infscale_dsl.report.build import ReportOptions, build_report
 from infscale_dsl.report.conditions import Condition
+from infscale_dsl.report.cost import CostAssumptions
 from infscale_dsl.report.document import to_dict
+from infscale_dsl.report.figures import size_range
 
 LOSS_LAW = "data N : positive\ndata D : positive\nloss ~ E + A/N^alpha + B/D^beta\n"
 LATENCY_LAW = ("data latency = tpot_ms : positive\ndata n_layers : positive\ndata d_model : positive\n"
@@ -84,9 +91,90 @@ def test_a_fit_with_divergences_is_not_reliable(fits):
 
 def test_allocation_needs_the_n_and_d_names(fits):
     loss_fit, _ = fits
-    from infscale_dsl.errors import LawError
-
     with pytest.raises(LawError, match="does not read P"):
         build_report(loss_fit, None, ReportOptions(flops=1e21, n_name="P"))
     report = build_report(loss_fit, None, ReportOptions(flops=1e21))
     assert report.allocation["n_opt"].q05 < report.allocation["n_opt"].median < report.allocation["n_opt"].q95
+
+
+# ---- units, warnings and readable figures --------------------------------------------------------
+
+SHAPE_LAW = ("data N : positive\ndata D : positive\ndata n_layers : positive\n"
+             "loss ~ E + A/N^alpha + B/D^beta + c / n_layers\n")
+
+
+def shape_fit(alpha: float) -> FitResult:
+    """A loss law that also reads n_layers (fitted on 2 to 16 layers)."""
+    return fit_from_draws(SHAPE_LAW, ["N", "D", "n_layers", "loss"],
+                          {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": alpha, "beta": 0.28, "c": 0.05,
+                           "sigma_loss": 0.01, "drift_loss": 0.02},
+                          spread=0.02, ranges={"N": (1e7, 5e8), "D": (1e8, 1e10), "n_layers": (2, 16)})
+
+
+def test_allocation_holds_architecture_inputs_at_whole_numbers():
+    report = build_report(shape_fit(alpha=0.34), None, ReportOptions(flops=1e21))
+    fixed = report.allocation["fixed"]
+    assert fixed == {"n_layers": 6} and isinstance(fixed["n_layers"], int)  # sqrt(2 x 16) = 5.66 layers
+    assert not report.warnings
+
+
+def test_an_allocation_optimum_at_the_grid_edge_is_a_warning():
+    # with alpha near 0 the loss does not fall with N: the optimum runs to the smallest N searched
+    report = build_report(shape_fit(alpha=1e-6), None, ReportOptions(flops=1e21))
+    assert report.allocation["share_at_grid_edge"] > 0.05
+    assert "edge of the search grid" in report.warnings[0] and "--max-params" in report.warnings[0]
+    assert "Warning: " in to_markdown(report)
+
+
+def test_a_noisy_latency_row_is_a_warning_that_says_the_threshold(fits):
+    loss_fit, _ = fits
+    candidates = CANDIDATES.assign(tpot_ms=[14.0, 10.0, 7.7], tpot_cv=[0.02, 0.25, 0.05])
+    report = build_report(loss_fit, candidates, ReportOptions(budgets=[Condition.parse("tpot_ms <= 20")]))
+    assert len(report.warnings) == 1
+    assert "mid (25%)" in report.warnings[0] and "more than 10%" in report.warnings[0]
+    assert "deep" not in report.warnings[0]
+    assert report.units == {"tpot_ms": "ms"}  # read from the column's name
+
+
+def test_latency_units_label_the_axes_and_convert_for_costs(fits, monkeypatch):
+    loss_fit, _ = fits
+    labels = {}
+    real_frontier = plots.frontier_plot
+
+    def frontier_plot(*args):
+        labels["loss"], labels["latency"] = args[-2:]
+        return real_frontier(*args)
+
+    monkeypatch.setattr(plots, "frontier_plot", frontier_plot)
+    cost = CostAssumptions(gpu_hour_price=2.0, requests_per_year=1e6, currency="EUR")
+    in_ms = build_report(loss_fit, CANDIDATES.assign(latency=[14.0, 10.0, 7.7]),
+                         ReportOptions(latency_unit="ms", loss_unit="nats/token", cost=cost))
+    assert labels == {"loss": "loss (nats/token), new run", "latency": "latency (ms)"}
+    in_s = build_report(loss_fit, CANDIDATES.assign(latency_s=[0.014, 0.010, 0.0077]),
+                        ReportOptions(latency="latency_s", cost=cost))
+    assert in_s.units == {"latency_s": "s", "cost": "EUR"}
+    for name in ("deep", "mid", "wide"):  # the same serving time, whatever its unit
+        assert in_s.costs[name]["total_cost"].median == pytest.approx(in_ms.costs[name]["total_cost"].median)
+    assert "training cost (EUR)" in to_markdown(in_s)
+
+
+def test_a_latency_in_a_unit_that_is_not_time_cannot_be_costed(fits):
+    loss_fit, _ = fits
+    options = ReportOptions(latency_unit="tokens", cost=CostAssumptions(gpu_hour_price=2.0, requests_per_year=1e6))
+    with pytest.raises(LawError, match="cannot turn latency in 'tokens' into serving time"):
+        build_report(loss_fit, CANDIDATES.assign(latency=[14.0, 10.0, 7.7]), options)
+
+
+@pytest.mark.parametrize("values, title", [
+    ([17100, 18000, 20088], "N 17.1k to 20.1k"),   # pandas would title it "(17099.999, 20088.0]"
+    ([1.2e9, 3e9], "N 1.2B to 3B"),
+    ([5e6, 2.5e7], "N 5M to 25M"),
+    ([12, 96], "N 12 to 96"),
+])
+def test_size_group_titles_read_as_sizes(values, title):
+    assert size_range("N", pd.Series(values)) == title
+
+
+def to_markdown(report) -> str:
+    """The report's Markdown text, without writing its figures anywhere."""
+    return render.to_markdown(replace(report, figures={}), Path("/nonexistent"), "r")

@@ -4,8 +4,9 @@
 Modules import only argparse at the top and the rest inside `run`, so that `--help` is quick
 and `sweep` and `latency` work on a machine without the fitting stack (lark, numpyro, arviz).
 
-Exit codes: 0 success, 1 a check the user asked for failed (e.g. `fit --strict` with failing
-diagnostics), 2 bad input (a spec or table error, printed as diagnostics).
+Exit codes (EXIT_CODES, printed by `infscale-dsl --help`): 0 success, 1 a check the user asked
+for failed (`--strict` with a fit that fails its gate, `backtest --min-coverage`, a failed
+sweep run), 2 bad input (a spec, table or option error, printed as diagnostics).
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import importlib
 import sys
 import warnings
 
+from .. import __version__
 from ..errors import LawError
+from .arguments import RawDescriptionHelpFormatter
 
 # sub-command name -> module under infscale_dsl.cli
 COMMANDS = {
@@ -31,12 +34,25 @@ COMMANDS = {
     "runs": "runs",
 }
 
+EXIT_CODES = """\
+exit codes:
+  0  success
+  1  a check you asked for failed: --strict (fit, compare, report, recommend) and the fit
+     fails its diagnostics gate; backtest --min-coverage not met; a sweep run failed
+  2  bad input: a spec, table or option error (printed as file:line:col diagnostics)
+
+conventions: a table argument given as - is CSV read from standard input; -o - writes the
+table (CSV) or report (JSON) to standard output, and messages go to standard error;
+-q/--quiet drops progress bars and status lines, never results, warnings or errors."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="infscale-dsl",
         description="Scaling laws as .law files: check, fit, predict, sweep, time and report.",
+        epilog=EXIT_CODES, formatter_class=RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in dict.fromkeys(COMMANDS.values()):
         importlib.import_module(f"{__name__}.{module_name}").register(subparsers)

@@ -1,9 +1,39 @@
-"""Argument types that refuse bad numbers while parsing (argparse exits 2 with the option's
+"""What every command's arguments share: help that shows each option's default, `-q/--quiet`,
+and argument types that refuse bad numbers while parsing (argparse exits 2 with the option's
 name), so that `--chains 0` or `--flops nan` fails at once, not after minutes of compiling."""
 from __future__ import annotations
 
 import argparse
 import math
+
+from ..files import STDIO, STDIN_NAME
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Appends "(default: X)" to an option's help, as argparse.ArgumentDefaultsHelpFormatter
+    does, except where the help states its default in words already, and for flags and
+    defaults that mean "not given" (None, False, an empty list), which would print as noise."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        default = action.default
+        if (not action.option_strings or "default" in help_text or default is None or default is False
+                or default == [] or default == argparse.SUPPRESS):
+            return help_text
+        return f"{help_text} (default: %(default)s)"
+
+
+class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """HelpFormatter that keeps the description and epilog as written (examples, tables)."""
+
+
+def table_name(argument: str) -> str:
+    """How diagnostics name a table argument: its path, or <stdin> for `-`."""
+    return STDIN_NAME if argument == STDIO else argument
+
+
+def add_quiet(parser: argparse.ArgumentParser, what: str = "no progress bars or status lines") -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", help=what)
 
 
 def positive_int(text: str) -> int:

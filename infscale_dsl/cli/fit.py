@@ -2,78 +2,84 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from .arguments import count, open_probability, positive_float, positive_int
+from .arguments import (STDIO, HelpFormatter, add_quiet, count, open_probability, positive_float,
+                        positive_int, table_name)
 
 
 def register(subparsers) -> None:
-    fit = subparsers.add_parser("fit", help="fit a .law spec to a table of runs",
+    fit = subparsers.add_parser("fit", help="fit a .law spec to a table of runs", formatter_class=HelpFormatter,
                                 description="Fit a .law spec to a table (CSV or Parquet) and "
                                             "write the posterior and its summary to a folder.")
     fit.add_argument("spec", help=".law file")
-    fit.add_argument("table", help="runs table, .csv or .parquet")
-    fit.add_argument("-o", "--output", default="fit", help="fit folder to write (default: fit/)")
+    fit.add_argument("table", help="runs table, .csv or .parquet (- reads CSV from standard input)")
+    fit.add_argument("-o", "--output", default="fit", help="fit folder to write")
     fit.add_argument("--where", help="fit only the rows matching this pandas query, "
-                                     "e.g. \"epoch_excluded_outlier == 0\"")
+                                     "e.g. \"epoch_excluded_outlier == 0\" (default: every row)")
     add_fit_options(fit)
     fit.add_argument("--strict", action="store_true",
-                     help="exit 1 if the fit fails its diagnostics (R-hat, ESS, divergences)")
+                     help="exit 1 if the fit fails its diagnostics (R-hat, ESS, divergences, misfit)")
     fit.set_defaults(func=run_fit)
 
     predict = subparsers.add_parser("predict", help="predict a table of candidates from a fit",
+                                    formatter_class=HelpFormatter,
                                     description="Write TABLE with {response}_median, _q05, _q95 "
                                                 "(noise included) and _law_median per response.")
     predict.add_argument("fit", help="fit folder written by `infscale-dsl fit`")
-    predict.add_argument("table", help="candidates, .csv or .parquet")
-    predict.add_argument("-o", "--output", required=True, help="output .csv or .parquet")
-    predict.add_argument("--seed", type=int, default=0)
+    predict.add_argument("table", help="candidates, .csv or .parquet (- reads CSV from standard input)")
+    predict.add_argument("-o", "--output", required=True,
+                         help="output .csv or .parquet (- writes CSV to standard output)")
+    predict.add_argument("--seed", type=int, default=0, help="seed of the noise draws")
+    add_quiet(predict, "no status line")
     predict.set_defaults(func=run_predict)
 
-    show = subparsers.add_parser("show", help="print the compiled model and the priors used")
+    show = subparsers.add_parser("show", help="print the compiled model and the priors used",
+                                 formatter_class=HelpFormatter)
     show.add_argument("spec", help=".law file")
-    show.add_argument("table", nargs="?", help="runs table: resolves columns and the scales "
-                                               "that default priors read")
+    show.add_argument("table", nargs="?", help="runs table: resolves columns and the scales that default "
+                                               "priors read (- reads CSV from standard input)")
+    add_quiet(show, "no note about what a missing table leaves symbolic")
     show.set_defaults(func=run_show)
 
 
 def add_fit_options(parser: argparse.ArgumentParser) -> None:
     """The options of every command that fits (fit, compare, backtest)."""
     parser.add_argument("--method", choices=("nuts", "map"), default="nuts",
-                        help="nuts: full posterior (default); map: robust multi-start point fit")
-    parser.add_argument("--chains", type=positive_int, default=4)
-    parser.add_argument("--warmup", type=count, default=500)
+                        help="nuts: full posterior; map: robust multi-start point fit")
+    parser.add_argument("--chains", type=positive_int, default=4, help="NUTS chains, run in parallel on the CPU cores")
+    parser.add_argument("--warmup", type=count, default=500, help="NUTS warm-up steps per chain")
     parser.add_argument("--draws", type=positive_int, default=500,
                         help="draws per chain; more blocks of as many follow while the gate's ESS "
                              "or R-hat is not met, up to --max-draws")
     parser.add_argument("--max-draws", type=positive_int, default=None,
                         help="most draws per chain (default 4 x --draws; --draws to draw exactly that many)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the point fit's starts and of NUTS")
     parser.add_argument("--target-accept", type=open_probability, default=0.99,
-                        help="NUTS target acceptance; higher takes smaller steps (default 0.99)")
+                        help="NUTS target acceptance; higher takes smaller steps")
     parser.add_argument("--mass", choices=("auto", "laplace", "adapt"), default="auto",
                         help="NUTS mass matrix: laplace keeps the inverse Hessian at the mode, adapt "
-                             "re-estimates it during warm-up; auto (default) keeps laplace unless the "
+                             "re-estimates it during warm-up; auto keeps laplace unless the "
                              "Laplace metric mixes too slowly in the first quarter of warm-up")
     parser.add_argument("--loss", choices=("huber", "studentt"), default="huber",
-                        help="robust loss of the point fit (default huber)")
+                        help="robust loss of the point fit")
     parser.add_argument("--delta", type=positive_float, default=1e-3, help="Huber delta on log residuals")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(parser, "no progress bar")
 
 
 def fit_options(args: argparse.Namespace) -> dict:
     """Keyword arguments of `infscale_dsl.fit.fit` from those options. Call it before JAX
     starts: it asks for one CPU device per chain, so that chains run in parallel."""
-    import numpyro
-
-    numpyro.set_host_device_count(max(args.chains, os.cpu_count() or 1))
-    from ..fit import show_progress
+    from ..api import parallel_chains
+    from ..errors import Diagnostic, LawError
 
     if args.max_draws is not None and args.max_draws < args.draws:
-        raise SystemExit(f"error: --max-draws {args.max_draws} is below --draws {args.draws}: "
-                         "give --max-draws at least --draws")
+        raise LawError(Diagnostic(f"--max-draws {args.max_draws} is below --draws {args.draws}",
+                                  hint="give --max-draws at least --draws"))
+    parallel_chains(args.chains)
+    from ..fit import show_progress
+
     return dict(method=args.method, chains=args.chains, warmup=args.warmup, draws=args.draws,
                 max_draws=args.max_draws, seed=args.seed, target_accept=args.target_accept, mass=args.mass, loss=args.loss,
                 delta=args.delta, progress=show_progress(args.quiet))
@@ -90,12 +96,13 @@ def run_fit(args: argparse.Namespace) -> int:
 
     table = read_table(args.table)
     if args.where:
-        table = select_rows(table, args.where, args.table)
+        table = select_rows(table, args.where, table_name(args.table))
     spec = load_spec(Path(args.spec), columns=table.columns)
-    result = fit(spec, table, filename=args.table, **options)
+    result = fit(spec, table, filename=table_name(args.table), **options)
     folder = result.save(args.output)
     print(format_summary(result))
-    print(f"\nwritten: {folder}/ (posterior.nc, summary.json, spec.law, fit.json)")
+    if not args.quiet:
+        print(f"\nwritten: {folder}/ (posterior.nc, summary.json, spec.law, fit.json)")
     return 1 if args.strict and not result.diagnostics["ok"] else 0
 
 
@@ -134,15 +141,16 @@ def format_summary(result) -> str:
 def run_predict(args: argparse.Namespace) -> int:
     from ..files import TABLE_SUFFIXES, check_output_file
 
-    check_output_file(args.output, TABLE_SUFFIXES, "predictions table")
+    check_output_file(args.output, TABLE_SUFFIXES, "predictions table", stdout_ok=True)
     from ..data import read_table, write_table
     from ..posterior import FitResult
     from ..predict import predict
 
     result = FitResult.load(args.fit)
-    frame = predict(result, read_table(args.table), seed=args.seed, filename=args.table)
+    frame = predict(result, read_table(args.table), seed=args.seed, filename=table_name(args.table))
     write_table(frame, args.output)
-    print(f"written: {args.output} ({len(frame)} rows)")
+    if not args.quiet and args.output != STDIO:
+        print(f"written: {args.output} ({len(frame)} rows)")
     if result.method == "map":
         print("note: a point fit (--method map) has no posterior: the 90 % intervals are the fitted "
               "noise around the point law only, not the law's own uncertainty", file=sys.stderr)
@@ -157,12 +165,12 @@ def run_show(args: argparse.Namespace) -> int:
     if args.table:
         table = read_table(args.table)
         spec = load_spec(Path(args.spec), columns=table.columns)
-        compiled = compile_spec(spec, prepare(spec, table, filename=args.table))
+        compiled = compile_spec(spec, prepare(spec, table, filename=table_name(args.table)))
     else:
         spec = load_spec(Path(args.spec))
         compiled = compile_spec(spec, None)
     print(compiled.describe())
-    if not args.table:
+    if not args.table and not args.quiet:
         print("\nno table given: scales of default priors are shown symbolically (y_ref: the "
               "response's median); names not declared with `data` were taken as parameters")
     return 0

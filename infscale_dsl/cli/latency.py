@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
-
-import pandas as pd
 
 from ..errors import Diagnostic, LawError
 from ..files import atomic_write, check_output_file
-from ..latency.bench import BACKENDS, benchmark
+from ..latency import BACKENDS, high_cv_warning
 from ..latency.shapes import DTYPES, BenchSettings, load_config, shapes_from_runs
+from .arguments import RawDescriptionHelpFormatter, add_quiet
 
 TABLE_SUFFIXES = (".parquet", ".csv")
 PRINTED_COLUMNS = ["shape", "d_model", "n_layers", "non_embedding_params", "batch",
@@ -25,21 +25,26 @@ PRINTED_COLUMNS = ["shape", "d_model", "n_layers", "non_embedding_params", "batc
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "latency", help="time prefill (ttft_ms) and per-token decode (tpot_ms) of model shapes",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=__doc__, formatter_class=RawDescriptionHelpFormatter)
     parser.add_argument("source", type=Path, help="a .toml config of shapes, or a runs table (.parquet/.csv)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the latency table to write (.parquet or .csv)")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="jax",
                         help="jax: layers fused into one lax.scan, decode loop compiled whole (default); "
                              "jax-unfused: the training model's own decode step, layer by layer; "
                              "torch: eager PyTorch, a Python loop per token (needs the torch extra)")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", metavar="B")
-    parser.add_argument("--prompt-len", type=int)
-    parser.add_argument("--output-len", type=int)
-    parser.add_argument("--dtype", choices=DTYPES)
-    parser.add_argument("--repeats", type=int)
-    parser.add_argument("--warmup", type=int)
-    parser.add_argument("--vocab", type=int, help="vocabulary size, for a runs table without a vocab column")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar and no printed table")
+    default = BenchSettings()  # what a config without [settings] gets; "the config's" overrides it
+    parser.add_argument("--batch-sizes", type=int, nargs="+", metavar="B",
+                        help=f"batch sizes to time (default: the config's, else {list(default.batch_sizes)})")
+    parser.add_argument("--prompt-len", type=int, help=f"prompt tokens (default: the config's, else {default.prompt_len})")
+    parser.add_argument("--output-len", type=int, help="generated tokens, the first from the prefill "
+                                                       f"(default: the config's, else {default.output_len})")
+    parser.add_argument("--dtype", choices=DTYPES, help=f"weights and activations (default: the config's, else {default.dtype})")
+    parser.add_argument("--repeats", type=int, help=f"timed generations per shape (default: the config's, else {default.repeats})")
+    parser.add_argument("--warmup", type=int, help="untimed generations first, the first compiles "
+                                                   f"(default: the config's, else {default.warmup})")
+    parser.add_argument("--vocab", type=int, help="vocabulary size, for a runs table without a vocab column "
+                                                  "(default: the table's vocab column)")
+    add_quiet(parser, "no progress bar and no printed table")
     parser.set_defaults(func=run)
 
 
@@ -55,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         raise LawError([Diagnostic(f"option: {problem}") for problem in problems])
 
+    from ..latency.bench import benchmark  # here: it loads pandas, so `--help` stays quick
+
     table = benchmark(shapes, settings, backend=args.backend, quiet=args.quiet)
     if args.output.suffix == ".parquet":
         atomic_write(args.output, lambda temp: table.to_parquet(temp, index=False))
@@ -66,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
               f"median of {settings.repeats} after {settings.warmup} warm-up")
         print(table[PRINTED_COLUMNS].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
         print(f"wrote {len(table)} rows to {args.output}")
+    for quantity in ("ttft", "tpot"):
+        warning = high_cv_warning(list(table["shape"]), list(table[f"{quantity}_cv"]), f"{quantity}_ms")
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -75,6 +86,8 @@ def _read_source(source: Path, vocab: int | None):
     if source.suffix == ".toml":
         return load_config(source)
     if source.suffix in TABLE_SUFFIXES:
+        import pandas as pd
+
         try:
             runs = pd.read_parquet(source) if source.suffix == ".parquet" else pd.read_csv(source)
         except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid and pandas' EmptyDataError among them

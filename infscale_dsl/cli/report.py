@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .arguments import fraction, positive_float, probability
+from .arguments import (STDIO, HelpFormatter, add_quiet, fraction, positive_float, probability,
+                        table_name)
 from .fit import add_fit_options, fit_options
 
 SHAPE_COLUMNS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "vocab")
@@ -14,79 +15,105 @@ SHAPE_COLUMNS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "vocab")
 
 def register(subparsers) -> None:
     report = subparsers.add_parser(
-        "report", help="risk report for candidate configurations",
+        "report", help="risk report for candidate configurations", formatter_class=HelpFormatter,
         description="Per candidate: predictive intervals, P(each target met), expected shortfall, "
                     "extrapolation; the loss-latency frontier and a recommendation; optional "
                     "allocation, lifetime compute and costs. Output by extension: .html, .md, .json.")
     report.add_argument("fit", help="fit folder written by `infscale-dsl fit`")
     report.add_argument("--candidates", help="table of candidate configurations (.csv/.parquet); "
-                                             "default: the --latency table")
-    report.add_argument("-o", "--output", default="report.html", help="report file (default report.html)")
-    report.add_argument("--flops", type=positive_float, help="also give the compute-optimal allocation at this budget")
+                                             "default: the --latency table; - reads CSV from standard input")
+    report.add_argument("-o", "--output", default="report.html",
+                        help="report file: .html, .md or .json; - writes the JSON to standard output")
+    report.add_argument("--flops", type=positive_float, help="also give the compute-optimal allocation at this "
+                                                             "budget (default: no allocation)")
     add_decision_options(report)
     report.set_defaults(func=run_report)
 
     recommend = subparsers.add_parser(
-        "recommend", help="what to train under a FLOPs budget",
+        "recommend", help="what to train under a FLOPs budget", formatter_class=HelpFormatter,
         description="Compute-optimal N and D at --flops with intervals; with shapes (--latency "
                     "table or --candidates), each shape trained on the whole budget, the frontier "
                     "and the recommended shape; with --inference-tokens, the lifetime optimum.")
     recommend.add_argument("fit", help="fit folder written by `infscale-dsl fit`")
     recommend.add_argument("--flops", type=positive_float, required=True, help="training budget C in FLOPs")
-    recommend.add_argument("--candidates", help="candidate shapes (.csv/.parquet) with the N column")
-    recommend.add_argument("-o", "--output", help="also write the full report (.html, .md, .json)")
+    recommend.add_argument("--candidates", help="candidate shapes (.csv/.parquet; - reads CSV from standard input) "
+                                                "with the N column (default: the --latency table)")
+    recommend.add_argument("-o", "--output", help="also write the full report (.html, .md, .json; - writes the "
+                                                  "JSON to standard output) (default: none)")
     add_decision_options(recommend)
     recommend.set_defaults(func=run_recommend)
 
-    compare = subparsers.add_parser("compare", help="compare laws by PSIS-LOO",
+    compare = subparsers.add_parser("compare", help="compare laws by PSIS-LOO", formatter_class=HelpFormatter,
                                     description="Fit each spec to the same table and rank them by PSIS-LOO.")
     compare.add_argument("specs", nargs="+", help=".law files (two or more)")
-    compare.add_argument("table", help="runs table, .csv or .parquet")
+    compare.add_argument("table", help="runs table, .csv or .parquet (- reads CSV from standard input)")
     compare.add_argument("--response", help="response to compare on (default: the first shared one)")
-    compare.add_argument("-o", "--output", help="write the comparison table (.csv)")
+    compare.add_argument("-o", "--output", help="write the comparison table (.csv; - writes it to standard "
+                                                "output) (default: none)")
     compare.add_argument("--strict", action="store_true", help="exit 1 if any fit fails its diagnostics")
     add_fit_options(compare)
     compare.set_defaults(func=run_compare)
 
     backtest = subparsers.add_parser("backtest", help="fit without held-out rows and score their predictions",
+                                     formatter_class=HelpFormatter,
                                      description="Coverage of the 90% intervals and absolute relative error "
                                                  "on rows held out by a pandas query.")
     backtest.add_argument("spec", help=".law file")
-    backtest.add_argument("table", help="runs table, .csv or .parquet")
+    backtest.add_argument("table", help="runs table, .csv or .parquet (- reads CSV from standard input)")
     backtest.add_argument("--holdout", required=True, help='rows to hold out, e.g. "N >= 1e9"')
-    backtest.add_argument("--where", help='keep only these rows first, e.g. "in_fit_set_main == 1 or size_group == \'1B\'"')
-    backtest.add_argument("--min-coverage", type=probability, help="exit 1 if any coverage is below this")
-    backtest.add_argument("-o", "--output", help="write the held-out predictions (.csv/.parquet)")
+    backtest.add_argument("--where", help='keep only these rows first, e.g. "in_fit_set_main == 1 or '
+                                          'size_group == \'1B\'" (default: every row)')
+    backtest.add_argument("--min-coverage", type=probability,
+                          help="exit 1 if any coverage is below this (default: no minimum)")
+    backtest.add_argument("-o", "--output", help="write the held-out predictions (.csv/.parquet; - writes CSV "
+                                                 "to standard output) (default: none)")
     add_fit_options(backtest)
     backtest.set_defaults(func=run_backtest)
 
 
 def add_decision_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", action="append", default=[], help='e.g. "loss <= 2.95" (repeatable)')
-    parser.add_argument("--budget", action="append", default=[], help='e.g. "latency <= 20" (repeatable)')
-    parser.add_argument("--latency", help="a latency fit folder or a measured latency table (.csv/.parquet)")
+    parser.add_argument("--target", action="append", default=[],
+                        help='a condition on a fitted response, e.g. "loss <= 2.95" (repeatable; default: none)')
+    parser.add_argument("--budget", action="append", default=[],
+                        help='a condition on another quantity, e.g. "latency <= 20" (repeatable; default: none)')
+    parser.add_argument("--latency", help="a latency fit folder or a measured latency table (.csv/.parquet; - reads "
+                                          "CSV from standard input) (default: none)")
     parser.add_argument("--latency-column", help="the latency quantity (default: a budget's name, else "
-                                                 "latency / tpot_ms / latency_ms); ms per token")
-    parser.add_argument("--rule", choices=("min-latency", "min-cost", "max-probability"), default="min-latency")
-    parser.add_argument("--threshold", type=probability, default=0.9, help="P(all met) a candidate needs (default 0.9)")
-    parser.add_argument("--max-params", type=positive_float, help="largest N the allocation may choose")
+                                                 "latency / tpot_ms / latency_ms)")
+    parser.add_argument("--latency-unit", help="unit of the latency quantity, e.g. ms (default: the latency "
+                                               "table's unit column, else the column name's suffix: tpot_ms is ms)")
+    parser.add_argument("--loss-unit", help="unit of the loss, e.g. nats/token, shown on its axes "
+                                            "(default: none, as in the runs table)")
+    parser.add_argument("--rule", choices=("min-latency", "min-cost", "max-probability"), default="min-latency",
+                        help="how the recommendation picks among the candidates that meet the threshold")
+    parser.add_argument("--threshold", type=probability, default=0.9, help="P(all met) a candidate needs")
+    parser.add_argument("--max-params", type=positive_float, help="largest N the allocation may choose (default: no cap)")
     parser.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
-                        help="value of another data variable during allocation (default: the middle of its data)")
-    parser.add_argument("--n-name", default="N", help="the spec's parameter-count variable (default N)")
-    parser.add_argument("--d-name", default="D", help="the spec's training-tokens variable (default D)")
-    parser.add_argument("--inference-tokens", type=positive_float, help="tokens served over the model's life (Sardana et al.)")
-    parser.add_argument("--gpu-hour-price", type=positive_float, help="price of a GPU-hour: turns FLOPs and latency into money")
-    parser.add_argument("--mfu", type=fraction, default=0.4, help="training MFU (default 0.4)")
-    parser.add_argument("--mfu-from", help="sweep table whose median `mfu` replaces --mfu")
-    parser.add_argument("--peak-flops", type=positive_float, default=989e12, help="peak FLOP/s per GPU (default H100 bf16)")
-    parser.add_argument("--requests-per-year", type=positive_float)
-    parser.add_argument("--tokens-per-request", type=positive_float, default=256.0)
+                        help="value of another data variable during allocation (default: the middle of its data, "
+                             "a whole number for architecture inputs)")
+    parser.add_argument("--n-name", default="N", help="the spec's parameter-count variable")
+    parser.add_argument("--d-name", default="D", help="the spec's training-tokens variable")
+    parser.add_argument("--inference-tokens", type=positive_float,
+                        help="tokens served over the model's life (Sardana et al.) (default: no lifetime section)")
+    parser.add_argument("--gpu-hour-price", type=positive_float,
+                        help="price of a GPU-hour: turns FLOPs and latency into money (default: no costs)")
+    parser.add_argument("--currency", default="USD", help="the currency of --gpu-hour-price, shown with every cost")
+    parser.add_argument("--mfu", type=fraction, default=0.4, help="training MFU")
+    parser.add_argument("--mfu-from", help="sweep table whose median `mfu` replaces --mfu (default: none)")
+    parser.add_argument("--peak-flops", type=positive_float, default=989e12, help="peak FLOP/s per GPU (H100 bf16)")
+    parser.add_argument("--requests-per-year", type=positive_float,
+                        help="serving requests per year (default: no serving cost)")
+    parser.add_argument("--tokens-per-request", type=positive_float, default=256.0, help="output tokens per request")
     parser.add_argument("--years", type=positive_float, default=1.0, help="years of serving in the total cost")
-    parser.add_argument("--data", help="the fitted runs table, for the data-against-law plot")
+    parser.add_argument("--data", help="the fitted runs table, for the data-against-law plot (default: no such plot)")
     parser.add_argument("--group-column", default="size_group", help="size groups in that plot")
-    parser.add_argument("--title", default="Scaling-law risk report")
-    parser.add_argument("--note", action="append", default=[], help="an assumption to state in the report (repeatable)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--title", default="Scaling-law risk report", help="the report's title")
+    parser.add_argument("--note", action="append", default=[],
+                        help="an assumption to state in the report (repeatable; default: none)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the noise draws")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 if the fit (or the latency fit) fails its diagnostics")
+    add_quiet(parser, "no written: line")
 
 
 def decision_inputs(args: argparse.Namespace):
@@ -98,6 +125,10 @@ def decision_inputs(args: argparse.Namespace):
     from ..report.conditions import parse_conditions
     from ..report.cost import CostAssumptions
 
+    from_stdin = [option for option in ("candidates", "latency", "data", "mfu_from") if getattr(args, option) == STDIO]
+    if len(from_stdin) > 1:
+        raise LawError(Diagnostic(f"{' and '.join('--' + o.replace('_', '-') for o in from_stdin)} both read "
+                                  "standard input, which holds one table", hint="give all but one as files"))
     fixed = {}
     for item in args.fix:
         name, _, value = item.partition("=")
@@ -114,12 +145,12 @@ def decision_inputs(args: argparse.Namespace):
                 raise LawError(Diagnostic(f"{args.mfu_from} has no mfu column", filename=args.mfu_from,
                                           hint="give a sweep table written by `infscale-dsl sweep`, or --mfu"))
             mfu = float(sweep["mfu"].median())
-        cost = CostAssumptions(args.gpu_hour_price, mfu=mfu, peak_flops=args.peak_flops,
+        cost = CostAssumptions(args.gpu_hour_price, currency=args.currency, mfu=mfu, peak_flops=args.peak_flops,
                                requests_per_year=args.requests_per_year,
                                tokens_per_request=args.tokens_per_request, years=args.years)
     latency_fit = latency_table = None
     if args.latency:
-        if (Path(args.latency) / "fit.json").is_file():
+        if args.latency != STDIO and (Path(args.latency) / "fit.json").is_file():
             latency_fit = FitResult.load(args.latency)
         else:
             latency_table = read_table(args.latency)
@@ -135,7 +166,8 @@ def decision_inputs(args: argparse.Namespace):
         candidates = latency_table
     options = ReportOptions(
         targets=parse_conditions(args.target), budgets=parse_conditions(args.budget),
-        latency=args.latency_column, rule=args.rule, threshold=args.threshold,
+        latency=args.latency_column, latency_unit=args.latency_unit, loss_unit=args.loss_unit,
+        rule=args.rule, threshold=args.threshold,
         flops=args.flops, max_params=args.max_params, fixed=fixed,
         n_name=args.n_name, d_name=args.d_name, inference_tokens=args.inference_tokens, cost=cost,
         training_table=read_table(args.data) if args.data else None, group_column=args.group_column,
@@ -147,25 +179,22 @@ def run_report(args: argparse.Namespace) -> int:
     from ..files import check_output_file
     from ..report.render import FORMATS, write_report
 
-    check_output_file(args.output, FORMATS, "report")
+    check_output_file(args.output, FORMATS, "report", stdout_ok=True)
     from ..posterior import FitResult
     from ..report.build import build_report
 
     result = FitResult.load(args.fit)
     options, latency_fit, candidates = decision_inputs(args)
     report = build_report(result, candidates, options, latency_fit)
-    path = write_report(report, args.output)
-    print(summary_text(report))
-    print(f"written: {path}")
-    return 0
+    return answer(args, report, [result, latency_fit])
 
 
 def run_recommend(args: argparse.Namespace) -> int:
     from ..files import check_output_file
-    from ..report.render import FORMATS, write_report
+    from ..report.render import FORMATS
 
     if args.output:
-        check_output_file(args.output, FORMATS, "report")
+        check_output_file(args.output, FORMATS, "report", stdout_ok=True)
     from ..posterior import FitResult
     from ..report.build import build_report, with_budget_tokens
 
@@ -173,10 +202,23 @@ def run_recommend(args: argparse.Namespace) -> int:
     options, latency_fit, shapes = decision_inputs(args)
     candidates = with_budget_tokens(result, shapes, args.flops, args.n_name, args.d_name) if shapes is not None else None
     report = build_report(result, candidates, options, latency_fit)
-    print(summary_text(report))
+    return answer(args, report, [result, latency_fit])
+
+
+def answer(args: argparse.Namespace, report, fits: list) -> int:
+    """Print the terminal summary, write the report if asked, and the exit code: 1 under
+    --strict when a fit the report rests on failed its diagnostics. With `-o -` the report
+    (JSON) goes to standard output and the summary to standard error."""
+    from ..report.render import write_report
+
+    messages = sys.stderr if args.output == STDIO else sys.stdout
+    print(summary_text(report), file=messages)
     if args.output:
-        print(f"written: {write_report(report, args.output)}")
-    return 0
+        path = write_report(report, args.output)
+        if not args.quiet and path != STDIO:
+            print(f"written: {path}", file=messages)
+    failed = [fit.spec.filename for fit in fits if fit is not None and not fit.diagnostics["ok"]]
+    return 1 if args.strict and failed else 0
 
 
 def summary_text(report) -> str:
@@ -187,6 +229,7 @@ def summary_text(report) -> str:
     doc = to_dict(report)
     lines = [f"{doc['spec']}: {doc['method']} fit" + ("" if doc["reliable"] else
              " -- NOT RELIABLE: " + "; ".join(doc["problems"]))]
+    lines.extend(f"warning: {warning}" for warning in doc["warnings"])
     if doc["allocation"]:
         a = doc["allocation"]
         lines.append(f"compute-optimal at C = {a['flops']:.3g}: N* {interval(a['n_opt'])}, D* {interval(a['d_opt'])}, "
@@ -213,24 +256,29 @@ def run_compare(args: argparse.Namespace) -> int:
     from ..files import atomic_write, check_output_file
 
     if args.output:
-        check_output_file(args.output, (".csv",), "comparison table")
+        check_output_file(args.output, (".csv",), "comparison table", stdout_ok=True)
     options = fit_options(args)
     from ..data import read_table
     from ..fit import fit
     from ..language import load_spec
     from ..report.compare import compare_fits, describe
 
+    messages = sys.stderr if args.output == STDIO else sys.stdout
     table = read_table(args.table)
     fits = {Path(s).stem: fit(load_spec(Path(s), columns=table.columns), table,
-                              filename=args.table, **options) for s in args.specs}
+                              filename=table_name(args.table), **options) for s in args.specs}
     comparison = compare_fits(fits, args.response)
-    print(describe(comparison))
+    print(describe(comparison), file=messages)
     failed = [name for name, result in fits.items() if not result.diagnostics["ok"]]
     for name in failed:
-        print(f"warning: {name}: the fit failed its diagnostics: " + "; ".join(fits[name].diagnostics["problems"]))
-    if args.output:
+        print(f"warning: {name}: the fit failed its diagnostics: " + "; ".join(fits[name].diagnostics["problems"]),
+              file=messages)
+    if args.output == STDIO:
+        comparison.table.to_csv(sys.stdout)
+    elif args.output:
         atomic_write(args.output, comparison.table.to_csv)
-        print(f"written: {args.output}")
+        if not args.quiet:
+            print(f"written: {args.output}")
     return 1 if args.strict and failed else 0
 
 
@@ -238,20 +286,22 @@ def run_backtest(args: argparse.Namespace) -> int:
     from ..files import TABLE_SUFFIXES, check_output_file
 
     if args.output:
-        check_output_file(args.output, TABLE_SUFFIXES, "predictions table")
+        check_output_file(args.output, TABLE_SUFFIXES, "predictions table", stdout_ok=True)
     options = fit_options(args)
     from ..data import read_table, select_rows, write_table
     from ..language import load_spec
     from ..report.backtest import backtest, describe
 
+    messages = sys.stderr if args.output == STDIO else sys.stdout
     table = read_table(args.table)
     if args.where:
-        table = select_rows(table, args.where, args.table)
+        table = select_rows(table, args.where, table_name(args.table))
     result = backtest(load_spec(Path(args.spec), columns=table.columns), table, args.holdout, **options)
-    print(describe(result))
+    print(describe(result), file=messages)
     if args.output:
         write_table(result.predictions, args.output)
-        print(f"written: {args.output}")
+        if not args.quiet and args.output != STDIO:
+            print(f"written: {args.output}")
     short = [s for s in result.scores if args.min_coverage is not None and s.coverage_90 < args.min_coverage]
     for score in short:
         print(f"coverage of {score.response}'s 90% intervals is {score.coverage_90:.2f}, below "

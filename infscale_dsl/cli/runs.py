@@ -7,6 +7,8 @@ import argparse
 import sys
 from collections import Counter
 
+from .arguments import HelpFormatter, RawDescriptionHelpFormatter, add_quiet
+
 EXAMPLES = """examples:
   infscale-dsl runs import tensorboard runs/ --param N --param D --metric val/loss=loss -o runs.csv
   infscale-dsl runs import mlflow sqlite:///mlflow.db --experiment sweep --param n_params=N \\
@@ -26,7 +28,7 @@ def register(subparsers) -> None:
                     "without a named param or metric, with a value that is not a number, or that "
                     "did not finish, are left out and listed with the reason. A name that no run "
                     "logs is an error that lists the names they do log.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXAMPLES, formatter_class=RawDescriptionHelpFormatter)
     trackers = importer.add_subparsers(dest="tracker", required=True, metavar="TRACKER")
 
     common = argparse.ArgumentParser(add_help=False)
@@ -35,34 +37,38 @@ def register(subparsers) -> None:
     common.add_argument("--metric", type=mapping, action="append", required=True, metavar="NAME[=COLUMN]",
                         help="a logged metric (TensorBoard tag) and the column it fills; repeat for more")
     common.add_argument("--param", type=mapping, action="append", default=[], metavar="NAME[=COLUMN]",
-                        help="a numeric hyperparameter and the column it fills; repeat for more")
+                        help="a numeric hyperparameter and the column it fills; repeat for more (default: none)")
     common.add_argument("--category", type=mapping, action="append", default=[], metavar="NAME[=COLUMN]",
-                        help="a hyperparameter kept as text (a `data x : category` column)")
+                        help="a hyperparameter kept as text (a `data x : category` column) (default: none)")
     common.add_argument("--history", action="store_true",
                         help="every logged step, one row each with a step column (default: each metric's final value)")
     common.add_argument("--name-pattern", metavar="REGEX",
                         help="read params from the run names: each named group is a param, "
-                             "e.g. 'n(?P<N>[0-9]+)_d(?P<D>[0-9]+)'")
+                             "e.g. 'n(?P<N>[0-9]+)_d(?P<D>[0-9]+)' (default: none)")
+    add_quiet(common, "no wrote line")
     unfinished = argparse.ArgumentParser(add_help=False)
     unfinished.add_argument("--include-unfinished", action="store_true",
                             help="keep runs that failed, crashed or still run (left out by default)")
 
     tensorboard = trackers.add_parser(
-        "tensorboard", parents=[common], help="TensorBoard event files (needs the [tensorboard] extra)",
+        "tensorboard", parents=[common], formatter_class=HelpFormatter,
+        help="TensorBoard event files (needs the [tensorboard] extra)",
         description="Each folder under LOGDIR is one run (LOGDIR itself, if it holds event files). "
                     "Tags in a run's subfolders read as SUBFOLDER/TAG; params come from the hparams plugin.")
     tensorboard.add_argument("source", metavar="LOGDIR", help="TensorBoard's --logdir")
     mlflow = trackers.add_parser(
-        "mlflow", parents=[common, unfinished], help="an MLflow tracking store (needs the [mlflow] extra)",
+        "mlflow", parents=[common, unfinished], formatter_class=HelpFormatter,
+        help="an MLflow tracking store (needs the [mlflow] extra)",
         description="Runs of an MLflow store: params, and metrics' latest values or whole histories.")
     mlflow.add_argument("source", metavar="TRACKING_URI",
                         help="sqlite:///mlflow.db, file:///path/mlruns or a server's http(s) URL")
     mlflow.add_argument("--experiment", action="append", default=[], metavar="NAME",
                         help="an experiment to read; repeat for more (default: every active experiment)")
     mlflow.add_argument("--filter", default="", metavar="SEARCH",
-                        help="MLflow's run search filter, e.g. \"params.optimizer = 'adam'\"")
+                        help="MLflow's run search filter, e.g. \"params.optimizer = 'adam'\" (default: every run)")
     wandb = trackers.add_parser(
-        "wandb", parents=[common, unfinished], help="W&B run folders (needs the [wandb] extra) or an export",
+        "wandb", parents=[common, unfinished], formatter_class=HelpFormatter,
+        help="W&B run folders (needs the [wandb] extra) or an export",
         description="W&B runs: the wandb/ folder, one run's folder or .wandb file (config as params, "
                     "summary as final values), or an export (.csv, .json, .jsonl, .parquet): a runs "
                     "table, or histories with a _step column.")
@@ -111,5 +117,7 @@ def run(args: argparse.Namespace) -> int:
         print(imported.report(args.source), file=sys.stderr)  # standard output holds the table
     else:
         write_table(imported.table, args.output)
-        print(f"{imported.report(args.source)}\nwrote {args.output}")
+        print(imported.report(args.source))
+        if not args.quiet:
+            print(f"wrote {args.output}")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import Diagnostic, LawError
 from ..executors import BACKENDS, SlurmOptions, make_executor  # standard library only: --help stays quick
+from .arguments import RawDescriptionHelpFormatter, add_quiet
 
 
 def register(subparsers) -> None:
@@ -22,7 +23,7 @@ def register(subparsers) -> None:
                "         infscale-dsl sweep sweep.toml -o runs.parquet --on ray --address ray://head:10001\n"
                "         infscale-dsl sweep sweep.toml -o runs.parquet --on slurm --partition gpu --gpus-per-run 1\n"
                "         infscale-dsl sweep --merge runs-0.parquet runs-1.parquet -o runs.parquet",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=RawDescriptionHelpFormatter)
     parser.add_argument("config", nargs="?", type=Path, help="sweep file (.toml)")
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="runs table to write (.parquet or .csv); finished runs are kept in <output>.parts/, "
@@ -30,8 +31,9 @@ def register(subparsers) -> None:
     parser.add_argument("--shard", default="0/1", metavar="i/n",
                         help="run only every n-th run starting at the i-th (0-based), e.g. 1/4")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="TABLE",
-                        help="instead of training, merge these runs tables (one per shard) into --output")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+                        help="instead of training, merge these runs tables (one per shard) into --output "
+                             "(default: train)")
+    add_quiet(parser, "no progress bars or per-run lines")
     where = parser.add_argument_group("where runs train")
     where.add_argument("--on", choices=BACKENDS, default="local",
                        help="local (default), ray (needs the [ray] extra), slurm (needs [slurm]: submitit), "

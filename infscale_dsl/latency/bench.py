@@ -18,16 +18,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from . import BACKENDS
 from .roofline import add_roofline, device_spec
 from .shapes import BenchSettings, Shape
-
-# name -> (module in this package, generator class in it)
-BACKENDS = {
-    "jax": ("jax_backend", "Generator"),  # fused layers in one lax.scan, decode loop compiled whole
-    "jax-unrolled": ("jax_backend", "UnrolledGenerator"),  # the same, the layer loop unrolled
-    "jax-unfused": ("jax_backend", "UnfusedGenerator"),  # the training model's own decode step
-    "torch": ("torch_backend", "Generator"),  # eager PyTorch, a Python loop per token
-}
 
 
 def load_backend(name: str):

@@ -31,11 +31,12 @@ import numbers
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, LawError
+
+if TYPE_CHECKING:  # tables are handed in: the CLI's help reads this module without loading pandas
+    import pandas as pd
 
 # the columns that say which shape a row is; latency rows and training runs join on these
 SHAPE_KEYS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "vocab")
@@ -286,7 +287,7 @@ def _build(kind, values: dict, where: str, report):
             converted[spec.name] = int(value)
         elif expected == "float" and isinstance(value, numbers.Real) and not isinstance(value, bool):
             converted[spec.name] = float(value)
-        elif expected == "bool" and isinstance(value, (bool, np.bool_)):
+        elif expected == "bool" and _is_bool(value):
             converted[spec.name] = bool(value)
         elif expected == "str" and isinstance(value, str):
             converted[spec.name] = value
@@ -298,8 +299,15 @@ def _build(kind, values: dict, where: str, report):
     return kind(**converted)
 
 
+def _is_bool(value) -> bool:
+    """A Python or NumPy boolean (a runs table's column gives numpy.bool_)."""
+    import numpy as np  # here: `infscale-dsl --help` reads this module, and numpy is half its time
+
+    return isinstance(value, (bool, np.bool_))
+
+
 def _is_whole(value) -> bool:
-    if isinstance(value, (bool, np.bool_)):
+    if _is_bool(value):
         return False
     if isinstance(value, numbers.Integral):
         return True

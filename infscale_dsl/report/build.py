@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, LawError
+from ..latency import cv_column, high_cv_warning
 from ..posterior import FitResult
 from ..predict import predict_draws
-from .allocation import compute_optimal
+from .allocation import compute_optimal, n_grid
 from .conditions import Condition
 from .cost import CostAssumptions, candidate_costs, lifetime_optimal
 from .document import Report
@@ -25,6 +26,12 @@ from .law_function import LawFunction, variable_values
 from .risk import Quantity, assess_candidates
 
 LATENCY_NAMES = ("latency", "tpot_ms", "latency_ms")  # looked for when no budget names one
+MS_PER_UNIT = {"ms": 1.0, "s": 1e3, "us": 1e-3, "µs": 1e-3, "ns": 1e-6}  # time units a latency may be in
+# inputs that take whole values only: held at a whole number when the allocation fixes them
+ARCHITECTURE_COLUMNS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "vocab", "head_dim", "ffn_hidden")
+# above this share of draws with their compute-optimal N on the search grid's edge, the 90 %
+# interval's tail is a bound of the grid, not an optimum
+MAX_SHARE_AT_EDGE = 0.05
 
 
 @dataclass
@@ -33,6 +40,8 @@ class ReportOptions:
     budgets: list[Condition] = field(default_factory=list)  # e.g. latency, from a table or a fit
     response: str | None = None  # the loss-like response; default: the first target's, else the first law's
     latency: str | None = None  # quantity on the frontier's x axis; default: a budget's or a LATENCY_NAMES
+    latency_unit: str | None = None  # default: the table's unit column, else the column name's suffix (tpot_ms)
+    loss_unit: str | None = None  # unit of the response, e.g. "nats/token"; default: none known
     rule: str = "min-latency"
     threshold: float = 0.9
     flops: float | None = None  # budget for the compute-optimal allocation
@@ -113,6 +122,10 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
                        "parameters of the law and its noise scale",
         conditions=[str(c) for c in options.targets + options.budgets], candidates=[], notes=notes,
     )
+    if options.loss_unit:
+        report.units[response] = options.loss_unit
+    if options.cost is not None:
+        report.units["cost"] = options.cost.currency
     conditions = options.targets + options.budgets
     if candidates is not None and len(candidates):
         quantities = fit_quantities(result, candidates, options.seed)
@@ -133,18 +146,71 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
                     hint=f"responses: {', '.join(quantities)}; columns: {', '.join(map(str, candidates.columns))}"))
             quantities[name] = Quantity(observed=candidates[name].to_numpy(dtype=np.float64)[None, :],
                                         source="table")
+        names = candidate_names(candidates)
+        if latency is not None:
+            check_latency(report, latency, quantities[latency], candidates, names, options, [result, latency_fit])
         inputs = {k: v for k, v in variable_values(spec, candidates).items() if k not in responses}
         flops = (6.0 * inputs[options.n_name] * inputs[options.d_name]
                  if {options.n_name, options.d_name} <= set(inputs) else None)
-        names = candidate_names(candidates)
         report.candidates = assess_candidates(names, quantities, conditions, inputs, result.data_ranges, flops)
         assess_choice(report, names, quantities, response, latency, flops, options)
     if options.flops:
         report.allocation = allocation_section(result, response, options)
+        share = report.allocation["share_at_grid_edge"]
+        if share > MAX_SHARE_AT_EDGE:
+            grid = n_grid(options.flops, options.max_params)
+            report.warnings.append(
+                f"{share:.0%} of the posterior draws have their compute-optimal N at the edge of the search "
+                f"grid (N from {grid[0]:.3g} to {grid[-1]:.3g}): for them N* is a bound of the grid, not an "
+                f"optimum, so the allocation's interval is cut there. Their law barely depends on N or D "
+                f"(an exponent near 0): check the fit's exponents, or cap N with --max-params")
     if options.inference_tokens is not None:
         report.lifetime = lifetime_section(result, response, options)
     report.figures = report_figures(result, report, response, options)
     return report
+
+
+def check_latency(report: Report, latency: str, quantity: Quantity, candidates: pd.DataFrame, names: list[str],
+                  options: ReportOptions, fits: list[FitResult | None]) -> None:
+    """The latency's unit into `report.units`, and a warning for measured rows too noisy to trust."""
+    unit = latency_unit(latency, options, candidates, fits)
+    if unit:
+        report.units[latency] = unit
+    if quantity.source == "table" and cv_column(latency) in candidates.columns:
+        warning = high_cv_warning(names, list(candidates[cv_column(latency)]), latency)
+        report.warnings += [warning] if warning else []
+
+
+def latency_unit(latency: str, options: ReportOptions, candidates: pd.DataFrame,
+                 fits: list[FitResult | None]) -> str | None:
+    """The latency's unit: --latency-unit; else the table's `<latency>_unit` or `unit` column
+    (one value); else the suffix of the column it is read from (tpot_ms: ms); else None."""
+    if options.latency_unit:
+        return options.latency_unit
+    for column in (f"{latency}_unit", "unit"):
+        if column in candidates.columns:
+            units = candidates[column].dropna().astype(str).unique()
+            if len(units) > 1:
+                raise LawError(Diagnostic(f"the {column!r} column holds several units: {', '.join(units)}",
+                                          hint="give every latency in one unit, or name it with --latency-unit"))
+            if len(units) == 1:
+                return units[0]
+    source = next((fit.spec.data[latency].column for fit in fits
+                   if fit is not None and latency in fit.spec.data), latency)
+    suffix = source.rsplit("_", 1)[-1]
+    return suffix if "_" in source and suffix in MS_PER_UNIT else None
+
+
+def milliseconds(draws: np.ndarray, latency: str, unit: str | None) -> np.ndarray:
+    """Latency draws in ms, what the serving cost reads; an unknown unit is read as ms (and
+    the report's cost assumptions say so)."""
+    if unit is None:
+        return draws
+    if unit not in MS_PER_UNIT:
+        raise LawError(Diagnostic(f"cannot turn {latency} in {unit!r} into serving time",
+                                  hint=f"costs need a time per token in one of {', '.join(MS_PER_UNIT)}; "
+                                       "give --latency-unit"))
+    return draws * MS_PER_UNIT[unit]
 
 
 def assess_choice(report: Report, names: list[str], quantities: dict[str, Quantity], response: str,
@@ -158,10 +224,13 @@ def assess_choice(report: Report, names: list[str], quantities: dict[str, Quanti
         report.on_frontier = dict(zip(names, map(bool, front)))
     total_cost = None
     if options.cost is not None and flops is not None:
-        rows = candidate_costs(flops, latency_draws, options.cost)
+        unit = report.units.get(latency)
+        ms_per_token = milliseconds(latency_draws, latency, unit) if latency_draws is not None else None
+        rows = candidate_costs(flops, ms_per_token, options.cost)
         report.costs = dict(zip(names, rows))
+        read_as = f"in {unit}" if unit else "read as ms (its unit is not known: give --latency-unit)"
         report.cost_assumptions = options.cost.describe() + (
-            f"; latency per token ({latency}) read in ms" if latency_draws is not None else "")
+            f"; latency per token ({latency}) {read_as}" if latency_draws is not None else "")
         total_cost = np.array([row["total_cost"].median for row in rows])
     p_all = np.array([c.p_all_met if c.p_all_met is not None else 1.0 for c in report.candidates])
     if latency_draws is not None or total_cost is not None:
@@ -177,13 +246,16 @@ def fixed_inputs(result: FitResult, law: LawFunction, options: ReportOptions) ->
     for name in law.data_names:
         if name in (options.n_name, options.d_name):
             continue
+        whole = result.spec.data[name].domain == "count" or result.spec.data[name].column in ARCHITECTURE_COLUMNS
         if name in options.fixed:
-            fixed[name] = float(options.fixed[name])
+            value = float(options.fixed[name])
         elif name in result.data_ranges:
             low, high = result.data_ranges[name]
-            fixed[name] = float(np.sqrt(low * high)) if low > 0 else 0.5 * (low + high)
+            value = float(np.sqrt(low * high)) if low > 0 else 0.5 * (low + high)
+            value = float(round(value)) if whole else value  # no model has 5.66 layers
         else:
             raise LawError(Diagnostic(f"allocation needs a value for {name!r}", hint=f"give --fix {name}=VALUE"))
+        fixed[name] = int(value) if whole and value.is_integer() else value
     missing = [n for n in (options.n_name, options.d_name) if n not in law.data_names]
     if missing:
         raise LawError(Diagnostic(
@@ -198,7 +270,7 @@ def allocation_section(result: FitResult, response: str, options: ReportOptions)
     fixed = fixed_inputs(result, law, options)
     draws = compute_optimal(lambda n, d: law({**fixed, options.n_name: n, options.d_name: d}),
                             options.flops, options.max_params)
-    return draws.summary() | {"fixed": fixed}
+    return draws.summary() | {"fixed": fixed, "response": response}
 
 
 def lifetime_section(result: FitResult, response: str, options: ReportOptions) -> dict:

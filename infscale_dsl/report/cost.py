@@ -110,6 +110,7 @@ class CostAssumptions:
     requests_per_year: float | None = None
     tokens_per_request: float = 256.0  # output tokens per request
     years: float = 1.0  # serving lifetime counted in the total
+    currency: str = "USD"  # of gpu_hour_price, and so of every cost
 
     def training_gpu_hours(self, flops: np.ndarray) -> np.ndarray:
         return np.asarray(flops, dtype=np.float64) / (self.mfu * self.peak_flops) / 3600.0
@@ -120,7 +121,7 @@ class CostAssumptions:
 
     def describe(self) -> str:
         text = (f"training at {self.mfu:.0%} MFU of {self.peak_flops:.3g} FLOP/s per GPU; "
-                f"{self.gpu_hour_price:g} per GPU-hour")
+                f"{self.gpu_hour_price:g} {self.currency} per GPU-hour")
         if self.requests_per_year:
             text += (f"; serving {self.requests_per_year:.3g} requests per year x "
                      f"{self.tokens_per_request:g} tokens at batch 1 for {self.years:g} year(s)")

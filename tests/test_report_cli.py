@@ -68,8 +68,8 @@ def test_recommend_prints_the_allocation_and_the_choice(workspace, capsys):
 @pytest.mark.slow
 def test_compare_and_backtest_commands(workspace, capsys):
     code = main(["compare", str(ROOT / "models/chinchilla.law"), str(workspace / "tied.law"),
-                 str(workspace / "runs.csv"), "--chains", "2", "--warmup", "200", "--draws", "200", "--quiet",
-                 "--strict"])
+                 str(workspace / "runs.csv"), "--chains", "2", "--warmup", "200", "--draws", "200",
+                 "--max-draws", "200", "--quiet", "--strict"])
     # 2 chains x 200 draws cannot reach a bulk ESS of 400: both fits fail the gate, so --strict exits 1
     assert code == 1
     printed = capsys.readouterr().out

@@ -88,6 +88,11 @@ def open_probability(text: str) -> float:
     return value
 
 
+def fraction_list(text: str) -> list[float]:
+    """Comma-separated numbers strictly between 0 and 1, e.g. "0.1,0.2" (shares of the rows)."""
+    return [open_probability(item) for item in text.split(",")]
+
+
 def _finite(text: str) -> float:
     try:
         value = float(text)

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .arguments import (STDIO, HelpFormatter, add_quiet, fraction, positive_float, probability,
-                        table_name)
+from .arguments import (STDIO, HelpFormatter, add_quiet, fraction, fraction_list, positive_float,
+                        positive_int, probability, table_name)
 from .fit import add_fit_options, fit_options
 
 SHAPE_COLUMNS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "vocab")
@@ -54,19 +54,38 @@ def register(subparsers) -> None:
     add_fit_options(compare)
     compare.set_defaults(func=run_compare)
 
-    backtest = subparsers.add_parser("backtest", help="fit without held-out rows and score their predictions",
-                                     formatter_class=HelpFormatter,
-                                     description="Coverage of the 90% intervals and absolute relative error "
-                                                 "on rows held out by a pandas query.")
+    backtest = subparsers.add_parser(
+        "backtest", help="fit without held-out rows and score their predictions",
+        description="Coverage of the 90% intervals and relative error on held-out rows. Each hold-out "
+                    "is one fit; several fit side by side (--workers, --on ray) and are also scored "
+                    "together (pooled).",
+        epilog="example: infscale-dsl backtest models/bian2025.law runs.csv --holdout \"N >= 1e9\"\n"
+               "         infscale-dsl backtest models/bian2025.law runs.csv --holdout-groups size_group "
+               "--holdout-top 0.1,0.2 --workers 2 --min-coverage 0.8",
+        formatter_class=HelpFormatter)
     backtest.add_argument("spec", help=".law file")
     backtest.add_argument("table", help="runs table, .csv or .parquet (- reads CSV from standard input)")
-    backtest.add_argument("--holdout", required=True, help='rows to hold out, e.g. "N >= 1e9"')
+    backtest.add_argument("--holdout", action="append", default=[],
+                          help='rows to hold out, e.g. "N >= 1e9" (repeatable: one backtest each)')
+    backtest.add_argument("--holdout-groups", metavar="COLUMN",
+                          help="hold out each group of COLUMN but the smallest in turn, fitted on the "
+                               "groups smaller than it (groups ordered by their median --rank-by)")
+    backtest.add_argument("--holdout-top", type=fraction_list, metavar="F,F,...",
+                          help="hold out the top fraction of rows by --rank-by, e.g. 0.1,0.2: one backtest each")
+    backtest.add_argument("--rank-by", metavar="COLUMN",
+                          help="the column that orders runs by size (default: the column the spec reads as N)")
     backtest.add_argument("--where", help='keep only these rows first, e.g. "in_fit_set_main == 1 or '
                                           'size_group == \'1B\'" (default: every row)')
     backtest.add_argument("--min-coverage", type=probability,
-                          help="exit 1 if any coverage is below this (default: no minimum)")
-    backtest.add_argument("-o", "--output", help="write the held-out predictions (.csv/.parquet; - writes CSV "
-                                                 "to standard output) (default: none)")
+                          help="exit 1 if the 90%% intervals' coverage, pooled over the hold-outs, is below "
+                               "this (default: no minimum)")
+    backtest.add_argument("-o", "--output", help="write the held-out predictions (.csv/.parquet, a holdout "
+                                                 "column first; - writes CSV to standard output) (default: none)")
+    backtest.add_argument("--on", choices=("local", "ray"), default="local",
+                          help="where the fits run: local or ray")
+    backtest.add_argument("--workers", type=positive_int, default=1,
+                          help="fits at once: local processes (1: in this process) or a local Ray instance's CPUs")
+    backtest.add_argument("--address", help="Ray cluster to join, e.g. ray://head:10001 (default: a local instance)")
     add_fit_options(backtest)
     backtest.set_defaults(func=run_backtest)
 
@@ -283,27 +302,64 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_backtest(args: argparse.Namespace) -> int:
+    from ..errors import Diagnostic, LawError
     from ..files import TABLE_SUFFIXES, check_output_file
 
+    if not (args.holdout or args.holdout_groups or args.holdout_top):
+        raise LawError(Diagnostic("backtest needs rows to hold out",
+                                  hint='give --holdout "N >= 1e9", --holdout-groups COLUMN or --holdout-top 0.1'))
     if args.output:
         check_output_file(args.output, TABLE_SUFFIXES, "predictions table", stdout_ok=True)
     options = fit_options(args)
     from ..data import read_table, select_rows, write_table
+    from ..executors import make_executor
     from ..language import load_spec
-    from ..report.backtest import backtest, describe
+    from ..report.backtest import all_predictions, backtests, describe, describe_all, pooled
 
     messages = sys.stderr if args.output == STDIO else sys.stdout
     table = read_table(args.table)
     if args.where:
         table = select_rows(table, args.where, table_name(args.table))
-    result = backtest(load_spec(Path(args.spec), columns=table.columns), table, args.holdout, **options)
-    print(describe(result), file=messages)
+    spec = load_spec(Path(args.spec), columns=table.columns)
+    holdouts = holdouts_from(args, spec, table)
+    with make_executor(args.on, args.workers, args.address) as executor:
+        if not executor.in_process:  # bars of fits in other processes would write over each other
+            options["progress"] = False
+        results = backtests(spec, table, holdouts, executor=executor, **options)
+    print(describe(results[0]) if len(results) == 1 else describe_all(results), file=messages)
     if args.output:
-        write_table(result.predictions, args.output)
+        write_table(all_predictions(results), args.output)
         if not args.quiet and args.output != STDIO:
             print(f"written: {args.output}")
-    short = [s for s in result.scores if args.min_coverage is not None and s.coverage_90 < args.min_coverage]
+    if args.min_coverage is None:
+        return 0
+    short = [s for s in pooled(results) if s.coverage_90 < args.min_coverage]
+    pooled_over = "" if len(results) == 1 else f", pooled over {len(results)} hold-outs,"
     for score in short:
-        print(f"coverage of {score.response}'s 90% intervals is {score.coverage_90:.2f}, below "
+        print(f"coverage of {score.response}'s 90% intervals{pooled_over} is {score.coverage_90:.2f}, below "
               f"--min-coverage {args.min_coverage:g}", file=sys.stderr)
+    below = [(b.holdout, s) for b in results for s in b.scores if s.coverage_90 < args.min_coverage]
+    if len(results) > 1 and below:  # which hold-outs pull the pooled figure down
+        print(f"hold-outs below --min-coverage {args.min_coverage:g} on their own:", file=sys.stderr)
+        for rule, score in below:
+            print(f"  {rule!r}: {score.response} coverage {score.coverage_90:.2f} of {score.n_held_out} held out",
+                  file=sys.stderr)
     return 1 if short else 0
+
+
+def holdouts_from(args: argparse.Namespace, spec, table) -> list:
+    """The hold-outs that --holdout, --holdout-groups and --holdout-top ask for, in that order."""
+    from ..errors import Diagnostic, LawError
+    from ..report.backtest import Holdout, group_holdouts, top_holdouts
+
+    holdouts = [Holdout(rule) for rule in args.holdout]
+    if args.holdout_groups or args.holdout_top:
+        rank_by = args.rank_by or (spec.data["N"].column if "N" in spec.data else None)
+        if rank_by is None:
+            raise LawError(Diagnostic("cannot tell which column orders the runs by size: the spec has no N",
+                                      hint="name it with --rank-by, e.g. --rank-by params"))
+        if args.holdout_groups:
+            holdouts += group_holdouts(table, args.holdout_groups, rank_by)
+        if args.holdout_top:
+            holdouts += top_holdouts(args.holdout_top, rank_by)
+    return holdouts

@@ -5,8 +5,10 @@ Hitchhiker's Guide to Scaling Law Estimation"): how often the 90% predictive int
 held-out value, and the absolute relative error |median - actual| / actual of the point
 prediction.
 
-`backtests` runs several hold-out rules at once, one fit per rule, through an executor
-(`infscale_dsl.executors`): local processes by default, Ray or SLURM when asked.
+`backtests` runs several hold-outs at once, one fit per hold-out, through an executor
+(`infscale_dsl.executors`): local processes by default, Ray or SLURM when asked. `group_holdouts`
+and `top_holdouts` write the usual sets of hold-outs (each size group predicted from the smaller
+ones; the top tenth, fifth, ... of the runs), and `pooled` scores every held-out prediction at once.
 """
 from __future__ import annotations
 
@@ -27,29 +29,71 @@ from ..predict import predict
 @dataclass
 class BacktestScore:
     response: str
-    n_fit: int
+    n_fit: int | None  # None when pooled over hold-outs that fitted different rows
     n_held_out: int
     coverage_90: float  # share of held-out values inside their 90% predictive interval
     mean_abs_rel_error: float
     max_abs_rel_error: float
+    median_abs_rel_error: float  # MARE, as the extrapolation benchmark reports it
+    mean_rel_width_90: float  # mean (q95 - q05) / |actual|
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """Rows to predict (`rule`) and rows to fit (`fit_on`, default: all the others), as pandas
+    queries such as "N >= 1e9"."""
+    rule: str
+    fit_on: str | None = None
 
 
 @dataclass
 class Backtest:
-    holdout: str
+    holdout: str  # the rule of the rows held out
     result: FitResult  # the fit without the held-out rows
-    predictions: pd.DataFrame  # held-out rows + {r}_median, {r}_q05, {r}_q95, {r}_covered, {r}_abs_rel_error
+    predictions: pd.DataFrame  # held-out rows + {r}_median, _q05, _q95, _covered, _abs_rel_error, _rel_width
     scores: list[BacktestScore]
 
 
-def split(table: pd.DataFrame, holdout: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows to fit, rows held out) by a pandas query string such as "N >= 1e9"."""
-    held = rows_matching(table, holdout)
-    if not held.any() or held.all():
+def split(table: pd.DataFrame, holdout: str | Holdout) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows to fit, rows held out) by a hold-out or a pandas query string such as "N >= 1e9"."""
+    holdout = _as_holdout(holdout)
+    held = rows_matching(table, holdout.rule)
+    fitted = ~held if holdout.fit_on is None else ~held & rows_matching(table, holdout.fit_on)
+    if not held.any() or not fitted.any():
         raise LawError(Diagnostic(
-            f"the hold-out rule {holdout!r} holds out {int(held.sum())} of {len(table)} rows",
+            f"the hold-out rule {holdout.rule!r} holds out {int(held.sum())} of {len(table)} rows "
+            f"and leaves {int(fitted.sum())} to fit",
             hint="choose a rule that leaves rows on both sides"))
-    return table[~held], table[held]
+    return table[fitted], table[held]
+
+
+def group_holdouts(table: pd.DataFrame, column: str, rank_by: str) -> list[Holdout]:
+    """Each group of `column` but the smallest held out in turn and predicted from the groups
+    smaller than it, groups ordered by their median `rank_by` (the extrapolation a scaling law
+    is for: fit the small models, predict the next size up)."""
+    for name in (column, rank_by):
+        if name not in table.columns:
+            raise LawError(Diagnostic(f"the table has no column {name!r} to form hold-outs by",
+                                      hint=f"use one of {', '.join(map(str, table.columns))}"))
+    if not pd.api.types.is_numeric_dtype(table[rank_by]):
+        raise LawError(Diagnostic(f"cannot order the groups of {column!r} by {rank_by!r}: it is not numeric",
+                                  hint="name a numeric column such as the parameter count with --rank-by"))
+    order = table.groupby(column)[rank_by].median().sort_values().index.tolist()
+    if len(order) < 2:
+        raise LawError(Diagnostic(f"{column!r} has {len(order)} group: nothing larger to predict",
+                                  hint="hold out by a column with two or more groups"))
+    name = _quoted(column)
+    return [Holdout(f"{name} == {group!r}", f"{name} in {order[:i]!r}") for i, group in enumerate(order[1:], 1)]
+
+
+def top_holdouts(fractions: list[float], rank_by: str) -> list[Holdout]:
+    """The top `fraction` of the rows by `rank_by` held out, one hold-out per fraction."""
+    name = _quoted(rank_by)
+    return [Holdout(f"{name} >= {name}.quantile({1 - fraction:g})") for fraction in fractions]
+
+
+def _quoted(column: str) -> str:
+    return column if column.isidentifier() else f"`{column}`"  # pandas' quoting of odd column names
 
 
 def score(result: FitResult, held_out: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, list[BacktestScore]]:
@@ -66,25 +110,52 @@ def score(result: FitResult, held_out: pd.DataFrame, seed: int = 0) -> tuple[pd.
             continue
         predictions[f"{r}_covered"] = (predictions[f"{r}_q05"] <= actual) & (actual <= predictions[f"{r}_q95"])
         predictions[f"{r}_abs_rel_error"] = np.abs(predictions[f"{r}_median"] - actual) / np.abs(actual)
-        errors = predictions[f"{r}_abs_rel_error"].to_numpy()[present]
-        scores.append(BacktestScore(
-            response=r, n_fit=result.n_obs[r], n_held_out=int(present.sum()),
-            coverage_90=float(predictions[f"{r}_covered"].to_numpy()[present].mean()),
-            mean_abs_rel_error=float(errors.mean()), max_abs_rel_error=float(errors.max()),
-        ))
+        predictions[f"{r}_rel_width"] = (predictions[f"{r}_q95"] - predictions[f"{r}_q05"]) / np.abs(actual)
+        scores.append(_summary(r, result.n_obs[r], predictions[present]))
     return predictions, scores
 
 
-def backtest(spec: CheckedSpec, table: pd.DataFrame, holdout: str, *, seed: int = 0, **fit_options) -> Backtest:
-    """Fit `spec` on the rows the rule keeps, score its predictions of the rows it holds out."""
-    return _fit_and_score(spec, *split(table, holdout), holdout, seed, fit_options)
+def pooled(backtests: list[Backtest]) -> list[BacktestScore]:
+    """Per response, the scores of every held-out prediction of every backtest together (a row
+    that two hold-outs predict counts twice: those are two predictions)."""
+    scores = []
+    for response in dict.fromkeys(s.response for b in backtests for s in b.scores):
+        frames = [b.predictions for b in backtests if any(s.response == response for s in b.scores)]
+        column = backtests[0].result.spec.data[response].column
+        rows = pd.concat([frame[frame[column].notna()] for frame in frames])
+        scores.append(_summary(response, None, rows))
+    return scores
 
 
-def backtests(spec: CheckedSpec, table: pd.DataFrame, holdouts: list[str], *, executor: Executor | None = None,
-              workers: int = 2, seed: int = 0, **fit_options) -> list[Backtest]:
-    """One backtest per hold-out rule, their fits side by side on `executor` (default: `workers`
+def all_predictions(backtests: list[Backtest]) -> pd.DataFrame:
+    """Every backtest's predictions in one table, the hold-out's rule in a first column."""
+    frame = pd.concat([b.predictions.assign(holdout=b.holdout) for b in backtests])
+    return frame[["holdout", *frame.columns.drop("holdout")]]
+
+
+def _summary(response: str, n_fit: int | None, rows: pd.DataFrame) -> BacktestScore:
+    """The scores of `response` over predictions that have their actual value."""
+    errors = rows[f"{response}_abs_rel_error"].to_numpy(dtype=float)
+    return BacktestScore(
+        response=response, n_fit=n_fit, n_held_out=len(rows),
+        coverage_90=float(rows[f"{response}_covered"].mean()),
+        mean_abs_rel_error=float(errors.mean()), max_abs_rel_error=float(errors.max()),
+        median_abs_rel_error=float(np.median(errors)),
+        mean_rel_width_90=float(rows[f"{response}_rel_width"].mean()))
+
+
+def backtest(spec: CheckedSpec, table: pd.DataFrame, holdout: str | Holdout, *, seed: int = 0,
+             **fit_options) -> Backtest:
+    """Fit `spec` on the rows the hold-out keeps, score its predictions of the rows it holds out."""
+    return _fit_and_score(spec, *split(table, holdout), _as_holdout(holdout).rule, seed, fit_options)
+
+
+def backtests(spec: CheckedSpec, table: pd.DataFrame, holdouts: list[str | Holdout], *,
+              executor: Executor | None = None, workers: int = 2, seed: int = 0, **fit_options) -> list[Backtest]:
+    """One backtest per hold-out, their fits side by side on `executor` (default: `workers`
     local processes). Returned in the order of `holdouts`; a failed fit raises after all finish."""
-    tasks = [(spec, *split(table, holdout), holdout, seed, fit_options) for holdout in holdouts]
+    holdouts = [_as_holdout(holdout) for holdout in holdouts]
+    tasks = [(spec, *split(table, holdout), holdout.rule, seed, fit_options) for holdout in holdouts]
     own = executor is None
     executor = executor or make_executor("local", workers)
     try:
@@ -92,11 +163,15 @@ def backtests(spec: CheckedSpec, table: pd.DataFrame, holdouts: list[str], *, ex
     finally:
         if own:
             executor.close()
-    failed = [Diagnostic(f"the backtest holding out {holdouts[o.index]!r} failed: {o.error_line()}")
+    failed = [Diagnostic(f"the backtest holding out {holdouts[o.index].rule!r} failed: {o.error_line()}")
               for o in outcomes if o.error is not None]
     if failed:
         raise LawError(failed)
     return [outcome.value for outcome in outcomes]
+
+
+def _as_holdout(holdout: str | Holdout) -> Holdout:
+    return Holdout(holdout) if isinstance(holdout, str) else holdout
 
 
 def _fit_and_score(spec: CheckedSpec, kept: pd.DataFrame, held_out: pd.DataFrame, holdout: str, seed: int,
@@ -115,3 +190,29 @@ def describe(backtest: Backtest) -> str:
     if not backtest.result.diagnostics["ok"]:
         lines.append("  warning: the fit failed its diagnostics: " + "; ".join(backtest.result.diagnostics["problems"]))
     return "\n".join(lines)
+
+
+def describe_all(backtests: list[Backtest]) -> str:
+    """One line per hold-out and response, then the pooled line per response and a warning per
+    fit that failed its diagnostics."""
+    width = max(len("hold-out"), *(len(b.holdout) for b in backtests))
+    header = f"  {'hold-out':<{width}} {'response':<10} {'fitted':>6} {'held out':>8} {'MARE':>8} {'cov90':>6} {'width90':>8}  gate"
+    lines = [f"{len(backtests)} backtests:", header]
+    for b in backtests:
+        gate = "ok" if b.result.diagnostics["ok"] else "FAILED"
+        lines += [_score_line(b.holdout, width, s) + f"  {gate}" for s in b.scores]
+    lines += [_score_line("pooled", width, s) for s in pooled(backtests)]
+    failed: dict[str, list[str]] = {}  # problems -> the hold-outs whose fit has them (map fits all share one)
+    for b in backtests:
+        if not b.result.diagnostics["ok"]:
+            failed.setdefault("; ".join(b.result.diagnostics["problems"]), []).append(b.holdout)
+    for problems, rules in failed.items():
+        which = "every fit" if len(rules) == len(backtests) else "the fits holding out " + ", ".join(map(repr, rules))
+        lines.append(f"warning: {which} failed the diagnostics: {problems}")
+    return "\n".join(lines)
+
+
+def _score_line(label: str, width: int, s: BacktestScore) -> str:
+    fitted = "" if s.n_fit is None else s.n_fit
+    return (f"  {label:<{width}} {s.response:<10} {fitted:>6} {s.n_held_out:>8} {100 * s.median_abs_rel_error:6.2f} % "
+            f"{s.coverage_90:6.2f} {100 * s.mean_rel_width_90:6.2f} %")

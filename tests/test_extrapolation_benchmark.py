@@ -1,0 +1,41 @@
+"""The extrapolation benchmark's fits are independent tasks of an executor: worker processes
+give the same rows as the sequential run (same seeds), in the same order."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from infscale_dsl.executors import InProcess, LocalProcesses
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the benchmark's modules import as benchmarks.*, here and in its workers
+from benchmarks.extrapolation import Settings, run_all  # noqa: E402
+from benchmarks.tasks import Task  # noqa: E402
+
+# the point fit and the seed paper's baseline: seconds per fit, both deterministic at a fixed seed
+SETTINGS = Settings(seed=0, fit=dict(method="map", n_starts=256))
+METHODS = ["infscale-dsl", "curve_fit"]
+
+
+def tiny_task(name: str, seed: int) -> Task:
+    """24 runs of Chinchilla's law with 1 % noise fitted, the 6 largest in N predicted."""
+    rng = np.random.default_rng(seed)
+    n = np.sort(np.exp(rng.uniform(np.log(1e7), np.log(1e9), 30)))
+    d = np.exp(rng.uniform(np.log(1e8), np.log(1e10), 30))
+    loss = (1.69 + 406.4 / n ** 0.34 + 410.7 / d ** 0.28) * np.exp(0.01 * rng.standard_normal(30))
+    table = pd.DataFrame({"N": n, "D": d, "loss": loss})
+    return Task(name, "chinchilla.law", table[:24], table[24:].reset_index(drop=True), "a test task")
+
+
+def test_worker_processes_give_the_sequential_rows(capsys):
+    tasks = [tiny_task("tiny_a", 0), tiny_task("tiny_b", 1)]
+    sequential = pd.DataFrame(run_all(tasks, METHODS, SETTINGS, InProcess()))
+    with LocalProcesses(2) as executor:
+        parallel = pd.DataFrame(run_all(tasks, METHODS, SETTINGS, executor))
+    assert sequential["error"].eq("").all(), sequential["error"]
+    assert list(zip(parallel["task"], parallel["method"])) == [
+        ("tiny_a", "infscale-dsl"), ("tiny_a", "curve_fit"), ("tiny_b", "infscale-dsl"), ("tiny_b", "curve_fit")]
+    pd.testing.assert_frame_equal(parallel.drop(columns="wall_s"), sequential.drop(columns="wall_s"), rtol=1e-9)
+    assert len(capsys.readouterr().out.splitlines()) == 8  # each row printed as its fit finished

@@ -48,3 +48,26 @@ def test_a_noise_scale_near_the_data_spread_is_misfit():
     report = misfit_checks(spec, {"loss": fitted}, {"loss": y}, {"loss": {"N": N}}, {"loss": 0.05})
     assert any("noise scale of loss" in p for p in report["problems"])
     assert any("R^2" in p for p in report["problems"])
+
+
+def influential_log_likelihood(n_rows: int, seed: int = 0):
+    """(2 chains, 500 draws, n_rows) log-likelihoods where row 0's importance ratios
+    1/p(y_0 | draw) = (1 + Pareto(0.7))^1.5 have a tail with k near 2, the others well behaved."""
+    import arviz as az
+
+    rng = np.random.default_rng(seed)
+    log_lik = -0.5 + 0.01 * rng.standard_normal((2, 500, n_rows))
+    log_lik[:, :, 0] = -1.5 * np.log1p(rng.pareto(0.7, (2, 500)))
+    return az.from_dict(posterior={"E": rng.standard_normal((2, 500))}, log_likelihood={"loss": log_lik})
+
+
+def test_one_decisive_run_fails_the_gate_only_with_enough_rows_per_parameter():
+    spec = load_spec("loss ~ E + A/N^alpha", columns=["N", "loss"])  # 3 law parameters
+    for n_rows, checked in ((30, True), (10, False)):  # 5 rows per parameter is the line
+        N = np.geomspace(1e7, 1e9, n_rows)
+        law = 2.0 + 50 / N ** 0.3
+        report = misfit_checks(spec, {"loss": law[None, :].repeat(10, 0)}, {"loss": law}, {"loss": {"N": N}},
+                               {"loss": 0.01}, influential_log_likelihood(n_rows))
+        assert report["laws"]["loss"]["max_pareto_k"] > 1.0
+        assert report["laws"]["loss"]["pareto_k_checked"] is checked
+        assert any(p.startswith("influence") for p in report["problems"]) is checked

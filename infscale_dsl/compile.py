@@ -11,7 +11,8 @@ What the compiler does so that NUTS samples well with no tuning by the user:
   z ~ Normal(0, 1) per level, E = exp(mu + tau z);
 - each response has its own likelihood over the rows where it is present, Normal or StudentT,
   on the log scale (log y ~ Normal(log law, sigma)) or the identity scale (likelihood.py);
-  its drift scale (misfit beyond the data) is drawn from its prior, which no row informs.
+  its drift scale (misfit beyond the data) is drawn from its prior, which no row informs;
+- under `curves by run`, each law adds an offset per run, u[run] ~ Normal(0, tau) (curves.py).
 `describe()` prints all of it, which is what `infscale-dsl show` shows.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
+from . import curves
 from .data import PreparedData
 from .errors import Diagnostic, LawError
 from .likelihood import Likelihood
@@ -50,6 +52,7 @@ class CompiledModel:
     y_sd: dict[str, float]  # response -> its standard deviation over its rows
     levels: dict[str, tuple[str, ...]]  # category data name -> level labels
     joint: tuple[OffsetSum, ...] = ()  # offset sums sampled jointly (see `joint_sums`)
+    runs: curves.RunGrouping | None = None  # `curves by`: runs and rows per run of the fitted rows
 
     # ---- evaluation -------------------------------------------------------------------------
 
@@ -109,7 +112,10 @@ class CompiledModel:
             params = {n: jnp.asarray(v)[:, None] if self.spec.parameters[n].group is None else jnp.asarray(v)
                       for n, v in samples.items() if n in self.spec.parameters}
             rows = inputs["laws"][law.response]
-            residual = Likelihood.of(law).residual(rows[law.response], self.law_value(law, params, rows), jnp)
+            mu = self.law_value(law, params, rows)
+            if self.spec.curves is not None:
+                mu = curves.with_run_offsets(self.spec, law, mu, samples, rows)
+            residual = Likelihood.of(law).residual(rows[law.response], mu, jnp)
             key, law_key = jax.random.split(key)
             draws[law.sigma] = np.asarray(Likelihood.conditional_sigma(law_key, residual))
         return draws
@@ -138,6 +144,8 @@ class CompiledModel:
                 params[name] = self._sample_coefficient(name, params, start_mode)
             else:
                 params[name] = numpyro.sample(name, choice.build(params))
+        if self.spec.curves is not None:
+            params |= curves.sample_offsets(self.spec, self.runs.n_runs, params, self.priors)
         return params
 
     def _sample_coefficient(self, name: str, params: dict, start_mode: bool):
@@ -227,6 +235,8 @@ class CompiledModel:
             for law in self.spec.laws:
                 law_rows = inputs["laws"][law.response]
                 mu = self.law_value(law, params, law_rows)
+                if self.spec.curves is not None:
+                    mu = curves.with_run_offsets(self.spec, law, mu, params, law_rows)
                 noise = Likelihood.of(law)
                 if law.sigma in skip:
                     # a factor, not an observed site: LOO reads the full model's per-row sites
@@ -282,6 +292,11 @@ class CompiledModel:
                 lines.append(f"{name} varies by {parameter.group} "
                              f"({len(self.levels.get(parameter.group, ()))} levels), non-centred: "
                              f"{name}{GROUP_Z_SUFFIX} ~ Normal(0, 1) per level")
+        if self.runs is not None:
+            lines += self.runs.describe(self.spec, self.priors)
+        elif self.spec.curves is not None:
+            lines.append(f"curves by {self.spec.curves.column}: each run's rows share an offset on the "
+                         f"noise's scale (tau_<response>); give a table to see how many runs")
         return "\n".join(lines)
 
 
@@ -330,6 +345,7 @@ def compile_spec(spec: CheckedSpec, data: PreparedData | None) -> CompiledModel:
     term_texts = {t.coefficient: model.term_text(t) for t in roles.terms}
     model.priors = choose_priors(spec, roles, y_ref, y_sd, term_texts)
     model.joint = joint_sums(spec, roles, model.priors)
+    model.runs = curves.grouping(spec, data.levels, data.values, data.rows)
     return model
 
 

@@ -15,6 +15,9 @@ latencies near 20 ms without tuning.
 |             | likelihood.py); HalfNormal(sd of y) on the identity one                  |
 | scale       | LogNormal(log y_ref, 5): a factor of a power of a non-data base          |
 | drift       | HalfNormal(0.02): misfit per log unit beyond the data (likelihood.py)    |
+| run_scale   | tau^2 ~ InverseGamma(1, 0.000277) on the log scale (median tau 0.02),    |
+|             | times y_ref^2 on the identity one: runs' offsets under `curves by`       |
+|             | (curves.py)                                                              |
 | hyper       | loc of a LogNormal: Normal(log y_ref, 2); loc of a Normal: Normal(y_ref,  |
 |             | 2 y_ref); scales: HalfNormal(1) (LogNormal) or HalfNormal(y_ref)         |
 """
@@ -29,6 +32,7 @@ import numpyro.distributions as dist
 from .language.ast import CheckedSpec, Distribution, Number, PriorDecl
 from .language.distributions import DISTRIBUTIONS, TRUNCATABLE, bind_arguments
 from .language.evaluate import evaluate, names_in
+from .curves import RUN_RATE, RUN_SHAPE
 from .likelihood import DEFAULT_DRIFT, NOISE_RATE, NOISE_SHAPE
 from .roles import Roles
 
@@ -82,10 +86,9 @@ def declared_prior(decl: PriorDecl, filename: str) -> PriorChoice:
     return PriorChoice(decl.name, text, "declared", decl.name, depends, build, positive)
 
 
-def _sqrt_inverse_gamma() -> dist.Distribution:
-    """sigma with sigma^2 ~ InverseGamma(NOISE_SHAPE, NOISE_RATE)."""
-    return dist.TransformedDistribution(dist.InverseGamma(NOISE_SHAPE, NOISE_RATE),
-                                        dist.transforms.PowerTransform(0.5))
+def _sqrt_inverse_gamma(shape=NOISE_SHAPE, rate=NOISE_RATE) -> dist.Distribution:
+    """sigma with sigma^2 ~ InverseGamma(shape, rate)."""
+    return dist.TransformedDistribution(dist.InverseGamma(shape, rate), dist.transforms.PowerTransform(0.5))
 
 
 def _jnp():
@@ -137,6 +140,14 @@ def default_prior(name: str, role: str, response: str, y_ref: float | None,
     if role == "drift":
         return _default(name, f"HalfNormal({_fmt(DEFAULT_DRIFT)})", f"{name} (per log unit beyond the data)",
                         lambda env: dist.HalfNormal(DEFAULT_DRIFT))
+    if role == "run_scale" and log_noise:  # see curves.py: published spreads, and why no mass near 0
+        return _default(name, f"sqrt InverseGamma({_fmt(RUN_SHAPE)}, {RUN_RATE:.3g})", f"{name} (log scale, per run)",
+                        lambda env: _sqrt_inverse_gamma(RUN_SHAPE, RUN_RATE), positive=True)
+    if role == "run_scale":
+        text = (f"sqrt InverseGamma({_fmt(RUN_SHAPE)}, {RUN_RATE * y_ref ** 2:.3g})" if known
+                else f"sqrt InverseGamma({_fmt(RUN_SHAPE)}, {RUN_RATE:.3g} y_ref^2)")
+        return _default(name, text, f"{name} (identity scale, per run)",
+                        lambda env: _sqrt_inverse_gamma(RUN_SHAPE, RUN_RATE * env[ref] ** 2), positive=True)
     return _default(name, "Normal(0, 2.5)", name, lambda env: dist.Normal(0.0, 2.5))
 
 
@@ -170,6 +181,7 @@ def choose_priors(spec: CheckedSpec, roles: Roles, y_ref: Mapping[str, float] | 
             home.setdefault(n, law.response)
         home.setdefault(law.sigma, law.response)
         home.setdefault(law.drift, law.response)
+        home.setdefault(law.run_scale, law.response)
     hyper_use: dict[str, tuple[str, str, str]] = {}  # hyper -> (family, argument, owner)
     for parameter in spec.parameters.values():
         if parameter.prior is None:

@@ -156,7 +156,7 @@ def _unexpected_token(token: Token, accepts: set[str], text: str, filename: str)
         return _at_offset(text, offset - 1, 2, filename, "'**' is not an operator",
                           "write powers as N^alpha")
     if token.type == "_NL":
-        if accepts & {"NAME", "NUMBER", "LPAR", "MINUS"}:
+        if accepts & {"NUMBER", "LPAR", "MINUS"}:  # an expression, not only a name, was expected
             return _at_offset(text, offset, 1, filename, "incomplete expression at end of line",
                               f"{expected}; to continue on the next line, wrap the expression in ( )")
         return _at_offset(text, offset, 1, filename, "unexpected end of line",

@@ -145,7 +145,7 @@ class CompiledModel:
             else:
                 params[name] = numpyro.sample(name, choice.build(params))
         if self.spec.curves is not None:
-            params |= curves.sample_offsets(self.spec, self.runs.n_runs, params, self.priors)
+            params |= curves.sample_offsets(self.spec, self.runs, params)
         return params
 
     def _sample_coefficient(self, name: str, params: dict, start_mode: bool):
@@ -251,7 +251,8 @@ class CompiledModel:
         """Everything compiled code depends on besides `inputs`: the spec and the shapes."""
         return (self.spec.source, tuple(sorted(self.spec.data)), tuple(self.spec.parameters),
                 tuple((r, len(i)) for r, i in data.rows.items()),
-                tuple((g, len(v)) for g, v in sorted(self.levels.items())))
+                tuple((g, len(v)) for g, v in sorted(self.levels.items())),
+                self.runs is not None and self.runs.centred)
 
     # ---- what `show` prints -----------------------------------------------------------------
 
@@ -293,7 +294,7 @@ class CompiledModel:
                              f"({len(self.levels.get(parameter.group, ()))} levels), non-centred: "
                              f"{name}{GROUP_Z_SUFFIX} ~ Normal(0, 1) per level")
         if self.runs is not None:
-            lines += self.runs.describe(self.spec, self.priors)
+            lines += self.runs.describe(self.spec)
         elif self.spec.curves is not None:
             lines.append(f"curves by {self.spec.curves.column}: each run's rows share an offset on the "
                          f"noise's scale (tau_<response>); give a table to see how many runs")

@@ -14,14 +14,12 @@ noise e_ij keeps its model (likelihood.py); with the default log-scale noise, si
 integrated out, now over the residuals less each row's run offset. A new run draws a fresh
 u ~ Normal(0, tau), shared by its rows (`new_run_offsets`).
 
-How the offsets are sampled: where runs have several rows (a curve table), each run's rows pin
-its offset down, and u is sampled as it is (centred). Sampled as tau * z, z_j ~ Normal(0, 1),
-each z_j would be tied to 1 / tau along a curved ridge: on a test table of 8 runs x 10 rows,
-tau's bulk ESS was 211 per 600 draws centred against 28 non-centred. A centred density has a
-spike at tau -> 0, u -> 0, where a prior with mass near 0 (HalfNormal) let the sampler's
-Laplace start fall on a misfitting law (ESS 2). So tau's default prior has no mass near 0
-(like sigma's, likelihood.py), and a declared prior on tau, which may have, gets the
-non-centred form, which has no such spike.
+How the offsets are sampled depends on the table. Where runs have several rows (a curve
+table), each run's rows pin its offset down, and u is sampled as it is (centred): sampled as
+tau * z, z_j ~ Normal(0, 1), each z_j would be tied to 1 / tau along a curved ridge. On a test
+table of 8 runs x 10 rows, tau's bulk ESS was 211 per 600 draws centred against 28
+non-centred. Where runs have fewer than MIN_ROWS_CENTRED rows, the data barely tell u from the
+noise, and the non-centred z mixes better (one row per run: ESS 99 against 22).
 
 What it does not model: the noise of one run's checkpoints is still taken as independent
 around the run's offset, so more checkpoints of one run still sharpen what varies within a run
@@ -44,11 +42,14 @@ from .language.ast import CheckedSpec, Law
 # median). A run's offset is what a table of final losses sees as noise, whose published
 # residual SDs of log loss run from 0.004 (Bian et al.) and 0.006 (Chinchilla) to 0.05
 # (Porian's isoFLOP tables); runs of one recipe that differ in shape or seed differ by about 1
-# to 5 %. No mass near 0: see the module's notes on sampling.
+# to 5 %. No mass near 0, for sigma's reason (likelihood.py): with few runs (OPT's curves have
+# 4) tau is mostly its prior, and one with mass near 0 lets a fit claim that a new run lands
+# on the law.
 RUN_SHAPE = 1.0
 RUN_RATE = 0.02 ** 2 * np.log(2.0)  # the median of tau^2 under shape 1 is rate / log 2
 OFFSETS_SUFFIX = "__u"  # the runs' offsets u (n_runs,) of a law: tau_<response>__u
 Z_SUFFIX = "__z"  # their standard-normal sampling site where they are non-centred (u = tau * z)
+MIN_ROWS_CENTRED = 3  # median rows per run from which the offsets are sampled centred
 
 
 @dataclass(frozen=True)
@@ -59,24 +60,26 @@ class RunGrouping:
     n_runs: int
     rows_per_run: dict[str, tuple[int, float, int]]  # response -> (min, median, max) over runs
 
-    def describe(self, spec: CheckedSpec, priors: Mapping) -> list[str]:
+    @property
+    def centred(self) -> bool:
+        """Whether the offsets are sampled as they are (see the module's notes)."""
+        return min(median for _, median, _ in self.rows_per_run.values()) >= MIN_ROWS_CENTRED
+
+    def describe(self, spec: CheckedSpec) -> list[str]:
         lines = [f"curves by {self.column}: rows are checkpoints of {self.n_runs} runs"]
         for law in spec.laws:
             low, median, high = self.rows_per_run[law.response]
-            spread = f"{low}" if low == high else f"{median:g} (from {low} to {high})"
-            form = (f"centred, {offsets_site(law)} per run" if centred(law, priors) else
+            spread = f"{low} rows per run" if low == high else f"{low} to {high} rows per run (median {median:g})"
+            form = (f"centred, {offsets_site(law)} per run" if self.centred else
                     f"non-centred, {offsets_site(law)} = {law.run_scale} * {z_site(law)}, "
                     f"{z_site(law)} ~ Normal(0, 1) per run")
-            lines.append(f"  {law.response}: {spread} rows per run; each run's rows share an offset "
+            lines.append(f"  {law.response}: {spread}; each run's rows share an offset "
                          f"u ~ Normal(0, {law.run_scale}) on the {law.noise.scale} scale ({form}); "
                          "a new run draws a fresh one")
+        if not self.centred:
+            lines.append(f"  runs have fewer than {MIN_ROWS_CENTRED} rows: the data barely tell a run's "
+                         "offset from the noise, so tau and sigma rest on their priors")
         return lines
-
-
-def centred(law: Law, priors: Mapping) -> bool:
-    """Whether the law's run offsets are sampled as they are: under tau's default prior, which
-    has no mass near 0 (see the module's notes)."""
-    return priors[law.run_scale].source == "default"
 
 
 def offsets_site(law: Law) -> str:
@@ -101,7 +104,7 @@ def grouping(spec: CheckedSpec, levels: Mapping[str, tuple], values: Mapping[str
     return RunGrouping(column, len(levels[column]), per_run)
 
 
-def sample_offsets(spec: CheckedSpec, n_runs: int, params: Mapping[str, object], priors: Mapping) -> dict:
+def sample_offsets(spec: CheckedSpec, runs: RunGrouping, params: Mapping[str, object]) -> dict:
     """Inside a numpyro model, after the run scales: each law's run offsets u, (n_runs,) each."""
     import numpyro
     import numpyro.distributions as dist
@@ -109,10 +112,10 @@ def sample_offsets(spec: CheckedSpec, n_runs: int, params: Mapping[str, object],
     offsets = {}
     for law in spec.laws:
         tau = params[law.run_scale]
-        if centred(law, priors):
-            u = numpyro.sample(offsets_site(law), dist.Normal(0.0, tau).expand([n_runs]).to_event(1))
+        if runs.centred:
+            u = numpyro.sample(offsets_site(law), dist.Normal(0.0, tau).expand([runs.n_runs]).to_event(1))
         else:
-            z = numpyro.sample(z_site(law), dist.Normal(0.0, 1.0).expand([n_runs]).to_event(1))
+            z = numpyro.sample(z_site(law), dist.Normal(0.0, 1.0).expand([runs.n_runs]).to_event(1))
             u = numpyro.deterministic(offsets_site(law), tau * z)
         offsets[offsets_site(law)] = u
     return offsets

@@ -147,7 +147,7 @@ def _set_noise_scales(compiled: CompiledModel, params: dict, inputs: dict) -> No
             sigma, tau, offsets = curves.point_scales(residual, rows[column], len(compiled.levels[column]))
             params[law.sigma], params[law.run_scale] = np.asarray(sigma), np.asarray(tau)
             params[curves.offsets_site(law)] = offsets
-            if not curves.centred(law, compiled.priors):
+            if not compiled.runs.centred:
                 params[curves.z_site(law)] = offsets / tau
             continue
         mad = 1.4826 * np.median(np.abs(residual - np.median(residual)))

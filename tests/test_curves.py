@@ -30,13 +30,14 @@ def power_product(N, D):
     return 3.0 * (N / 1e8) ** -0.1 * (D / 1e9) ** -0.12
 
 
-def curve_table(law, n_runs: int, fractions: tuple, seed: int = 0) -> pd.DataFrame:
-    """n_runs runs from N = 1e7 to 1e9 parameters, each trained on 20 N tokens and measured at
-    these fractions of its training; returns the table and the runs' true offsets."""
+def curve_table(law, n_runs: int, fractions: tuple = (), tokens: tuple = (), seed: int = 0) -> pd.DataFrame:
+    """n_runs runs from N = 1e7 to 1e9 parameters, each measured at these fractions of its
+    training on 20 N tokens, or at these numbers of tokens; the true offsets in column u."""
     rng = np.random.default_rng(seed)
     sizes = np.geomspace(1e7, 1e9, n_runs)
     offsets = rng.normal(0.0, RUN_SD, n_runs)
-    rows = [dict(run=f"run{j}", N=N, D=20 * N * f, u=offsets[j]) for j, N in enumerate(sizes) for f in fractions]
+    seen = [[20 * N * f for f in fractions] or list(tokens) for N in sizes]
+    rows = [dict(run=f"run{j}", N=N, D=D, u=offsets[j]) for j, N in enumerate(sizes) for D in seen[j]]
     table = pd.DataFrame(rows)
     table["loss"] = law(table["N"], table["D"]) * np.exp(table["u"] + rng.normal(0.0, NOISE_SD, len(table)))
     return table
@@ -132,9 +133,9 @@ WITHOUT_RUNS = "loss ~ A / N^alpha / D^beta\n"
 
 @pytest.fixture(scope="module")
 def alpha_sd():
-    """Posterior sd of alpha, the size exponent, with and without `curves by`, on 6 runs x 4
-    checkpoints and on the same table with every checkpoint twice."""
-    table = curve_table(power_product, n_runs=6, fractions=(0.25, 0.5, 0.75, 1.0), seed=1)
+    """Posterior sd of alpha, the size exponent, with and without `curves by`, on 6 runs
+    measured at the same 4 token counts, and on the same table with every checkpoint twice."""
+    table = curve_table(power_product, n_runs=6, tokens=(1e9, 2e9, 4e9, 8e9), seed=1)
     doubled = pd.concat([table, table], ignore_index=True)
     sd = {}
     for spec in (WITH_RUNS, WITHOUT_RUNS):
@@ -147,9 +148,10 @@ def alpha_sd():
 
 @pytest.mark.slow
 def test_duplicated_checkpoints_are_not_new_runs(alpha_sd):
-    # N is fixed within a run, so alpha is known from the runs, not from their checkpoints:
-    # with the runs' offsets, twice the checkpoints leave its sd within 15 % (the Monte Carlo
-    # error of the ratio of two sds from 2 x 1000 draws is about 4 %)
+    # N is fixed within a run and every run saw the same token counts, so alpha is known from
+    # the runs, not from their checkpoints: with the runs' offsets, twice the checkpoints leave
+    # its sd within 15 % (the Monte Carlo error of a ratio of two sds from 2 x 1000 draws is
+    # about 4 %)
     assert 0.85 < alpha_sd[WITH_RUNS, "twice"] / alpha_sd[WITH_RUNS, "once"] < 1.15
 
 

@@ -134,19 +134,20 @@ def with_run_offsets(spec: CheckedSpec, law: Law, mu, params: Mapping[str, objec
 def point_scales(residual: np.ndarray, codes: np.ndarray, n_runs: int) -> tuple[float, float, np.ndarray]:
     """For a point fit, which fits the law alone: (sigma, tau, u (n_runs,)) from its residuals
     (n,) and their run codes (n,). u is each run's mean residual (0 for a run without rows
-    here), tau their spread, sigma the robust spread of the residuals around their run's mean."""
+    here), tau their spread, sigma the robust spread of the residuals around their run's mean.
+    With one run there is no spread: tau is 1e-12 and its offset 0."""
     counts = np.bincount(codes, minlength=n_runs)
     means = np.bincount(codes, weights=residual, minlength=n_runs) / np.maximum(counts, 1)
     within = residual - means[codes]
     mad = 1.4826 * np.median(np.abs(within - np.median(within)))
     sigma = mad if mad > 0 else np.std(within) + 1e-12
     seen = counts > 0
-    tau = float(np.std(means[seen], ddof=1)) if seen.sum() > 1 else 0.0
-    return float(sigma), max(tau, 1e-12), np.where(seen, means, 0.0)
+    if seen.sum() < 2:
+        return float(sigma), 1e-12, np.zeros(n_runs)
+    return float(sigma), max(float(np.std(means[seen], ddof=1)), 1e-12), np.where(seen, means, 0.0)
 
 
-def new_run_offsets(spec: CheckedSpec, law: Law, tau: np.ndarray, table: pd.DataFrame,
-                    rng: np.random.Generator) -> np.ndarray:
+def new_run_offsets(spec: CheckedSpec, tau: np.ndarray, table: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     """(S, n_rows) offsets of new runs, one per draw of tau (S,): rows of `table` with the same
     run id share one; rows without the column, or without an id, are each a run of their own."""
     column = spec.curves.column

@@ -130,6 +130,13 @@ def test_check_command(shared_data, capsys):
     assert capsys.readouterr().out == f"ok: {MODELS / 'bian2025.law'}: 1 law, 7 parameters; loss: 76 rows\n"
 
 
+def test_check_command_counts_the_runs_of_a_curve_table(tmp_path, capsys):
+    (tmp_path / "curves.law").write_text("curves by run\nloss ~ E + A/N^alpha + B/D^beta\n")
+    table = MODELS.parent / "examples" / "data" / "cpu_small_runs_curves.parquet"
+    assert main(["check", str(tmp_path / "curves.law"), str(table)]) == 0
+    assert capsys.readouterr().out.endswith("1 law, 8 parameters; loss: 48 rows in 12 runs (curves by run)\n")
+
+
 def test_check_command_reports_bad_input(tmp_path, capsys):
     table = tmp_path / "t.csv"
     table.write_text("N,loss\n1,2\n")

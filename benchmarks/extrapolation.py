@@ -3,8 +3,8 @@
     python benchmarks/extrapolation.py [--tasks a,b] [--quick] [--out rows.csv] [--seed 0]
                                        [--bootstraps 200] [--data ../shared/data]
 
-Tasks are defined in benchmarks/tasks.py; the trajectory tasks (opt_* and sweep_* but
-cpu_sweep_largest) compare final-loss fits with whole-curve fits. For each task and method it prints the median absolute
+Tasks are defined in benchmarks/tasks.py; the trajectory tasks (opt_finals, opt_checkpoints,
+opt_curves, opt_curves_3 and sweep_*) compare final-loss fits with whole-curve fits. For each task and method it prints the median absolute
 relative error of the predicted median (MARE), the coverage of the 90 % interval over the
 held-out runs, the mean width of that interval relative to the truth, the number held out, the
 wall time and, for infscale-dsl, whether the fit passed its diagnostics gate. Methods:

@@ -26,7 +26,7 @@ from infscale_dsl.language.evaluate import names_in
 
 # starting values per parameter name, as in Hoffmann's grid: exponents, offsets, coefficients
 EXPONENTS = {"alpha": (0.2, 0.5), "beta": (0.2, 0.5), "eta": (0.15, 0.4)}
-SMALL = {"eps": (1e-4, 1e-2)}
+SMALL = {"eps": (1e-4, 1e-2), "C": (1e-2, 1e-1)}  # C: the schedule term of the trajectory tasks (positive)
 COEFFICIENTS = {"A", "B", "a", "b"}
 
 

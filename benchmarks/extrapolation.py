@@ -4,7 +4,8 @@
                                        [--bootstraps 200] [--data ../shared/data]
                                        [--on local|ray] [--workers N] [--address ray://...]
 
-Tasks are defined in benchmarks/tasks.py. For each task and method it prints the median absolute
+Tasks are defined in benchmarks/tasks.py; the trajectory tasks (opt_finals, opt_checkpoints,
+opt_curves, opt_curves_3 and sweep_*) compare final-loss fits with whole-curve fits. For each task and method it prints the median absolute
 relative error of the predicted median (MARE), the coverage of the 90 % interval over the
 held-out runs, the mean width of that interval relative to the truth, the number held out, the
 wall time and, for infscale-dsl, whether the fit passed its diagnostics gate. Methods:
@@ -72,7 +73,7 @@ def score(truth: np.ndarray, median: np.ndarray, q05: np.ndarray, q95: np.ndarra
 
 
 def run_method(method: str, task: Task, settings: Settings) -> dict:
-    spec = load_spec(task.spec_path, columns=task.train.columns)
+    spec = load_spec(task.spec, columns=task.train.columns)
     truth = task.test[task.response].to_numpy(float)
     row = {"gate_ok": None}
     if method == "infscale-dsl":

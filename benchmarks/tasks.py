@@ -6,6 +6,10 @@
 
 The data lie in ../shared/data beside the checkout (see its README); `data_dir()` says so
 clearly when they are absent. Each task names one law; tables keep the law's column names.
+
+Trajectory tasks (issue 13) predict the largest runs' final losses three ways: from the smaller
+runs' final losses alone, from all their checkpoints read as independent runs, and from their
+whole curves under `curves by` (one offset per run, curves.py).
 """
 from __future__ import annotations
 
@@ -22,15 +26,17 @@ MODELS = ROOT / "models"
 @dataclass(frozen=True)
 class Task:
     name: str
-    law: str  # file in models/
+    law: str  # file in models/, or a label of `source`
     train: pd.DataFrame
     test: pd.DataFrame
     note: str
     response: str = "loss"
+    source: str | None = None  # the spec's text, where it is not a file of models/ as it is
 
     @property
-    def spec_path(self) -> Path:
-        return MODELS / self.law
+    def spec(self) -> str | Path:
+        """What load_spec reads: the spec's text, or its file."""
+        return self.source if self.source is not None else MODELS / self.law
 
 
 def data_dir(path: str | Path | None = None) -> Path:
@@ -131,11 +137,68 @@ def sweep_tasks() -> list[Task]:
                  "the project's 12-run CPU sweep: fit the two smaller sizes, predict the ~55k one")]
 
 
+def _with_curves(law: str, column: str, body: str | None = None) -> str:
+    """A spec of models/ (or `body`) with `curves by column` in front: the one extra line."""
+    return f"curves by {column}\n" + (body if body is not None else (MODELS / law).read_text())
+
+
+OPT_LARGEST = 2e10  # OPT-30b and OPT-175b are predicted; 125m, 1.3b, 6.7b and 13b are fitted
+FINAL_LOSS_LAW = "loss ~ E + A/N^alpha\n"  # every OPT run saw ~2.8e11 tokens: D cannot be fitted
+
+
+def opt_trajectory_tasks(folder: Path) -> list[Task]:
+    table = pd.read_csv(folder / "opt_trajectories.csv").rename(columns={"tokens_seen": "D"})
+    small = table["N"] < OPT_LARGEST
+    checkpoints = table[small & (table["D"] > 1e10)].reset_index(drop=True)  # Choshen et al.'s cut
+    finals = table[small & (table["is_final"] == 1)].reset_index(drop=True)
+    test = table[~small & (table["is_final"] == 1)].reset_index(drop=True)
+    three = table[(table["N"] < 1e10) & (table["D"] > 1e10)].reset_index(drop=True)
+    test_three = table[(table["N"] >= 1e10) & (table["is_final"] == 1)].reset_index(drop=True)
+    what = "OPT-125m to 13b, predicting the final loss of 30b and 175b"
+    return [
+        Task("opt_finals", "E + A/N^alpha", finals, test,
+             f"final losses only: {what} (4 rows; one token budget, so no data term)",
+             source=FINAL_LOSS_LAW),
+        Task("opt_checkpoints", "chinchilla.law", checkpoints, test,
+             f"checkpoints after 1e10 tokens read as independent runs: {what}"),
+        Task("opt_curves", "curves + chinchilla.law", checkpoints, test,
+             f"whole curves after 1e10 tokens, `curves by model_name`: {what}",
+             source=_with_curves("chinchilla.law", "model_name")),
+        Task("opt_curves_3", "curves + chinchilla.law", three, test_three,
+             "whole curves of OPT-125m, 1.3b and 6.7b after 1e10 tokens, predicting 13b, 30b and "
+             "175b: opt_trajectories' split, with `curves by model_name`",
+             source=_with_curves("chinchilla.law", "model_name")),
+    ]
+
+
+SCHEDULE_LAW = "loss ~ E + A/N^alpha + B/D^beta + C * (1 - schedule_fraction)\n"
+
+
+def sweep_trajectory_tasks() -> list[Task]:
+    runs = pd.read_parquet(ROOT / "examples" / "data" / "cpu_small_runs.parquet")
+    curves = pd.read_parquet(ROOT / "examples" / "data" / "cpu_small_runs_curves.parquet")
+    largest = runs["N_non_embedding"].max() * 0.75
+    finals_train, test = _split(runs, runs["N_non_embedding"] > largest)
+    test = test.assign(run=test["config_hash"], schedule_fraction=1.0)
+    checkpoints = curves[curves["N_non_embedding"] <= largest].reset_index(drop=True)
+    what = "the CPU sweep's two smaller sizes (8 runs), predicting the 4 runs of the ~55k size"
+    return [
+        Task("sweep_finals", "chinchilla.law", finals_train, test, f"final losses only: {what}"),
+        Task("sweep_checkpoints", "chinchilla.law", checkpoints, test,
+             f"all 4 checkpoints per run read as independent runs: {what}"),
+        Task("sweep_curves", "curves + chinchilla.law", checkpoints, test,
+             f"whole curves, `curves by run`: {what}", source=_with_curves("chinchilla.law", "run")),
+        Task("sweep_curves_schedule", "curves + schedule term", checkpoints, test,
+             f"whole curves with a term for the cosine schedule's position, 0 at its end: {what}",
+             source=_with_curves("", "run", SCHEDULE_LAW)),
+    ]
+
+
 def load_tasks(names: list[str] | None = None, folder: str | Path | None = None) -> list[Task]:
     """Every task (or those named), in a fixed order."""
     folder = data_dir(folder)
     tasks = (chinchilla_tasks(folder) + seed_tasks(folder) + porian_tasks(folder)
-             + opt_tasks(folder) + sweep_tasks())
+             + opt_tasks(folder) + sweep_tasks() + opt_trajectory_tasks(folder) + sweep_trajectory_tasks())
     if names:
         unknown = set(names) - {t.name for t in tasks}
         if unknown:

@@ -13,7 +13,8 @@ What the compiler does so that NUTS samples well with no tuning by the user:
   more: there the data pin each level down, and non-centring would tie every z to tau;
 - each response has its own likelihood over the rows where it is present, Normal or StudentT,
   on the log scale (log y ~ Normal(log law, sigma)) or the identity scale (likelihood.py);
-  its drift scale (misfit beyond the data) is drawn from its prior, which no row informs.
+  its drift scale (misfit beyond the data) is drawn from its prior, which no row informs;
+- under `curves by run`, each law adds an offset per run, u[run] ~ Normal(0, tau) (curves.py).
 `describe()` prints all of it, which is what `infscale-dsl show` shows.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
+from . import curves
 from .data import PreparedData
 from .errors import Diagnostic, LawError
 from .likelihood import Likelihood
@@ -54,6 +56,7 @@ class CompiledModel:
     levels: dict[str, tuple[str, ...]]  # category data name -> level labels
     joint: tuple[OffsetSum, ...] = ()  # offset sums sampled jointly (see `joint_sums`)
     centred: tuple[str, ...] = ()  # grouped parameters sampled centred (see the module's notes)
+    runs: curves.RunGrouping | None = None  # `curves by`: runs and rows per run of the fitted rows
 
     # ---- evaluation -------------------------------------------------------------------------
 
@@ -111,6 +114,8 @@ class CompiledModel:
                       for n, v in samples.items() if n in self.spec.parameters}
             rows = {n: np.asarray(v) for n, v in inputs["laws"][law.response].items()}
             mu = law_value(self.spec, law, params, rows, np)  # (S, n)
+            if self.spec.curves is not None:
+                mu = np.asarray(curves.with_run_offsets(self.spec, law, mu, samples, rows))
             draws[law.sigma] = Likelihood.conditional_sigma(rng, Likelihood.of(law).residual(rows[law.response], mu))
         return draws
 
@@ -138,6 +143,8 @@ class CompiledModel:
                 params[name] = self._sample_coefficient(name, params, start_mode)
             else:
                 params[name] = numpyro.sample(name, choice.build(params))
+        if self.spec.curves is not None:
+            params |= curves.sample_offsets(self.spec, self.runs, params)
         return params
 
     def _sample_coefficient(self, name: str, params: dict, start_mode: bool):
@@ -229,6 +236,8 @@ class CompiledModel:
             for law in self.spec.laws:
                 law_rows = inputs["laws"][law.response]
                 mu = self.law_value(law, params, law_rows)
+                if self.spec.curves is not None:
+                    mu = curves.with_run_offsets(self.spec, law, mu, params, law_rows)
                 noise = Likelihood.of(law)
                 if law.sigma in skip:
                     # a factor, not an observed site: LOO reads the full model's per-row sites
@@ -243,7 +252,8 @@ class CompiledModel:
         """Everything compiled code depends on besides `inputs`: the spec and the shapes."""
         return (self.spec.source, tuple(sorted(self.spec.data)), tuple(self.spec.parameters),
                 tuple((r, len(i)) for r, i in data.rows.items()),
-                tuple((g, len(v)) for g, v in sorted(self.levels.items())), self.centred)
+                tuple((g, len(v)) for g, v in sorted(self.levels.items())), self.centred,
+                self.runs is not None and self.runs.centred)
 
     # ---- what `show` prints -----------------------------------------------------------------
 
@@ -287,6 +297,11 @@ class CompiledModel:
                 lines.append(f"{levels}, centred: at least {CENTRED_MIN_ROWS} rows in every level")
             else:
                 lines.append(f"{levels}, non-centred: {name}{GROUP_Z_SUFFIX} ~ Normal(0, 1) per level")
+        if self.runs is not None:
+            lines += self.runs.describe(self.spec)
+        elif self.spec.curves is not None:
+            lines.append(f"curves by {self.spec.curves.column}: each run's rows share an offset on the "
+                         f"noise's scale (tau_<response>); give a table to see how many runs")
         return "\n".join(lines)
 
 
@@ -331,7 +346,8 @@ def compile_spec(spec: CheckedSpec, data: PreparedData | None) -> CompiledModel:
     term_texts = {t.coefficient: _term_at(t, log_reference) for t in roles.terms}
     priors = choose_priors(spec, roles, y_ref, y_sd, term_texts)
     return CompiledModel(spec, roles, priors, log_reference, y_ref, y_sd, dict(data.levels),
-                         joint_sums(spec, roles, priors), _well_observed_groups(spec, data))
+                         joint_sums(spec, roles, priors), _well_observed_groups(spec, data),
+                         curves.grouping(spec, data.levels, data.values, data.rows))
 
 
 def _term_at(term: PowerTerm, log_reference: Mapping[str, float]) -> str:

@@ -31,7 +31,8 @@ SHOWN_ROWS = 5  # row numbers listed in a diagnostic; the rest are counted
 class PreparedData:
     n_rows: int
     values: dict[str, np.ndarray]  # data and derived name -> float64 (n_rows,); category -> int64 codes
-    levels: dict[str, tuple[str, ...]]  # category data name -> level labels (sorted)
+    levels: dict[str, tuple[str, ...]]  # category data name -> level labels (sorted); the run ids of
+    #                                     `curves by run` are read as a category named after their column
     rows: dict[str, np.ndarray]  # response -> int64 indices of the rows its law uses
     left_out: dict[str, int]  # response -> rows left out (response missing)
 
@@ -220,6 +221,8 @@ class _Preparer:
                 self.read_category(name, decl.column)
             else:
                 self.read_number(name, decl.column)
+        if self.spec.curves is not None and self.with_responses:
+            self.read_runs(self.spec.curves.column)
         if self.problems:  # a missing column: nothing more can be checked
             raise LawError(list(self.problems.values()))
         env = dict(self.values) | self.spec.constants
@@ -258,6 +261,21 @@ class _Preparer:
         self.valid[name] = codes >= 0
         self.unknown_level[name] = present & (codes < 0)
 
+    def read_runs(self, column: str) -> None:
+        """The run ids of `curves by`: labels, so a column of fractional numbers is a mistake."""
+        if column not in self.table.columns:
+            close = suggest(column, map(str, self.table.columns), 0.6)
+            self.problems[("missing", column)] = Diagnostic(
+                f"column '{column}' of `curves by {column}` is not in the table", filename=self.filename,
+                table_column=column, hint=f"did you mean '{close}'?" if close else "name the column of run ids")
+            return
+        raw = self.table[column]
+        if pd.api.types.is_float_dtype(raw):
+            self.problem(column, (raw.notna() & (raw != raw.round())).to_numpy(),
+                         f"column '{column}' holds fractional numbers, not run ids (curves by {column})",
+                         "group by the column that names each run (a name, a hash or a whole number)")
+        self.read_category(column, column)
+
     # --- one law -----------------------------------------------------------------------------
 
     def law_rows(self, law: Law) -> np.ndarray:
@@ -277,6 +295,11 @@ class _Preparer:
                 self.problem(name, rows & self.inputs_valid(derived[name]) & ~np.isfinite(self.values[name]),
                              f"derived variable '{name}' is not finite ({name} = {_text(self.spec.source, derived[name])})",
                              "look for zeros or huge values in the columns it reads; drop those rows")
+        if self.spec.curves is not None and self.with_responses:
+            column = self.spec.curves.column
+            self.problem(column, rows & ~self.valid[column], f"column '{column}' has no run id on some rows",
+                         f"every row of a learning curve names its run (curves by {column}): fill them "
+                         "or drop those rows")
         for requirement in self.requirements(law):
             if self.declared_positive(requirement):
                 continue  # check_column has reported those rows already

@@ -111,13 +111,15 @@ class Likelihood:
         scale compare in LOO: -log y on the log scale, 0 on the identity scale."""
         return -np.log(y) if self.on_log else np.zeros_like(y)
 
-    def draws(self, mu, sigma, drift, distance, rng: np.random.Generator):
+    def draws(self, mu, sigma, drift, distance, rng: np.random.Generator, run_offset=0.0):
         """New runs' values, one per draw and row. mu (S, n), sigma and drift (S, 1),
-        distance (n,) beyond the fitted data (see `distance_beyond`)."""
+        distance (n,) beyond the fitted data (see `distance_beyond`); run_offset (S, n) on the
+        noise's scale, each new run's own under `curves by` (curves.py)."""
         if self.noise.family == "StudentT":
             noise = sigma * rng.standard_t(self.noise.nu, size=mu.shape)
         else:
             noise = sigma * rng.standard_normal(mu.shape)
+        noise = noise + run_offset
         misfit = drift * distance * rng.standard_normal(mu.shape)
         return mu * np.exp(noise + misfit) if self.on_log else mu * (1 + misfit) + noise
 

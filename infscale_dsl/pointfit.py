@@ -24,6 +24,7 @@ import optax.tree_utils as otu
 from numpyro.infer import Predictive
 from numpyro.infer.util import constrain_fn, initialize_model, unconstrain_fn
 
+from . import curves
 from .compile import CompiledModel
 from .data import PreparedData
 from .likelihood import Likelihood
@@ -134,12 +135,21 @@ def lbfgs(objective, x0, max_iter: int):
 
 def _set_noise_scales(compiled: CompiledModel, params: dict, inputs: dict) -> None:
     """The point fit does not fit noise scales; set each from its residuals (robust SD), and
-    each drift scale, which no row informs, to its prior's median."""
+    each drift scale, which no row informs, to its prior's median. Under `curves by`, the runs'
+    offsets come from the runs' mean residuals, and sigma from the rest (curves.py)."""
     prior_only = compiled.draw_prior_only(jax.random.PRNGKey(0), inputs["scales"], (4001,))
     params.update({name: np.median(draws) for name, draws in prior_only.items()})
     for law in compiled.spec.laws:
         rows = {k: np.asarray(v) for k, v in inputs["laws"][law.response].items()}
         mu = np.asarray(compiled.law_value(law, params, rows))
         residual = Likelihood.of(law).residual(rows[law.response], mu)
+        if compiled.spec.curves is not None:
+            column = compiled.spec.curves.column
+            sigma, tau, offsets = curves.point_scales(residual, rows[column], len(compiled.levels[column]))
+            params[law.sigma], params[law.run_scale] = np.asarray(sigma), np.asarray(tau)
+            params[curves.offsets_site(law)] = offsets
+            if not compiled.runs.centred:
+                params[curves.z_site(law)] = offsets / tau
+            continue
         mad = 1.4826 * np.median(np.abs(residual - np.median(residual)))
         params[law.sigma] = np.asarray(mad if mad > 0 else np.std(residual) + 1e-12)

@@ -5,7 +5,9 @@
 
 `law` holds the law's own (epistemic) uncertainty; `observed` adds a new run's noise drawn
 from the noise model and, beyond the fitted data, the law's drift (likelihood.py; on the log
-scale: y = law * exp(noise + drift * distance * z)).
+scale: y = law * exp(noise + drift * distance * z)). Under `curves by run`, every row is a
+checkpoint of a new run, with that run's fresh offset (curves.py) shared by the rows with the
+same run id.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import curves
 from .compile import law_value
 from .data import prepare
 from .likelihood import Likelihood, distance_beyond
@@ -49,8 +52,9 @@ def predict_draws(result: FitResult, table: pd.DataFrame, *, seed: int = 0,
         law_draws = np.asarray(law_value(spec, law, params, data.values, np))
         law_draws = np.broadcast_to(law_draws, (n_draws, data.n_rows)).astype(float)
         distance = distance_beyond(data.values, result.support.get(law.response, {}), data.n_rows)
+        run_offset = 0.0 if spec.curves is None else curves.new_run_offsets(spec, draws[law.run_scale], table, rng)
         observed = Likelihood.of(law).draws(law_draws, draws[law.sigma][:, None],
-                                            draws[law.drift][:, None], distance, rng)
+                                            draws[law.drift][:, None], distance, rng, run_offset)
         out[law.response] = PredictiveDraws(law=law_draws, observed=observed, distance=distance)
     return out
 

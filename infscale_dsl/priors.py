@@ -18,6 +18,9 @@ near 20 ms): `y_ref`, the median of |y| over the fitted rows, and `y_sd`, their 
 |             | likelihood.py); HalfNormal(y_sd) on the identity one                     |
 | scale       | LogNormal(log(y_ref), 5): a factor of a power of a non-data base         |
 | drift       | HalfNormal(0.02): misfit per log unit beyond the data (likelihood.py)    |
+| run_scale   | tau^2 ~ InverseGamma(1, 0.000277) on the log scale (median tau 0.02),    |
+|             | times y_ref^2 on the identity one: runs' offsets under `curves by`       |
+|             | (curves.py)                                                              |
 | hyper       | loc of a LogNormal: Normal(log(y_ref), 2); loc of a Normal: Normal(y_ref, |
 |             | 2*y_ref); scales: HalfNormal(1) (LogNormal) or HalfNormal(y_ref)         |
 """
@@ -33,6 +36,7 @@ import numpyro.distributions as dist
 
 from .language.ast import CheckedSpec, Expr, Number, PriorDecl
 from .language.distributions import DISTRIBUTIONS, TRUNCATABLE, bind_arguments
+from .curves import RUN_RATE, RUN_SHAPE
 from .language.evaluate import evaluate, names_in, unparse
 from .likelihood import DEFAULT_DRIFT, NOISE_RATE, NOISE_SHAPE
 from .roles import Roles
@@ -53,6 +57,9 @@ ROLE_DEFAULTS = {
     ("scale", None): "LogNormal(log(y_ref), 5)",
     ("drift", None): f"HalfNormal({DEFAULT_DRIFT:g})",
     ("free", None): "Normal(0, 2.5)",
+    # over tau^2 (`squared`): the spread of runs' offsets under `curves by` (curves.py)
+    ("run_scale", "log"): f"InverseGamma({RUN_SHAPE:g}, {RUN_RATE:.6g})",
+    ("run_scale", "identity"): f"InverseGamma({RUN_SHAPE:g}, {RUN_RATE:.6g} * y_ref^2)",
 }
 # (family of the grouped prior, the argument a hyperparameter fills) -> its default prior
 HYPER_DEFAULTS = {
@@ -144,16 +151,13 @@ def default_prior(name: str, role: str, response: str, noise_scale: str, scales:
     text = ROLE_DEFAULTS.get((role, noise_scale)) or ROLE_DEFAULTS.get((role, None)) or ROLE_DEFAULTS[("free", None)]
     if role == "coefficient" and added_to is not None:
         text = f"Normal({math.log(added_to):.6g}, 3)"
-    on = {"coefficient": f"log({term_text})", "noise": f"{name}{'^2' if noise_scale == 'log' else ''} "
-          f"({noise_scale} scale)", "drift": f"{name} (per log unit beyond the data)"}.get(role, name)
-    return Prior(name, _written(text), "default", on, response, tuple(scales.items()),
-                 squared=role == "noise" and noise_scale == "log")
+    squared = role == "run_scale" or (role == "noise" and noise_scale == "log")
+    on = {"coefficient": f"log({term_text})", "noise": f"{name}{'^2' if squared else ''} ({noise_scale} scale)",
+          "run_scale": f"{name}^2 ({noise_scale} scale, per run)",
+          "drift": f"{name} (per log unit beyond the data)"}.get(role, name)
+    return Prior(name, _written(text), "default", on, response, tuple(scales.items()), squared=squared)
 
 
-def default_hyperprior(name: str, family: str, argument: str, response: str, scales: Mapping[str, float]) -> Prior:
-    """The default prior of a hyperparameter that fills `argument` of a grouped prior."""
-    text = HYPER_DEFAULTS.get((family, argument)) or HYPER_DEFAULTS[("Normal", argument)]
-    return Prior(name, _written(text), "default", name, response, tuple(scales.items()))
 
 
 def choose_priors(spec: CheckedSpec, roles: Roles, y_ref: Mapping[str, float] | None,
@@ -170,6 +174,7 @@ def choose_priors(spec: CheckedSpec, roles: Roles, y_ref: Mapping[str, float] | 
             home.setdefault(n, law.response)
         home.setdefault(law.sigma, law.response)
         home.setdefault(law.drift, law.response)
+        home.setdefault(law.run_scale, law.response)
     hyper_use: dict[str, tuple[str, str, str]] = {}  # hyper -> (family, argument, owner)
     for parameter in spec.parameters.values():
         if parameter.prior is None:

@@ -53,7 +53,8 @@ class OffsetSum:
 
 @dataclass(frozen=True)
 class Roles:
-    role: dict[str, str]  # parameter -> coefficient | exponent | offset | scale | free | noise | drift | hyper
+    role: dict[str, str]  # parameter -> coefficient | exponent | offset | scale | free | noise | drift
+    #                       | run_scale (curves.py) | hyper
     terms: tuple[PowerTerm, ...]  # one per coefficient
     sums: tuple[OffsetSum, ...] = ()  # each scalar offset with the power terms added to it
     # coefficient -> the positive number its term is added to (`1 + eps * R^alpha`): the term's
@@ -253,6 +254,7 @@ def find_roles(spec: CheckedSpec) -> Roles:
     scales = {name for law in spec.laws for product, _ in _products(law.expr, spec)
               for name in [_scale_factor(product, candidates - coefficients, spec)] if name}
 
+    run_scales = {law.run_scale for law in spec.laws} if spec.curves is not None else set()
     role = {}
     for name in spec.parameters:
         if name in coefficients:
@@ -269,6 +271,8 @@ def find_roles(spec: CheckedSpec) -> Roles:
             role[name] = "noise"
         elif name.startswith("drift_"):
             role[name] = "drift"
+        elif name in run_scales:
+            role[name] = "run_scale"
         else:
             role[name] = "hyper"  # used only inside another parameter's prior
     return Roles(role, tuple(terms), tuple(_offset_sums(spec, role, terms)), _added_to_numbers(spec, terms))

@@ -130,6 +130,13 @@ def test_check_command(shared_data, capsys):
     assert capsys.readouterr().out == f"ok: {MODELS / 'bian2025.law'}: 1 law, 7 parameters; loss: 76 rows\n"
 
 
+def test_check_command_counts_the_runs_of_a_curve_table(tmp_path, capsys):
+    (tmp_path / "curves.law").write_text("curves by run\nloss ~ E + A/N^alpha + B/D^beta\n")
+    table = MODELS.parent / "examples" / "data" / "cpu_small_runs_curves.parquet"
+    assert main(["check", str(tmp_path / "curves.law"), str(table)]) == 0
+    assert capsys.readouterr().out.endswith("1 law, 8 parameters; loss: 48 rows in 12 runs (curves by run)\n")
+
+
 def test_check_command_reports_bad_input(tmp_path, capsys):
     table = tmp_path / "t.csv"
     table.write_text("N,loss\n1,2\n")
@@ -170,3 +177,78 @@ def test_a_utf8_byte_order_mark_is_allowed(tmp_path):
     path = tmp_path / "bom.law"
     path.write_bytes(b"\xef\xbb\xbfloss ~ A/N^a\n")
     assert load_spec(path).laws[0].response == "loss"
+
+
+# --- learning curves: `curves by run` ------------------------------------------------------------
+
+CURVE_COLUMNS = ["run", "N", "D", "loss", "family"]
+
+
+def test_curves_by_adds_a_run_scale_per_law_and_keeps_the_run_column_out_of_the_data():
+    spec = load_spec("curves by run\nloss ~ E + A/N^alpha + B/D^beta", columns=CURVE_COLUMNS)
+    assert spec.curves.column == "run" and "run" not in spec.data
+    assert list(spec.parameters)[-3:] == ["sigma_loss", "drift_loss", "tau_loss"]
+    assert spec.laws[0].run_scale == "tau_loss"
+    declared = load_spec("curves by run\ntau_loss ~ HalfNormal(0.05)\nloss ~ E + A/N^a", columns=CURVE_COLUMNS)
+    assert declared.parameters["tau_loss"].prior.distribution.name == "HalfNormal"
+    assert load_spec("loss ~ E + A/N^a", columns=CURVE_COLUMNS).curves is None
+
+
+# (spec, [(line, column, message substring), ...]): every diagnostic of the file, in order
+BAD_CURVES = [
+    ("curves by rn\nloss ~ E + A/N^a", [(1, 11, "'rn' is not a column of the table")]),
+    ("curves by run\ncurves by family\nloss ~ E + A/N^a", [(2, 1, "a second 'curves by' (first on line 1)")]),
+    ("data run : positive\ncurves by run\nloss ~ E + A/N^a",
+     [(1, 1, "'run' is declared positive data, but `curves by run` reads it as run ids")]),
+    ("data run : category\ncurves by run\nloss ~ E + A/N^a",
+     [(1, 1, "'run' is declared category data, but `curves by run`")]),
+    ("curves by N\nloss ~ E + A/N^a", [(2, 14, "'N' is read as a number here, but `curves by N`")]),
+    ("curves by D\nS = D * 2\nloss ~ E + A/N^a + B/S^b", [(2, 5, "'D' is read as a number here")]),
+    ("curves by loss\nloss ~ E + A/N^a", [(2, 1, "'loss' is a response, but `curves by loss`")]),
+    ("curves by family\ndata family : category\nE[family] ~ LogNormal(0, 1)\nloss ~ E + A/N^a",
+     [(2, 1, "'family' is declared category data"), (3, 3, "'E' varies by 'family', the runs of `curves by family`")]),
+    ("tau_loss ~ HalfNormal(0.05)\nloss ~ E + A/N^a", [(1, 1, "prior for 'tau_loss', which no law uses")]),
+]
+
+
+@pytest.mark.parametrize("source, expected", BAD_CURVES)
+def test_bad_curves_declarations_are_located(source, expected):
+    with pytest.raises(LawError) as error:
+        load_spec(source, columns=CURVE_COLUMNS)
+    found = [(d.line, d.column, d.message) for d in error.value.diagnostics]
+    assert len(found) == len(expected), found
+    for (line, column, message), (want_line, want_column, want) in zip(found, expected):
+        assert (line, column) == (want_line, want_column) and want in message, found
+
+
+def test_a_prior_on_tau_without_curves_says_what_tau_is_for():
+    with pytest.raises(LawError) as error:
+        load_spec("tau_loss ~ HalfNormal(0.05)\nloss ~ E + A/N^a", columns=CURVE_COLUMNS)
+    assert "declare the column of run ids first, e.g. `curves by run`" in error.value.diagnostics[0].hint
+
+
+@pytest.mark.parametrize("runs, message", [
+    (None, "column 'run' of `curves by run` is not in the table"),
+    ([0.5, 0.5, 1.5, 1.5], "column 'run' holds fractional numbers, not run ids"),
+    (["a", None, "b", "b"], "column 'run' has no run id on some rows"),
+])
+def test_bad_run_columns_name_the_column_and_rows(runs, message):
+    import pandas as pd
+
+    table = pd.DataFrame({"N": [1e6, 1e6, 1e7, 1e7], "D": [1e8, 2e8, 1e8, 2e8], "loss": [3.0, 2.9, 2.8, 2.7]})
+    if runs is not None:
+        table["run"] = runs
+    spec = load_spec("curves by run\nloss ~ E + A/N^a", columns=["run", "N", "D", "loss"])
+    with pytest.raises(LawError, match=message) as error:
+        prepare(spec, table)
+    assert error.value.diagnostics[0].table_column == "run"
+
+
+def test_whole_numbers_are_run_ids():
+    import pandas as pd
+
+    table = pd.DataFrame({"run": [7.0, 7.0, 3.0, 3.0], "N": [1e6, 1e6, 1e7, 1e7], "D": [1e8, 2e8, 1e8, 2e8],
+                          "loss": [3.0, 2.9, 2.8, 2.7]})
+    spec = load_spec("curves by run\nloss ~ E + A/N^a", columns=table.columns)
+    prepared = prepare(spec, table)
+    assert prepared.levels["run"] == ("3", "7") and prepared.values["run"].tolist() == [1, 1, 0, 0]

@@ -3,7 +3,8 @@ import pytest
 
 from infscale_dsl.language import parse
 from infscale_dsl.language.ast import (
-    Assign, Binary, Call, DataDecl, Distribution, LawDecl, Name, NoiseDecl, Number, PriorDecl, Unary,
+    Assign, Binary, Call, CurvesDecl, DataDecl, Distribution, LawDecl, Name, NoiseDecl, Number, PriorDecl,
+    Unary,
 )
 
 N, D, A, B, E, a = (Name(x) for x in ("N", "D", "A", "B", "E", "a"))
@@ -17,6 +18,8 @@ def one(source):
 @pytest.mark.parametrize("source, expected", [
     ("data N = params_N : positive", DataDecl("N", "params_N", "positive")),
     ("data family : category", DataDecl("family", "family", "category")),
+    ("curves by run", CurvesDecl("run")),
+    ("curves by model_name  # a comment", CurvesDecl("model_name")),
     ("R = d_model / n_layers", Assign("R", Binary("/", Name("d_model"), Name("n_layers")))),
     ("eta = 1.25", Assign("eta", Number(1.25))),
     ("alpha ~ Normal(0.5, 0.2) in [0, 2]",
@@ -78,6 +81,27 @@ def test_spans_point_at_the_source():
     assert (law.span.line, law.span.column) == (3, 1)
     power = law.expr.left.right
     assert (power.right.span.line, power.right.span.column, power.right.span.end_column) == (3, 12, 17)
+
+
+def test_curves_and_by_are_keywords_only_where_a_statement_starts():
+    # `by`, and `curves` inside an expression, stay names, as `data` and `noise` do
+    law = one("loss ~ curves + by")
+    assert law.expr == Binary("+", Name("curves"), Name("by"))
+    declaration = one("curves by by")
+    assert declaration == CurvesDecl("by") and (declaration.span.column, declaration.span.end_column) == (1, 13)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("curves run", "unexpected 'run'"),  # 'by' left out
+    ("curves by", "unexpected end of line"),
+    ("curves by run, seed", "unexpected ','"),
+])
+def test_malformed_curves_declarations(source, message):
+    from infscale_dsl.errors import LawError
+
+    with pytest.raises(LawError, match=message) as error:
+        parse(source)
+    assert error.value.diagnostics[0].line == 1
 
 
 def test_the_spec_keeps_its_source_and_filename():

@@ -1,4 +1,5 @@
-"""Sweeps: the runs table's schema, resuming after kill -9, shards that merge, clear errors in sweep files."""
+"""Sweeps: the runs table's schema and its learning curves in long form, resuming after kill -9,
+shards that merge, clear errors in sweep files."""
 import json
 import os
 import shutil
@@ -74,6 +75,16 @@ def test_the_shipped_cpu_table_is_its_sweep_files_runs():
     assert sorted(sweep.config_hash(run) for run in sweep.runs) == sorted(table["config_hash"])
     assert runs.as_table(table.to_dict("records"))["library_versions"].isna().all()
 
+    # beside it, the long form: one row per checkpoint, what `curves by run` fits
+    curves = pd.read_parquet(tmp_path / "runs_curves.parquet")
+    assert list(curves.columns) == list(runs.CURVE_COLUMNS)
+    for run in table.itertuples():
+        rows = curves[curves["run"] == run.config_hash]
+        assert [[t, loss] for t, loss in zip(rows["tokens_seen"], rows["loss"])] == json.loads(run.loss_curve)
+        assert (rows["D"] == rows["tokens_seen"]).all() and (rows["D_run"] == run.D).all()
+        assert (rows["tokens_seen"] == rows["step"] * 4 * 16).all()  # batch_size x seq_len per step
+        assert rows["schedule_fraction"].iloc[-1] == 1.0 and (rows[["N", "d_model"]] == [run.N, run.d_model]).all().all()
+
 
 def test_rerun_skips_finished_runs(sweep_file, tmp_path):
     output = tmp_path / "runs.parquet"
@@ -97,6 +108,21 @@ def test_shards_are_disjoint_and_merge(sweep_file, tmp_path):
     assert main(["sweep", "--merge", *map(str, parts), "-o", str(tmp_path / "all.csv"), "--quiet"]) == 0
     merged = runs.read_table(tmp_path / "all.csv")
     assert set(merged["config_hash"]) == hashes[0] | hashes[1]
+    assert set(pd.read_csv(tmp_path / "all_curves.csv")["run"]) == hashes[0] | hashes[1]
+
+
+def test_the_shipped_curve_table_is_the_long_form_of_the_shipped_runs():
+    data = REPO / "examples" / "data"
+    table = runs.read_table(data / "cpu_small_runs.parquet")
+    curves = runs.curve_table(table, batch_size=load_sweep(REPO / "examples/sweeps/cpu_small.toml").runs[0].train.batch_size)
+    pd.testing.assert_frame_equal(pd.read_parquet(data / "cpu_small_runs_curves.parquet"), curves)
+    assert len(curves) == 4 * len(table) and curves.groupby("run")["step"].is_monotonic_increasing.all()
+
+
+def test_a_batch_size_that_does_not_fit_the_checkpoints_is_an_error():
+    table = runs.read_table(REPO / "examples" / "data" / "cpu_small_runs.parquet")
+    with pytest.raises(LawError, match="is not a whole number of steps of 5 x 64 tokens"):
+        runs.curve_table(table, batch_size=5)
 
 
 @pytest.mark.slow

@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     n_laws = len(spec.laws)
     summary = "; ".join(describe_rows(prepared).splitlines())
+    if spec.curves is not None:
+        summary += f" in {len(prepared.levels[spec.curves.column])} runs (curves by {spec.curves.column})"
     print(f"ok: {args.spec}: {n_laws} law{'s' if n_laws != 1 else ''}, "
           f"{len(spec.parameters)} parameters; {summary}")
     return 0

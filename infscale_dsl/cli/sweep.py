@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     parser.add_argument("config", nargs="?", type=Path, help="sweep file (.toml)")
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="runs table to write (.parquet or .csv); finished runs are kept in <output>.parts/, "
-                             "each run's log in <output>.logs/")
+                             "each run's log in <output>.logs/, the learning curves (one row per checkpoint) "
+                             "in <output stem>_curves.parquet or .csv")
     parser.add_argument("--shard", default="0/1", metavar="i/n",
                         help="run only every n-th run starting at the i-th (0-based), e.g. 1/4")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="TABLE",

@@ -4,7 +4,8 @@ Two layers, like Stan's blocks of names:
 - `Spec` is what the parser read: statements in file order, each with its source span.
 - `CheckedSpec` is what `check` proved sound against a table's columns: every name resolved
   to exactly one kind (data column, derived variable, constant or parameter), derived variables
-  in dependency order, one `Law` per response with its noise model.
+  in dependency order, one `Law` per response with its noise model, and the column that
+  groups rows into runs' learning curves, if any.
 All nodes are frozen dataclasses, so trees compare by value in tests.
 """
 from __future__ import annotations
@@ -76,6 +77,16 @@ class DataDecl:
 
 
 @dataclass(frozen=True)
+class CurvesDecl:
+    """`curves by run`: the table holds learning curves, several rows (checkpoints) per training
+    run, and column `run` says which run a row belongs to. Each law then adds a per-run offset
+    (curves.py), so that the checkpoints of one run do not count as independent runs."""
+
+    column: str
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class Assign:
     """`R = d_model / n_layers` (a derived variable) or `eta = 1.25` (a fixed constant)."""
 
@@ -125,7 +136,7 @@ class NoiseDecl:
     span: Span | None = field(default=None, compare=False)
 
 
-Statement = Union[DataDecl, Assign, PriorDecl, LawDecl, NoiseDecl]
+Statement = Union[DataDecl, CurvesDecl, Assign, PriorDecl, LawDecl, NoiseDecl]
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,11 @@ class Law:
         """Name of the parameter that scales this law's misfit beyond the fitted data."""
         return f"drift_{self.response}"
 
+    @property
+    def run_scale(self) -> str:
+        """Name of the parameter that scales the per-run offsets under `curves by` (curves.py)."""
+        return f"tau_{self.response}"
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -178,6 +194,7 @@ class CheckedSpec:
     constants: dict[str, float]
     parameters: dict[str, Parameter]  # in order of first use; sigma_<response> included
     laws: tuple[Law, ...]
+    curves: CurvesDecl | None = None  # `curves by run`: rows are checkpoints of runs
 
     def law_for(self, response: str) -> Law:
         return next(law for law in self.laws if law.response == response)

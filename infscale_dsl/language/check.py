@@ -18,8 +18,8 @@ from typing import Iterable
 
 from ..errors import Diagnostic, LawError
 from .ast import (
-    DOMAINS, Assign, Call, CheckedSpec, DataDecl, Expr, Law, LawDecl, Name, NoiseDecl, PriorDecl,
-    Span, Spec,
+    DOMAINS, Assign, Call, CheckedSpec, CurvesDecl, DataDecl, Expr, Law, LawDecl, Name, NoiseDecl,
+    PriorDecl, Span, Spec,
 )
 from .check_priors import PriorChecks
 from .evaluate import FUNCTIONS, ConstantError, fold, names_in, nodes
@@ -44,6 +44,7 @@ class _Checker(PriorChecks):
         self.priors: dict[str, PriorDecl] = {}
         self.laws: dict[str, LawDecl] = {}
         self.noises: dict[str, NoiseDecl] = {}
+        self.curves: CurvesDecl | None = None
         self.parameters: set[str] = set()
         self.suggested: set[str] = set()  # names offered as "did you mean": not reported again
         self.unsound: set[int] = set()  # id() of expressions with a bad call: never evaluated
@@ -55,6 +56,7 @@ class _Checker(PriorChecks):
     def run(self) -> CheckedSpec:
         self.collect_statements()
         self.resolve_names()
+        self.check_curves()
         for expr in [law.expr for law in self.laws.values()] + [a.expr for a in self.assigns.values()]:
             self.check_expression(expr)
         derived, constants = self.order_assigns()  # evaluates constants, now that calls are valid
@@ -73,7 +75,7 @@ class _Checker(PriorChecks):
             self.problems.sort(key=lambda d: (d.line or 0, d.column or 0))
             raise LawError(self.problems)
         checked = CheckedSpec(self.spec.filename, self.spec.source, self.data, derived, constants,
-                              parameters, laws)
+                              parameters, laws, self.curves)
         return _with_inferred_domains(checked, self.implicit_data)
 
     # --- statements ------------------------------------------------------------------------
@@ -94,6 +96,12 @@ class _Checker(PriorChecks):
                     self.error(self.word_span(statement.span, statement.domain),
                                f"unknown domain '{statement.domain}'",
                                (f"did you mean '{close}'? " if close else "") + f"domains: {', '.join(DOMAINS)}")
+                self.require_column(statement.column, self.word_span(statement.span, statement.column))
+            elif isinstance(statement, CurvesDecl):
+                if self.curves is not None:
+                    self.duplicate("a second 'curves by'", statement.span, self.curves.span)
+                    continue
+                self.curves = statement
                 self.require_column(statement.column, self.word_span(statement.span, statement.column))
             elif isinstance(statement, Assign):
                 self.assigns[statement.name] = statement
@@ -188,6 +196,33 @@ class _Checker(PriorChecks):
             self.require_column(name, span)
         self.data[name] = DataDecl(name, name, "real")
         self.implicit_data.add(name)
+
+    # --- learning curves -----------------------------------------------------------------------
+
+    def check_curves(self) -> None:
+        """The column of `curves by` holds run ids, labels: nothing may read it as a number, and
+        the runs' offsets are its only use."""
+        if self.curves is None:
+            return
+        column = self.curves.column
+        how = f"`curves by {column}` reads it as run ids (labels)"
+        for decl in self.data.values():
+            if decl.span is not None and column in (decl.name, decl.column):
+                self.error(decl.span, f"'{column}' is declared {decl.domain} data, but {how}",
+                           f"remove this line: `curves by {column}` declares the column")
+        for expr in [law.expr for law in self.laws.values()] + [a.expr for a in self.assigns.values()]:
+            for node in name_nodes(expr):
+                if node.id == column:
+                    self.error(node.span, f"'{column}' is read as a number here, but {how}",
+                               "group by a column of run ids, and let the law read other columns")
+        if column in self.laws:
+            self.error(self.laws[column].span, f"'{column}' is a response, but {how}",
+                       "name the column that identifies each run")
+        for prior in self.priors.values():
+            if prior.group == column:
+                self.error(self.word_span(prior.span, column),
+                           f"'{prior.name}' varies by '{column}', the runs of `curves by {column}`",
+                           f"each run has an offset already (tau_<response>); drop the [{column}]")
 
     # --- derived variables and constants ----------------------------------------------------
 

@@ -35,8 +35,10 @@ class PriorChecks:
     def order_parameters(self) -> dict[str, Parameter]:
         """Parameters in order of first use in the laws (a prior's own parameters right after
         it), then one noise scale sigma_<response> per law, then one drift scale drift_<response>
-        per law (the law's misfit beyond the fitted data, likelihood.py)."""
-        scales = [f"{prefix}{response}" for prefix in ("sigma_", "drift_") for response in self.laws]
+        per law (the law's misfit beyond the fitted data, likelihood.py), then under `curves by`
+        one scale tau_<response> of the per-run offsets per law (curves.py)."""
+        prefixes = ("sigma_", "drift_") + (("tau_",) if self.curves is not None else ())
+        scales = [f"{prefix}{response}" for prefix in prefixes for response in self.laws]
         self.parameters.update(scales)
 
         def dependencies(name: str) -> list[str]:
@@ -89,8 +91,11 @@ class PriorChecks:
         for prior in self.priors.values():
             if prior.name not in used and prior.name not in self.suggested:
                 close = suggest(prior.name, used, 0.6)
-                self.error(prior.span, f"prior for '{prior.name}', which no law uses",
-                           f"did you mean '{close}'?" if close else f"remove it or use '{prior.name}' in a law")
+                hint = f"did you mean '{close}'?" if close else f"remove it or use '{prior.name}' in a law"
+                if prior.name.removeprefix("tau_") in self.laws:
+                    hint = (f"'{prior.name}' scales per-run offsets of learning curves: declare the "
+                            "column of run ids first, e.g. `curves by run`")
+                self.error(prior.span, f"prior for '{prior.name}', which no law uses", hint)
             if prior.group is not None:
                 self.check_group(prior)
             if prior.lower is None and prior.upper is None:
@@ -107,6 +112,8 @@ class PriorChecks:
                            "the lower bound must be below the upper bound")
 
     def check_group(self, prior: PriorDecl) -> None:
+        if self.curves is not None and prior.group == self.curves.column:
+            return  # check_curves says why a parameter cannot vary by the runs
         group = self.data.get(prior.group)
         if group is None or group.domain != "category":
             self.error(self.word_span(prior.span, prior.group),

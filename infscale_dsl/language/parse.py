@@ -22,7 +22,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ..errors import Diagnostic, LawError
 from .ast import (
-    Assign, Binary, Call, DataDecl, Distribution, Expr, LawDecl, Name, NoiseDecl, Number,
+    Assign, Binary, Call, CurvesDecl, DataDecl, Distribution, Expr, LawDecl, Name, NoiseDecl, Number,
     PriorDecl, Span, Spec, Unary,
 )
 from .distributions import DISTRIBUTIONS
@@ -38,6 +38,7 @@ TERMINAL_WORDS = {
     "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "CIRCUMFLEX": "'^'",
     "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
     "EQUAL": "'='", "TILDE": "'~'", "COLON": "':'", "DATA": "'data'", "NOISE": "'noise'",
+    "CURVES": "'curves'", "BY": "'by'",
     "ON": "'on'", "IN": "'in'", "NAME": "a name", "NUMBER": "a number", "_NL": "end of line",
     "$END": "end of file",
 }
@@ -155,7 +156,7 @@ def _unexpected_token(token: Token, accepts: set[str], text: str, filename: str)
         return _at_offset(text, offset - 1, 2, filename, "'**' is not an operator",
                           "write powers as N^alpha")
     if token.type == "_NL":
-        if accepts & {"NAME", "NUMBER", "LPAR", "MINUS"}:
+        if accepts & {"NUMBER", "LPAR", "MINUS"}:  # an expression, not only a name, was expected
             return _at_offset(text, offset, 1, filename, "incomplete expression at end of line",
                               f"{expected}; to continue on the next line, wrap the expression in ( )")
         return _at_offset(text, offset, 1, filename, "unexpected end of line",
@@ -297,6 +298,10 @@ class _SpecBuilder(Transformer):
     def data_decl(self, children):
         data, name, _, column, _, domain = children  # "data" NAME ["=" NAME] ":" NAME
         return DataDecl(str(name), str(column or name), str(domain), _between(data, domain))
+
+    def curves_decl(self, children):
+        curves, _, column = children  # "curves" "by" NAME
+        return CurvesDecl(str(column), _between(curves, column))
 
     def assign(self, children):
         name, _, expr = children

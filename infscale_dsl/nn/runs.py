@@ -10,10 +10,14 @@ driver rewrites the table (`add_run`); each run's log is kept in `<table>.logs/`
 
 Part tables from `--shard i/n` runs on several machines merge with `merge_tables` (on the command
 line: `infscale-dsl sweep --merge runs-0.parquet runs-1.parquet -o runs.parquet`).
+
+Beside the runs table, the sweep writes its learning curves in long form (`curve_table`, in
+`<table>_curves.parquet`): one row per checkpoint of each run, what `curves by run` fits.
 """
 from __future__ import annotations
 
 import glob
+import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -58,11 +62,68 @@ LATER_COLUMNS = ("library_versions", "corpus", "learning_rate", "lr_base_width")
 
 SUFFIXES = (".parquet", ".csv")  # the table's format follows its extension
 
+# The long form: one row per checkpoint. D and tokens_D are the tokens seen at the checkpoint,
+# so laws written for runs tables (chinchilla.law, bian2025.law) read the curve as it is;
+# D_run is the run's whole budget, and schedule_fraction = step / steps how far its
+# learning-rate schedule (warm-up, then cosine decay to the end) had gone.
+CURVE_COLUMNS = {
+    "run": "string",  # the run's config_hash: `curves by run`
+    "name": "string",
+    "step": "int64",
+    "steps": "int64",  # the run's optimizer steps in all
+    "schedule_fraction": "float64",
+    "tokens_seen": "int64",
+    "D": "int64",
+    "tokens_D": "int64",
+    "D_run": "int64",
+    "loss": "float64",  # held-out loss at the checkpoint, nats per byte
+    "N": "int64",
+    "N_non_embedding": "int64",
+    "params_N": "int64",
+    "d_model": "int64",
+    "n_layers": "int64",
+    "n_heads": "int64",
+    "n_kv_heads": "int64",
+    "vocab": "int64",
+    "seq_len": "int64",
+    "seed": "int64",
+}
+
 
 def as_table(rows: list[dict]) -> pd.DataFrame:
     """Rows in the table's column order and dtypes, sorted by size then tokens."""
     table = pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
     return table.sort_values(["N", "n_layers", "D"], ignore_index=True)
+
+
+def curve_table(table: pd.DataFrame, batch_size: int) -> pd.DataFrame:
+    """The runs' learning curves in long form (CURVE_COLUMNS), from each row's `loss_curve`.
+    `batch_size` (sequences per step; a sweep's [train] setting, shared by all its runs) turns
+    tokens into steps; a checkpoint that does not fall on a whole step says it is wrong."""
+    rows = []
+    for run in table.to_dict("records"):
+        tokens_per_step = batch_size * run["seq_len"]
+        for tokens, loss in json.loads(run["loss_curve"]):
+            if tokens % tokens_per_step or run["D"] % tokens_per_step:
+                raise LawError(Diagnostic(
+                    f"run {run['name']}: {tokens} tokens is not a whole number of steps of {batch_size} x "
+                    f"{run['seq_len']} tokens", table_column="loss_curve",
+                    hint="give the batch size the sweep trained with ([train] batch_size)"))
+            step, steps = tokens // tokens_per_step, run["D"] // tokens_per_step
+            rows.append({column: run[column] for column in CURVE_COLUMNS if column in COLUMNS and column != "D"}
+                        | dict(run=run["config_hash"], step=step, steps=steps, schedule_fraction=step / steps,
+                               tokens_seen=tokens, D=tokens, tokens_D=tokens, D_run=run["D"], loss=loss))
+    curves = pd.DataFrame(rows, columns=list(CURVE_COLUMNS)).astype(CURVE_COLUMNS)
+    return curves.sort_values(["N", "n_layers", "D_run", "step"], ignore_index=True)
+
+
+def curves_path(table_path: Path) -> Path:
+    """Where a runs table's long form lies: runs.parquet -> runs_curves.parquet."""
+    return table_path.with_name(f"{table_path.stem}_curves{table_path.suffix}")
+
+
+def write_curves(table_path: Path, table: pd.DataFrame, batch_size: int) -> Path:
+    return _write_atomically(curve_table(table, batch_size), curves_path(table_path))
 
 
 def parts_dir(table_path: Path) -> Path:
@@ -146,6 +207,11 @@ def merge_tables(inputs: list[Path], output: Path) -> pd.DataFrame:
     merged = pd.concat(tables).drop_duplicates("config_hash")
     table = as_table(merged.to_dict("records"))
     _write_atomically(table, output)
+    curves = [pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+              for p in map(curves_path, inputs) if p.is_file()]
+    if curves:  # the shards' long forms, merged the same way
+        long = pd.concat(curves).drop_duplicates(["run", "step"]).astype(CURVE_COLUMNS)
+        _write_atomically(long.sort_values(["N", "n_layers", "D_run", "step"], ignore_index=True), curves_path(output))
     return table
 
 

@@ -144,8 +144,9 @@ class RunsFailed(Exception):
 def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_progress: bool = False,
               log=print, executor: Executor | None = None) -> tuple[int, int]:
     """Train this shard's unfinished runs on `executor` (default: one after another in this
-    process), storing each as it finishes. Returns (trained, skipped); raises RunsFailed after
-    the other runs if any run failed."""
+    process), storing each as it finishes, then write the finished runs' learning curves in long
+    form beside the table (runs.curve_table). Returns (trained, skipped); raises RunsFailed
+    after the other runs if any run failed."""
     index, count = shard
     mine = sweep.runs[index::count]
     runs.remove_temporaries(output)
@@ -153,7 +154,10 @@ def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_
     done = set(table["config_hash"])
     todo = [run for run in mine if sweep.config_hash(run) not in done]
     log(f"{len(mine)} runs in this shard: {len(mine) - len(todo)} already finished, {len(todo)} to train")
+    # every run of a sweep shares its [train] settings, so one batch size turns tokens into steps
+    batch_size = sweep.runs[0].train.batch_size
     if not todo:
+        runs.write_curves(output, table, batch_size)
         return 0, len(mine)
     executor = executor or InProcess()
     output, code = Path(output).absolute(), code_version()  # absolute: workers may start elsewhere
@@ -179,7 +183,8 @@ def run_sweep(sweep: Sweep, output: Path, shard: tuple[int, int] = (0, 1), show_
             table = runs.add_run(output, table, row)  # writes the part too if the worker's disk is not ours
             overall.update(run.train.tokens)
             log(f"{run.name}: loss {row['loss']:.4f} in {row['wall_time_s']:.0f} s ({row['tokens_per_s']:,.0f} tokens/s)")
-    runs.rebuild_table(output, log)  # with any part written meanwhile by another driver's jobs
+    table = runs.rebuild_table(output, log)  # with any part written meanwhile by another driver's jobs
+    runs.write_curves(output, table, batch_size)
     if failures:
         failures.append(Diagnostic(f"{len(failures)} of {len(todo)} runs failed; the others are saved in {output}",
                                    hint="fix the cause, then rerun the same command: only unfinished runs train"))

@@ -63,7 +63,7 @@ def test_show_says_how_rows_are_grouped(curves, tmp_path, capsys):
     assert "curves by run: rows are checkpoints of 8 runs" in out
     assert "loss: 3 to 5 rows per run (median 5)" in out
     assert "u ~ Normal(0, tau_loss) on the log scale (centred, tau_loss__u per run)" in out
-    assert "tau_loss     run_scale    sqrt InverseGamma(1, 0.000277)" in out
+    assert "tau_loss     run_scale    InverseGamma(1, 0.0002773)" in out and "tau_loss^2 (log scale, per run)" in out
 
 
 def test_a_two_line_spec_fits_a_curve_table(curves_fit):

@@ -15,6 +15,9 @@ from infscale_dsl.nn import runs
 from infscale_dsl.nn.model import param_count
 from infscale_dsl.nn.sweep import load_sweep
 
+# torch in the same process as JAX's fits has crashed the suite (see pyproject's markers)
+pytestmark = pytest.mark.torch
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -15,6 +15,9 @@ from infscale_dsl.latency.roofline import DeviceSpec, add_roofline, decode_floor
 from infscale_dsl.latency.shapes import BenchSettings, Shape
 from infscale_dsl.nn.model import build_model, param_count
 
+# torch in the same process as JAX's fits has crashed the suite (see pyproject's markers)
+pytestmark = pytest.mark.torch
+
 TINY = Shape(d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab=64, name="tiny")
 SETTINGS = BenchSettings(prompt_len=5, output_len=6, dtype="float32", repeats=2, warmup=1, seed=3)
 SHAPES = [

@@ -10,6 +10,9 @@ from infscale_dsl.cli import main
 from infscale_dsl.errors import LawError
 from infscale_dsl.latency.shapes import BenchSettings, Shape, join_runs, load_config, shapes_from_runs
 
+# torch in the same process as JAX's fits has crashed the suite (see pyproject's markers)
+pytestmark = pytest.mark.torch
+
 REPO = Path(__file__).resolve().parents[1]
 GOOD = """
 [settings]

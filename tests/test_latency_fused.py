@@ -12,6 +12,9 @@ from infscale_dsl.latency.bench import benchmark_cases
 from infscale_dsl.latency.shapes import BenchSettings, Shape
 from infscale_dsl.nn.model import build_model, init_cache
 
+# torch in the same process as JAX's fits has crashed the suite (see pyproject's markers)
+pytestmark = pytest.mark.torch
+
 SHAPES = {
     "untied, grouped-query": Shape(d_model=32, n_layers=3, n_heads=4, n_kv_heads=2, vocab=64),
     "tied, multi-head": Shape(d_model=32, n_layers=2, n_heads=4, n_kv_heads=4, vocab=50, tie_embeddings=True),

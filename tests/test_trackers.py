@@ -21,7 +21,8 @@ TRUTH = {"E": 1.8, "A": 400.0, "alpha": 0.34, "B": 2000.0, "beta": 0.37}
 CHECKPOINTS = (1, 2, 3, 4)  # steps; a run has seen D * step / 4 tokens at each
 SWEEP = [(f"n{n:.0f}_d{d:.0f}", n, d) for n in (2e6, 8e6, 3.2e7) for d in (4e7, 1.6e8, 6.4e8)]
 # tbparse 0.0.9 sorts in place, which pandas 3.1 deprecates
-pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:Warning")
+# torch (SummaryWriter) in the same process as JAX's fits has crashed the suite (pyproject's markers)
+pytestmark = [pytest.mark.filterwarnings("ignore:The inplace keyword:Warning"), pytest.mark.torch]
 
 COLUMNS = Columns(params={"n_params": "N"}, metrics={"tokens": "D", "val/loss": "loss"})
 

@@ -158,6 +158,10 @@ def default_prior(name: str, role: str, response: str, noise_scale: str, scales:
     return Prior(name, _written(text), "default", on, response, tuple(scales.items()), squared=squared)
 
 
+def default_hyperprior(name: str, family: str, argument: str, response: str, scales: Mapping[str, float]) -> Prior:
+    """The default prior of a hyperparameter that fills `argument` of a grouped prior."""
+    text = HYPER_DEFAULTS.get((family, argument)) or HYPER_DEFAULTS[("Normal", argument)]
+    return Prior(name, _written(text), "default", name, response, tuple(scales.items()))
 
 
 def choose_priors(spec: CheckedSpec, roles: Roles, y_ref: Mapping[str, float] | None,

@@ -66,12 +66,12 @@ def register(subparsers) -> None:
     backtest.add_argument("spec", help=".law file")
     backtest.add_argument("table", help="runs table, .csv or .parquet (- reads CSV from standard input)")
     backtest.add_argument("--holdout", action="append", default=[],
-                          help='rows to hold out, e.g. "N >= 1e9" (repeatable: one backtest each)')
+                          help='rows to hold out, e.g. "N >= 1e9" (repeatable: one backtest each) (default: none)')
     backtest.add_argument("--holdout-groups", metavar="COLUMN",
                           help="hold out each group of COLUMN but the smallest in turn, fitted on the "
-                               "groups smaller than it (groups ordered by their median --rank-by)")
+                               "groups smaller than it (groups ordered by their median --rank-by) (default: none)")
     backtest.add_argument("--holdout-top", type=fraction_list, metavar="F,F,...",
-                          help="hold out the top fraction of rows by --rank-by, e.g. 0.1,0.2: one backtest each")
+                          help="hold out the top fraction of rows by --rank-by, e.g. 0.1,0.2: one backtest each (default: none)")
     backtest.add_argument("--rank-by", metavar="COLUMN",
                           help="the column that orders runs by size (default: the column the spec reads as N)")
     backtest.add_argument("--where", help='keep only these rows first, e.g. "in_fit_set_main == 1 or '

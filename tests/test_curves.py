@@ -71,7 +71,8 @@ def test_a_two_line_spec_fits_a_curve_table(curves_fit):
     assert {"tau_loss", "sigma_loss", "alpha"} <= set(curves_fit.summary().index)
     # each run's offset, in the order of the run ids
     assert curves_fit.levels["run"] == tuple(f"run{j}" for j in range(8))
-    assert curves_fit.idata.posterior["tau_loss__u"].shape == (2, 300, 8)  # (chains, draws, runs)
+    # (chains, draws, runs), beside the other sampling sites (posterior.py)
+    assert curves_fit.idata.unconstrained_posterior["tau_loss__u"].shape == (2, 300, 8)
 
 
 def test_sigma_is_the_noise_within_runs_and_tau_the_spread_between_them(curves, curves_fit):

@@ -65,6 +65,15 @@ def test_runs_table_schema(sweep_file, tmp_path):
     assert row["library_versions"].startswith("jax ") and "flax " in row["library_versions"]
     assert row["corpus"].startswith(f"{sweep.corpus}: ") and " bytes, sha256 " in row["corpus"]
     assert row["learning_rate"] == 3e-3 and pd.isna(row["lr_base_width"])
+    # beside it, the long form: one row per checkpoint, what `curves by run` fits
+    curves = pd.read_parquet(tmp_path / "runs_curves.parquet")
+    assert list(curves.columns) == list(runs.CURVE_COLUMNS)
+    for run in table.itertuples():
+        rows = curves[curves["run"] == run.config_hash]
+        assert [[t, loss] for t, loss in zip(rows["tokens_seen"], rows["loss"])] == json.loads(run.loss_curve)
+        assert (rows["D"] == rows["tokens_seen"]).all() and (rows["D_run"] == run.D).all()
+        assert (rows["tokens_seen"] == rows["step"] * 4 * 16).all()  # batch_size x seq_len per step
+        assert rows["schedule_fraction"].iloc[-1] == 1.0 and (rows[["N", "d_model"]] == [run.N, run.d_model]).all().all()
 
 
 def test_the_shipped_cpu_table_is_its_sweep_files_runs():
@@ -75,15 +84,6 @@ def test_the_shipped_cpu_table_is_its_sweep_files_runs():
     assert sorted(sweep.config_hash(run) for run in sweep.runs) == sorted(table["config_hash"])
     assert runs.as_table(table.to_dict("records"))["library_versions"].isna().all()
 
-    # beside it, the long form: one row per checkpoint, what `curves by run` fits
-    curves = pd.read_parquet(tmp_path / "runs_curves.parquet")
-    assert list(curves.columns) == list(runs.CURVE_COLUMNS)
-    for run in table.itertuples():
-        rows = curves[curves["run"] == run.config_hash]
-        assert [[t, loss] for t, loss in zip(rows["tokens_seen"], rows["loss"])] == json.loads(run.loss_curve)
-        assert (rows["D"] == rows["tokens_seen"]).all() and (rows["D_run"] == run.D).all()
-        assert (rows["tokens_seen"] == rows["step"] * 4 * 16).all()  # batch_size x seq_len per step
-        assert rows["schedule_fraction"].iloc[-1] == 1.0 and (rows[["N", "d_model"]] == [run.N, run.d_model]).all().all()
 
 
 def test_rerun_skips_finished_runs(sweep_file, tmp_path):

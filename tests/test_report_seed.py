@@ -66,9 +66,13 @@ def test_report_agrees_with_the_draws(seed):
         assert latency_budget.p_met == float(latency[i] <= LATENCY_BUDGET)
         assert candidate.p_all_met == pytest.approx(p_all[i], abs=1e-12)
 
-    # an independent noise draw (y = law * exp(sigma z)) agrees within 5 Monte Carlo errors
-    z = np.random.default_rng(123).standard_normal(law.shape)
-    p_independent = (law * np.exp(d["sigma_loss"] * z) <= TARGET).mean(axis=0)
+    # an independent draw of a new run (y = law * exp(sigma z + drift d z'), d its distance beyond
+    # the fitted runs) agrees within 5 Monte Carlo errors
+    rng = np.random.default_rng(123)
+    z, z_beyond = rng.standard_normal(law.shape), rng.standard_normal(law.shape)
+    distance = predict_draws(result, candidates, seed=0)["loss"].distance  # (3,)
+    noise = d["sigma_loss"] * z + d["drift_loss"] * distance * z_beyond
+    p_independent = (law * np.exp(noise) <= TARGET).mean(axis=0)
     for i, candidate in enumerate(report.candidates):
         assert abs(p_independent[i] - candidate.targets[0].p_met) < 5 * candidate.targets[0].mc_error + 0.02
 

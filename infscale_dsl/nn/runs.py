@@ -77,16 +77,9 @@ CURVE_COLUMNS = {
     "tokens_D": "int64",
     "D_run": "int64",
     "loss": "float64",  # held-out loss at the checkpoint, nats per byte
-    "N": "int64",
-    "N_non_embedding": "int64",
-    "params_N": "int64",
-    "d_model": "int64",
-    "n_layers": "int64",
-    "n_heads": "int64",
-    "n_kv_heads": "int64",
-    "vocab": "int64",
-    "seq_len": "int64",
-    "seed": "int64",
+    # the run's size and shape, as in its runs-table row
+    **{column: COLUMNS[column] for column in ("N", "N_non_embedding", "params_N", "d_model", "n_layers",
+                                              "n_heads", "n_kv_heads", "vocab", "seq_len", "seed")},
 }
 
 

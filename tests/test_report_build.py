@@ -158,6 +158,21 @@ def test_latency_units_label_the_axes_and_convert_for_costs(fits, monkeypatch):
     assert "training cost (EUR)" in to_markdown(in_s)
 
 
+def test_the_latency_budget_is_drawn_on_the_loss_latency_plot(fits, monkeypatch):
+    loss_fit, _ = fits
+    lines = {}
+    real_frontier = plots.frontier_plot
+
+    def frontier_plot(names, loss, latency, on_front, chosen, target, budget, *labels):
+        lines["target"], lines["budget"] = target, budget
+        return real_frontier(names, loss, latency, on_front, chosen, target, budget, *labels)
+
+    monkeypatch.setattr(plots, "frontier_plot", frontier_plot)
+    build_report(loss_fit, CANDIDATES.assign(tpot_ms=[14.0, 10.0, 7.7]),
+                 ReportOptions(targets=[Condition.parse("loss <= 3.1")], budgets=[Condition.parse("tpot_ms <= 12")]))
+    assert lines == {"target": 3.1, "budget": 12.0}
+
+
 def test_a_latency_in_a_unit_that_is_not_time_cannot_be_costed(fits):
     loss_fit, _ = fits
     options = ReportOptions(latency_unit="tokens", cost=CostAssumptions(gpu_hour_price=2.0, requests_per_year=1e6))

@@ -18,19 +18,24 @@ from infscale_dsl.report.render import write_report
 from infscale_dsl.report.risk import Quantity, Summary, assess_candidates
 
 
-def small_report(reliable: bool) -> Report:
+def candidates_of(names: list[str]) -> list:
+    """Candidates with a fitted loss near a 2.95 target and a measured latency under a 20 ms budget."""
     rng = np.random.default_rng(1)
-    law = rng.normal([2.90, 2.91], 0.02, size=(500, 2))
+    law = rng.normal(np.linspace(2.90, 2.91, len(names)), 0.02, size=(500, len(names)))
     quantities = {"loss": Quantity(observed=law + rng.normal(0, 0.01, law.shape), law=law, ess=400.0),
-                  "latency": Quantity(observed=np.array([[14.1, 7.7]]), source="table")}
+                  "latency": Quantity(observed=np.linspace(14.1, 7.7, len(names))[None, :], source="table")}
     conditions = [Condition.parse("loss <= 2.95"), Condition.parse("latency <= 20")]
-    candidates = assess_candidates(["2048x24", "3072x12"], quantities, conditions,
-                                   inputs={"N": np.array([1.4e9, 1.5e9])}, data_ranges={"N": (8e7, 1e9)},
-                                   flops=np.array([2.4e20, 2.6e20]))
+    return assess_candidates(names, quantities, conditions, inputs={"N": np.linspace(1.4e9, 1.5e9, len(names))},
+                             data_ranges={"N": (8e7, 1e9)}, flops=np.linspace(2.4e20, 2.6e20, len(names))), law
+
+
+def small_report(reliable: bool) -> Report:
+    candidates, law = candidates_of(["2048x24", "3072x12"])
+    conditions = [Condition.parse("loss <= 2.95"), Condition.parse("latency <= 20")]
     p_all = np.array([c.p_all_met for c in candidates])
     figure = plots.frontier_plot(["2048x24", "3072x12"], [Summary.of(law[:, 0]), Summary.of(law[:, 1])],
                                  [Summary(14.1, 14.1, 14.1), Summary(7.7, 7.7, 7.7)], np.array([True, True]),
-                                 "3072x12", 2.95, "loss", "latency (ms per token)")
+                                 "3072x12", 2.95, 20.0, "loss", "latency (ms per token)")
     return Report(
         title="Seed report", spec="models/bian2025.law", method="nuts", reliable=reliable,
         problems=[] if reliable else ["3 divergent transitions", "max r_hat 1.08 > 1.01"],
@@ -89,3 +94,18 @@ def test_markdown_writes_its_figures_beside_it(tmp_path):
 def test_unknown_extension_is_a_clear_error(tmp_path):
     with pytest.raises(LawError, match="name the output .html, .md or .json"):
         write_report(small_report(reliable=True), tmp_path / "report.pdf")
+
+
+def test_many_candidates_get_one_probability_row_each(tmp_path):
+    names = [f"c{i}" for i in range(8)]
+    report = small_report(reliable=True)
+    report.candidates, _ = candidates_of(names)
+    text = write_report(report, tmp_path / "report.md").read_text()
+    table = text[text.index("## Probability of meeting each target"):]
+    header = next(line for line in table.splitlines() if line.startswith("| candidate"))
+    assert header.split("|")[2:5] == [" P(loss <= 2.95) ", " P(latency <= 20) ", " P(all met) "]
+    rows = [line for line in table.splitlines() if line.startswith("| c") and line != header]
+    assert [row.split("|")[1].strip() for row in rows] == names  # one row per candidate, in order
+    assert all("±" in cell for row in rows for cell in row.split("|")[2:5])
+    few = write_report(small_report(reliable=True), tmp_path / "few.md").read_text()
+    assert "| all of them |" in few  # two candidates keep the long table, a row per condition

@@ -23,6 +23,8 @@ COST_HEADERS = {"training_gpu_hours": "training GPU-hours", "training_cost": "tr
                 "serving_gpu_hours_per_year": "serving GPU-hours per year",
                 "serving_cost_per_year": "serving cost per year ({currency})", "total_cost": "total cost ({currency})"}
 
+# above this many candidates, the probabilities are one row per candidate, conditions as columns
+LONG_TABLE_MAX_CANDIDATES = 5
 # a block is ("h1" | "h2" | "p" | "warn", text) or ("table", header, rows) or ("img", title, png)
 Block = tuple
 
@@ -137,6 +139,15 @@ def candidate_blocks(candidates: list[dict], label: Callable[[str], str]) -> lis
     out.append(("p", "Medians with 90% intervals. 'law' is the law's own (epistemic) uncertainty; "
                      "'new run' adds the noise of one training run."))
     out.append(("table", header, rows))
+    if any(c["targets"] for c in candidates):
+        out.append(("h2", "Probability of meeting each target"))
+        out.extend(compact_probability_blocks(candidates) if len(candidates) > LONG_TABLE_MAX_CANDIDATES
+                   else long_probability_blocks(candidates))
+    return out
+
+
+def long_probability_blocks(candidates: list[dict]) -> list[Block]:
+    """One row per candidate and condition, with the law's own probability and the shortfall."""
     rows = []
     for c in candidates:
         for t in c["targets"]:
@@ -145,11 +156,18 @@ def candidate_blocks(candidates: list[dict], label: Callable[[str], str]) -> lis
                          number(t["expected_shortfall"])])
         if c["targets"]:
             rows.append([c["name"], "all of them", probability(c["p_all_met"], c["mc_error_all"]), "", ""])
-    if rows:
-        out.append(("h2", "Probability of meeting each target"))
-        out.append(("table", ["candidate", "condition", "P(met), new run, with MC error", "P(met), law",
-                              "expected shortfall"], rows))
-    return out
+    return [("table", ["candidate", "condition", "P(met), new run, with MC error", "P(met), law",
+                       "expected shortfall"], rows)]
+
+
+def compact_probability_blocks(candidates: list[dict]) -> list[Block]:
+    """Many candidates: one row each, a column per condition (P(met) for a new run)."""
+    conditions = [t["condition"] for t in candidates[0]["targets"]]
+    rows = [[c["name"]] + [probability(t["p_met"], t["mc_error"]) for t in c["targets"]]
+            + [probability(c["p_all_met"], c["mc_error_all"])] for c in candidates]
+    return [("p", "P(met) for a new run, with its Monte Carlo error. The law's own probabilities "
+                  "and the expected shortfalls are in the report's JSON."),
+            ("table", ["candidate"] + [f"P({condition})" for condition in conditions] + ["P(all met)"], rows)]
 
 
 def to_markdown(report: Report, figure_dir: Path, stem: str) -> str:

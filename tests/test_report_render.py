@@ -30,7 +30,7 @@ def small_report(reliable: bool) -> Report:
     p_all = np.array([c.p_all_met for c in candidates])
     figure = plots.frontier_plot(["2048x24", "3072x12"], [Summary.of(law[:, 0]), Summary.of(law[:, 1])],
                                  [Summary(14.1, 14.1, 14.1), Summary(7.7, 7.7, 7.7)], np.array([True, True]),
-                                 "3072x12", 2.95, "loss", "latency (ms per token)")
+                                 "3072x12", 2.95, 20.0, "loss", "latency (ms per token)")
     return Report(
         title="Seed report", spec="models/bian2025.law", method="nuts", reliable=reliable,
         problems=[] if reliable else ["3 divergent transitions", "max r_hat 1.08 > 1.01"],

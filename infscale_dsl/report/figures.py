@@ -35,10 +35,11 @@ def report_figures(result: FitResult, report: Report, response: str, options: "R
         if latency is not None:
             chosen = report.recommendation.chosen if report.recommendation and report.reliable else None
             target = next((c.threshold for c in options.targets if c.name == response), None)
+            budget = next((c.threshold for c in options.targets + options.budgets if c.name == latency), None)
             figures["Loss against latency"] = plots.frontier_plot(
                 names, [c.quantities[response]["observed"] for c in report.candidates],
                 [c.quantities[latency]["observed"] for c in report.candidates],
-                np.array([report.on_frontier[n] for n in names]), chosen, target,
+                np.array([report.on_frontier[n] for n in names]), chosen, target, budget,
                 f"{report.label(response)}, new run", report.label(latency))
     try:
         fixed = fixed_inputs(result, law, options)

@@ -123,7 +123,8 @@ def pair_plot(draws: dict[str, np.ndarray], max_points: int = 1500) -> bytes:
 
 
 def frontier_plot(names: list[str], loss: list[Summary], latency: list[Summary], on_front: np.ndarray,
-                  chosen: str | None, target: float | None, loss_label: str, latency_label: str) -> bytes:
+                  chosen: str | None, target: float | None, budget: float | None, loss_label: str,
+                  latency_label: str) -> bytes:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     x = np.array([s.median for s in latency])
     y = np.array([s.median for s in loss])
@@ -140,6 +141,8 @@ def frontier_plot(names: list[str], loss: list[Summary], latency: list[Summary],
         ax.scatter([x[i]], [y[i]], s=180, facecolors="none", edgecolors="tab:red", lw=2, label="recommended")
     if target is not None:
         ax.axhline(target, color="tab:red", lw=1, ls="--", label=f"target {target:g}")
+    if budget is not None:
+        ax.axvline(budget, color="tab:green", lw=1, ls="--", label=f"latency budget {budget:g}")
     ax.set_xlabel(latency_label)
     ax.set_ylabel(loss_label)
     ax.set_title("Loss against latency per candidate", fontsize=11)

@@ -122,6 +122,18 @@ def test_a_fit_folder_from_before_the_new_groups_still_loads(nuts_fit, tmp_path)
     np.testing.assert_allclose(loaded.draws["A"], nuts_fit.draws["A"])
 
 
+def test_a_fit_runs_in_float64_and_leaves_jax_as_it_found_it(nuts_fit, table):
+    """x64 is scoped to the fit (fit.py), so JAX code after it (the nn models) keeps float32."""
+    import jax
+
+    before = jax.config.jax_enable_x64
+    again = isd.Law.from_file(CHINCHILLA).fit(table, chains=2, warmup=100, draws=100, max_draws=100)
+    assert jax.config.jax_enable_x64 == before
+    assert jax.numpy.zeros(1).dtype == (np.float64 if before else np.float32)
+    assert all(draws.dtype == np.float64 for draws in again.draws.values())
+    assert all(draws.dtype == np.float64 for draws in nuts_fit.draws.values())
+
+
 def run_python(code: str) -> subprocess.CompletedProcess:
     """`code` in a fresh interpreter without the tests' XLA_FLAGS, as a user's script starts."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}

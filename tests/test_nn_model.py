@@ -84,7 +84,7 @@ def test_bad_shapes_raise_law_error(fields, message):
 
 
 def test_decoding_works_with_jax_x64_on():
-    """A fit switches jax x64 on for the whole process; the model must still decode after it."""
+    """A user may switch jax x64 on (fits scope it to themselves); the model must still decode under it."""
     config = CONFIGS["tied, grouped-query"]
     model = build_model(config, seed=0)
     tokens = jax.random.randint(jax.random.key(0), (1, 6), 0, config.vocab_size)

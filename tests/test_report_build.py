@@ -12,12 +12,13 @@ from infscale_dsl.errors import LawError
 from infscale_dsl.language import load_spec
 from infscale_dsl.posterior import FitResult
 from infscale_dsl.predict import predict_draws
-from infscale_dsl.report import plots, render
+from infscale_dsl.report import figures, plots, render
 from infscale_dsl.report.build import ReportOptions, build_report
+from infscale_dsl.report.build_figures import size_range
 from infscale_dsl.report.conditions import Condition
 from infscale_dsl.report.cost import CostAssumptions
 from infscale_dsl.report.document import to_dict
-from infscale_dsl.report.figures import size_range
+from infscale_dsl.report.figure_data import FigureData
 
 LOSS_LAW = "data N : positive\ndata D : positive\nloss ~ E + A/N^alpha + B/D^beta\n"
 LATENCY_LAW = ("data latency = tpot_ms : positive\ndata n_layers : positive\ndata d_model : positive\n"
@@ -86,7 +87,7 @@ def test_a_fit_with_divergences_is_not_reliable(fits):
     assert doc["reliable"] is False and "5 divergent transitions" in doc["problems"][0]
     assert all(c["p_all_met"] is None for c in doc["candidates"])
     assert doc["recommendation"]["chosen"] is None and doc["recommendation"]["reason"].startswith("NOT RELIABLE")
-    assert "P(target met) against budget" not in report.figures
+    assert "P(target met) against budget" not in report.figures.titles()
 
 
 def test_allocation_needs_the_n_and_d_names(fits):
@@ -95,6 +96,34 @@ def test_allocation_needs_the_n_and_d_names(fits):
         build_report(loss_fit, None, ReportOptions(flops=1e21, n_name="P"))
     report = build_report(loss_fit, None, ReportOptions(flops=1e21))
     assert report.allocation["n_opt"].q05 < report.allocation["n_opt"].median < report.allocation["n_opt"].q95
+
+
+# ---- figure data: gathered by build, drawn when written ----------------------------------------
+
+def test_build_gathers_each_figures_data_and_draws_none(fits, monkeypatch):
+    loss_fit, latency_fit = fits
+    drawn = []
+    real_png = plots.png
+    monkeypatch.setattr(plots, "png", lambda fig, tight=True: drawn.append(fig) or real_png(fig, tight))
+    rng = np.random.default_rng(0)
+    n, d = np.exp(rng.uniform(np.log(1e7), np.log(5e8), 30)), np.exp(rng.uniform(np.log(1e8), np.log(1e10), 30))
+    training = pd.DataFrame({"N": n, "D": d, "loss": 1.69 + 406.4 / n ** 0.34 + 410.7 / d ** 0.28})
+    options = ReportOptions(targets=[Condition.parse("loss <= 2.62")], budgets=[Condition.parse("latency <= 13")],
+                            flops=1e21, training_table=training)
+    report = build_report(loss_fit, CANDIDATES.assign(latency=[14.0, 10.0, 7.7]), options)
+    assert not drawn
+    data = report.figures
+    assert data.titles() == to_dict(report)["figures"] == [
+        "Data against the fitted law", "Loss against latency", "Compute-optimal loss against compute",
+        "P(target met) against budget", "Posterior draws of the law's parameters"]
+    assert data.frontier.target == 2.62 and data.frontier.budget == 13
+    assert data.fan.loss.shape == (24, 2000) and data.probability.p_met.shape == (24,)
+    assert [g.name for g in data.data.groups][0].startswith("N ") and data.parameters["alpha"].shape == (2000,)
+    images = figures.draw(data)
+    assert list(images) == data.titles() and len(drawn) == 5
+    # a law without N and D: no compute figures, and no error unless an allocation is asked for
+    assert build_report(latency_fit, None, ReportOptions()).figures.titles() == [
+        "Posterior draws of the law's parameters"]
 
 
 # ---- units, warnings and readable figures --------------------------------------------------------
@@ -149,6 +178,7 @@ def test_latency_units_label_the_axes_and_convert_for_costs(fits, monkeypatch):
     cost = CostAssumptions(gpu_hour_price=2.0, requests_per_year=1e6, currency="EUR")
     in_ms = build_report(loss_fit, CANDIDATES.assign(latency=[14.0, 10.0, 7.7]),
                          ReportOptions(latency_unit="ms", loss_unit="nats/token", cost=cost))
+    figures.draw(in_ms.figures)
     assert labels == {"loss": "loss (nats/token), new run", "latency": "latency (ms)"}
     in_s = build_report(loss_fit, CANDIDATES.assign(latency_s=[0.014, 0.010, 0.0077]),
                         ReportOptions(latency="latency_s", cost=cost))
@@ -158,19 +188,12 @@ def test_latency_units_label_the_axes_and_convert_for_costs(fits, monkeypatch):
     assert "training cost (EUR)" in to_markdown(in_s)
 
 
-def test_the_latency_budget_is_drawn_on_the_loss_latency_plot(fits, monkeypatch):
+def test_the_latency_budget_is_drawn_on_the_loss_latency_plot(fits):
     loss_fit, _ = fits
-    lines = {}
-    real_frontier = plots.frontier_plot
-
-    def frontier_plot(names, loss, latency, on_front, chosen, target, budget, *labels):
-        lines["target"], lines["budget"] = target, budget
-        return real_frontier(names, loss, latency, on_front, chosen, target, budget, *labels)
-
-    monkeypatch.setattr(plots, "frontier_plot", frontier_plot)
-    build_report(loss_fit, CANDIDATES.assign(tpot_ms=[14.0, 10.0, 7.7]),
-                 ReportOptions(targets=[Condition.parse("loss <= 3.1")], budgets=[Condition.parse("tpot_ms <= 12")]))
-    assert lines == {"target": 3.1, "budget": 12.0}
+    report = build_report(loss_fit, CANDIDATES.assign(tpot_ms=[14.0, 10.0, 7.7]),
+                          ReportOptions(targets=[Condition.parse("loss <= 3.1")],
+                                        budgets=[Condition.parse("tpot_ms <= 12")]))
+    assert (report.figures.frontier.target, report.figures.frontier.budget) == (3.1, 12.0)
 
 
 def test_a_latency_in_a_unit_that_is_not_time_cannot_be_costed(fits):
@@ -192,4 +215,4 @@ def test_size_group_titles_read_as_sizes(values, title):
 
 def to_markdown(report) -> str:
     """The report's Markdown text, without writing its figures anywhere."""
-    return render.to_markdown(replace(report, figures={}), Path("/nonexistent"), "r")
+    return render.to_markdown(replace(report, figures=FigureData()), Path("/nonexistent"), "r")

@@ -1,18 +1,22 @@
 """Rendering: the HTML is self-contained and its images decode; a failed fit says NOT RELIABLE
 where the probabilities would be, in every format."""
+import ast
 import base64
 import io
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import matplotlib.image
 import numpy as np
 import pytest
 
 from infscale_dsl.errors import LawError
-from infscale_dsl.report import plots
 from infscale_dsl.report.conditions import Condition
 from infscale_dsl.report.document import Report, to_dict
+from infscale_dsl.report.figure_data import FigureData, Frontier
 from infscale_dsl.report.frontier import recommend
 from infscale_dsl.report.render import write_report
 from infscale_dsl.report.risk import Quantity, Summary, assess_candidates
@@ -33,9 +37,9 @@ def small_report(reliable: bool) -> Report:
     candidates, law = candidates_of(["2048x24", "3072x12"])
     conditions = [Condition.parse("loss <= 2.95"), Condition.parse("latency <= 20")]
     p_all = np.array([c.p_all_met for c in candidates])
-    figure = plots.frontier_plot(["2048x24", "3072x12"], [Summary.of(law[:, 0]), Summary.of(law[:, 1])],
-                                 [Summary(14.1, 14.1, 14.1), Summary(7.7, 7.7, 7.7)], np.array([True, True]),
-                                 "3072x12", 2.95, 20.0, "loss", "latency (ms per token)")
+    frontier = Frontier(["2048x24", "3072x12"], [Summary.of(law[:, 0]), Summary.of(law[:, 1])],
+                        [Summary(14.1, 14.1, 14.1), Summary(7.7, 7.7, 7.7)], np.array([True, True]),
+                        "3072x12", 2.95, 20.0, "loss", "latency (ms per token)")
     return Report(
         title="Seed report", spec="models/bian2025.law", method="nuts", reliable=reliable,
         problems=[] if reliable else ["3 divergent transitions", "max r_hat 1.08 > 1.01"],
@@ -44,7 +48,7 @@ def small_report(reliable: bool) -> Report:
         conditions=[str(c) for c in conditions], candidates=candidates,
         on_frontier={"2048x24": True, "3072x12": True},
         recommendation=recommend(["2048x24", "3072x12"], p_all, np.array([14.1, 7.7])),
-        figures={"Loss against latency": figure},
+        figures=FigureData(frontier=frontier),
     )
 
 
@@ -109,3 +113,26 @@ def test_many_candidates_get_one_probability_row_each(tmp_path):
     assert all("±" in cell for row in rows for cell in row.split("|")[2:5])
     few = write_report(small_report(reliable=True), tmp_path / "few.md").read_text()
     assert "| all of them |" in few  # two candidates keep the long table, a row per condition
+
+
+REPORT = Path(__file__).resolve().parents[1] / "infscale_dsl" / "report"
+
+
+def test_rendering_does_not_import_the_report_builder():
+    code = ("import sys, infscale_dsl.report.render, infscale_dsl.report.figures\n"
+            "print('infscale_dsl.report.build' in sys.modules, 'infscale_dsl.report.build_figures' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_the_report_modules_import_one_another_without_a_cycle():
+    imports = {}  # module -> the report modules it imports (relative imports, at any depth in the file)
+    for path in REPORT.glob("*.py"):
+        nodes = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ImportFrom) and n.level == 1]
+        imports[path.stem] = {n.module.split(".")[0] if n.module else a.name for n in nodes for a in n.names}
+
+    def reaches(start: str, goal: str, seen: set) -> bool:
+        return any(m == goal or (m not in seen and reaches(m, goal, seen | {m})) for m in imports.get(start, ()))
+
+    assert not [m for m in imports if reaches(m, m, set())]

@@ -1,12 +1,12 @@
 """Assemble a report from a fit: candidates' risk, frontier, recommendation, allocation,
-lifetime compute and costs, with every assumption written down in `notes`.
+lifetime compute and costs, with every assumption written down in `notes`, and the data its
+figures show (build_figures.py). Data only: the figures are drawn when the report is written.
 
     report = build_report(result, candidates, ReportOptions(targets=[Condition.parse("loss <= 2.95")]))
     write_report(report, "report.html")
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +16,13 @@ from ..errors import Diagnostic, LawError
 from ..latency import cv_column, high_cv_warning
 from ..posterior import FitResult
 from ..predict import predict_draws
-from .allocation import compute_optimal, n_grid
-from .conditions import Condition
-from .cost import CostAssumptions, candidate_costs, lifetime_optimal
+from .allocation import LawOfND, compute_optimal, n_grid
+from .build_figures import figure_data
+from .cost import candidate_costs, lifetime_optimal
 from .document import Report
-from .figures import report_figures
 from .frontier import pareto_front, recommend
-from .law_function import LawFunction, variable_values
+from .law_function import LawFunction, reads, variable_values
+from .options import ReportOptions
 from .risk import Quantity, assess_candidates
 
 LATENCY_NAMES = ("latency", "tpot_ms", "latency_ms")  # looked for when no budget names one
@@ -32,30 +32,6 @@ ARCHITECTURE_COLUMNS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "vocab",
 # above this share of draws with their compute-optimal N on the search grid's edge, the 90 %
 # interval's tail is a bound of the grid, not an optimum
 MAX_SHARE_AT_EDGE = 0.05
-
-
-@dataclass
-class ReportOptions:
-    targets: list[Condition] = field(default_factory=list)  # on the fitted responses
-    budgets: list[Condition] = field(default_factory=list)  # e.g. latency, from a table or a fit
-    response: str | None = None  # the loss-like response; default: the first target's, else the first law's
-    latency: str | None = None  # quantity on the frontier's x axis; default: a budget's or a LATENCY_NAMES
-    latency_unit: str | None = None  # default: the table's unit column, else the column name's suffix (tpot_ms)
-    loss_unit: str | None = None  # unit of the response, e.g. "nats/token"; default: none known
-    rule: str = "min-latency"
-    threshold: float = 0.9
-    flops: float | None = None  # budget for the compute-optimal allocation
-    max_params: float | None = None
-    fixed: dict[str, float] = field(default_factory=dict)  # other data variables during allocation
-    n_name: str = "N"
-    d_name: str = "D"
-    inference_tokens: float | None = None  # lifetime serving volume (Sardana et al. 2024)
-    cost: CostAssumptions | None = None
-    training_table: pd.DataFrame | None = None  # the fitted rows, for the data-against-law plot
-    group_column: str | None = None  # size groups in that plot
-    title: str = "Scaling-law risk report"
-    notes: list[str] = field(default_factory=list)  # the caller's own assumptions, e.g. what latency measures
-    seed: int = 0
 
 
 def candidate_names(table: pd.DataFrame) -> list[str]:
@@ -78,8 +54,9 @@ def display_path(filename: str) -> str:
 
 def law_ess(result: FitResult, response: str, with_noise: bool) -> float | None:
     """The smallest bulk ESS among the parameters the law reads (and its sigma, with noise)."""
-    law = LawFunction(result.spec, result.draws, response)
-    names = set(law.parameters) | ({result.spec.law_for(response).sigma} if with_noise else set())
+    spec = result.spec
+    names = ({name for name in reads(spec, response) if name in spec.parameters}
+             | ({spec.law_for(response).sigma} if with_noise else set()))
     values = [v for row, v in result.ess.items() if row.split("[")[0] in names and np.isfinite(v)]
     return min(values) if values else None
 
@@ -108,6 +85,7 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
     spec = result.spec
     responses = [law.response for law in spec.laws]
     response = options.response or next((c.name for c in options.targets if c.name in responses), responses[0])
+    law = LawFunction(spec, result.draws, response)  # the one the allocation, lifetime and figures read
     diagnostics = result.diagnostics
     notes = [
         "P(met) is over a new training run's value (the law's draws plus the fitted noise); "
@@ -154,8 +132,14 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
                  if {options.n_name, options.d_name} <= set(inputs) else None)
         report.candidates = assess_candidates(names, quantities, conditions, inputs, result.data_ranges, flops)
         assess_choice(report, names, quantities, response, latency, flops, options)
+    gap = allocation_gap(result, law, options)  # None: the law has N and D to allocate
+    if gap is not None and (options.flops or options.inference_tokens is not None):
+        raise LawError(gap)
+    fixed = fixed_inputs(result, law, options) if gap is None else None
+    of_nd = law_of_nd(law, fixed, options) if gap is None else None  # None: no compute figures
     if options.flops:
-        report.allocation = allocation_section(result, response, options)
+        report.allocation = compute_optimal(of_nd, options.flops, options.max_params).summary() | {
+            "fixed": fixed, "response": response}
         share = report.allocation["share_at_grid_edge"]
         if share > MAX_SHARE_AT_EDGE:
             grid = n_grid(options.flops, options.max_params)
@@ -165,8 +149,8 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
                 f"optimum, so the allocation's interval is cut there. Their law barely depends on N or D "
                 f"(an exponent near 0): check the fit's exponents, or cap N with --max-params")
     if options.inference_tokens is not None:
-        report.lifetime = lifetime_section(result, response, options)
-    report.figures = report_figures(result, report, response, options)
+        report.lifetime = lifetime_section(of_nd, law.n_draws, response, options)
+    report.figures = figure_data(result, report, law, of_nd, response, options)
     return report
 
 
@@ -239,9 +223,24 @@ def assess_choice(report: Report, names: list[str], quantities: dict[str, Quanti
             total_cost, rule=options.rule, threshold=options.threshold, latency_name=latency or "latency")
 
 
+def allocation_gap(result: FitResult, law: LawFunction, options: ReportOptions) -> Diagnostic | None:
+    """Why the law cannot be minimised over N and D, None when it can: it does not read them,
+    or it reads another input with neither a --fix value nor an observed range."""
+    missing = [n for n in (options.n_name, options.d_name) if n not in law.data_names]
+    if missing:
+        return Diagnostic(f"the law for {law.response!r} does not read {' and '.join(missing)}",
+                          hint=f"name the parameter count and token variables with --n-name / --d-name "
+                               f"(the law reads {', '.join(law.data_names)})")
+    unknown = [n for n in law.data_names if n not in (options.n_name, options.d_name)
+               and n not in options.fixed and n not in result.data_ranges]
+    if unknown:
+        return Diagnostic(f"allocation needs a value for {unknown[0]!r}", hint=f"give --fix {unknown[0]}=VALUE")
+    return None
+
+
 def fixed_inputs(result: FitResult, law: LawFunction, options: ReportOptions) -> dict[str, float]:
-    """Values of the law's other data variables during allocation: as given, else the
-    geometric middle of their observed range."""
+    """Values of the law's other data variables during allocation (where allocation_gap finds
+    none missing): as given, else the geometric middle of their observed range."""
     fixed = {}
     for name in law.data_names:
         if name in (options.n_name, options.d_name):
@@ -249,38 +248,24 @@ def fixed_inputs(result: FitResult, law: LawFunction, options: ReportOptions) ->
         whole = result.spec.data[name].domain == "count" or result.spec.data[name].column in ARCHITECTURE_COLUMNS
         if name in options.fixed:
             value = float(options.fixed[name])
-        elif name in result.data_ranges:
+        else:
             low, high = result.data_ranges[name]
             value = float(np.sqrt(low * high)) if low > 0 else 0.5 * (low + high)
             value = float(round(value)) if whole else value  # no model has 5.66 layers
-        else:
-            raise LawError(Diagnostic(f"allocation needs a value for {name!r}", hint=f"give --fix {name}=VALUE"))
         fixed[name] = int(value) if whole and value.is_integer() else value
-    missing = [n for n in (options.n_name, options.d_name) if n not in law.data_names]
-    if missing:
-        raise LawError(Diagnostic(
-            f"the law for {law.response!r} does not read {' and '.join(missing)}",
-            hint=f"name the parameter count and token variables with --n-name / --d-name "
-                 f"(the law reads {', '.join(law.data_names)})"))
     return fixed
 
 
-def allocation_section(result: FitResult, response: str, options: ReportOptions) -> dict:
-    law = LawFunction(result.spec, result.draws, response)
-    fixed = fixed_inputs(result, law, options)
-    draws = compute_optimal(lambda n, d: law({**fixed, options.n_name: n, options.d_name: d}),
-                            options.flops, options.max_params)
-    return draws.summary() | {"fixed": fixed, "response": response}
+def law_of_nd(law: LawFunction, fixed: dict[str, float], options: ReportOptions) -> LawOfND:
+    """The law as a function of N and D alone, its other inputs held at `fixed`."""
+    return lambda n, d: law({**fixed, options.n_name: n, options.d_name: d})
 
 
-def lifetime_section(result: FitResult, response: str, options: ReportOptions) -> dict:
+def lifetime_section(of_nd: LawOfND, n_draws: int, response: str, options: ReportOptions) -> dict:
     target = next((c for c in options.targets if c.name == response and c.wants_low), None)
     if target is None:
         raise LawError(Diagnostic("lifetime cost needs a target on the loss, e.g. --target \"loss <= 2.9\"",
                                   hint="give --target together with --inference-tokens"))
-    law = LawFunction(result.spec, result.draws, response)
-    fixed = fixed_inputs(result, law, options)
-    draws = lifetime_optimal(lambda n, d: law({**fixed, options.n_name: n, options.d_name: d}),
-                             target.threshold, options.inference_tokens, law.n_draws,
+    draws = lifetime_optimal(of_nd, target.threshold, options.inference_tokens, n_draws,
                              max_params=options.max_params)
     return draws.summary()

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .figure_data import FigureData
 from .frontier import Recommendation
 from .risk import CandidateRisk
 
@@ -60,7 +61,7 @@ class Report:
     lifetime: dict[str, Any] | None = None
     costs: dict[str, dict[str, Any]] | None = None  # candidate -> cost intervals
     cost_assumptions: str | None = None
-    figures: dict[str, bytes] = field(default_factory=dict)  # title -> PNG
+    figures: FigureData = field(default_factory=FigureData)  # drawn when written as .html or .md
 
     def label(self, quantity: str) -> str:
         """`latency (ms)`, or the quantity's name alone when its unit is not known."""
@@ -127,7 +128,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "allocation": _plain(report.allocation),
         "lifetime": _plain(report.lifetime),
         "cost_assumptions": report.cost_assumptions,
-        "figures": list(report.figures),
+        "figures": report.figures.titles(),
     }
 
 

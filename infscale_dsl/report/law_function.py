@@ -17,6 +17,15 @@ from ..language.ast import CheckedSpec
 from ..language.evaluate import evaluate, names_in
 
 
+def reads(spec: CheckedSpec, response: str) -> set[str]:
+    """Every name the law of `response` reads, directly or through derived variables."""
+    names = set(names_in(spec.law_for(response).expr))
+    for assign in reversed(spec.derived):
+        if assign.name in names:
+            names.update(names_in(assign.expr))
+    return names
+
+
 class LawFunction:
     """The law of one response of a fitted spec, vectorised over posterior draws."""
 
@@ -29,7 +38,8 @@ class LawFunction:
         self.spec = spec
         self.response = response
         self.expr = spec.law_for(response).expr
-        grouped = [name for name, p in spec.parameters.items() if p.group and name in self._reads()]
+        self.names = reads(spec, response)  # parameter, data and derived names
+        grouped = [name for name, p in spec.parameters.items() if p.group and name in self.names]
         if grouped:
             raise LawError(Diagnostic(
                 f"the law for {response!r} has parameters that vary by group ({', '.join(grouped)})",
@@ -38,23 +48,14 @@ class LawFunction:
         # parameter -> (S, 1), so data arrays of shape (G,) or (S, G) broadcast against it
         self.parameters = {
             name: np.asarray(draws[name], dtype=np.float64).reshape(-1, 1)
-            for name in spec.parameters if name in self._reads()
+            for name in spec.parameters if name in self.names
         }
         self.n_draws = next(iter(self.parameters.values())).shape[0] if self.parameters else 1
-
-    def _reads(self) -> set[str]:
-        """Every name the law reads, directly or through derived variables."""
-        names = set(names_in(self.expr))
-        for assign in reversed(self.spec.derived):
-            if assign.name in names:
-                names.update(names_in(assign.expr))
-        return names
 
     @property
     def data_names(self) -> list[str]:
         """Data variables the law needs (table columns, by their spec names)."""
-        reads = self._reads()
-        return [name for name in self.spec.data if name in reads and name != self.response]
+        return [name for name in self.spec.data if name in self.names and name != self.response]
 
     def __call__(self, data: Mapping[str, np.ndarray | float]) -> np.ndarray:
         missing = [name for name in self.data_names if name not in data]

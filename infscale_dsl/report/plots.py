@@ -7,7 +7,6 @@ lighter one.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import matplotlib
 
@@ -16,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (backend first)
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .figure_data import GroupCurve  # noqa: E402
 from .risk import Summary  # noqa: E402
 
 BAND = (5, 50, 95)
@@ -27,18 +27,6 @@ def png(fig, tight: bool = True) -> bytes:
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return buffer.getvalue()
-
-
-@dataclass
-class GroupCurve:
-    """One size group: its data points and the law along x with the group's other inputs."""
-
-    name: str
-    x_points: np.ndarray  # (n,) observed x
-    y_points: np.ndarray  # (n,) observed response
-    x_grid: np.ndarray  # (G,)
-    law: np.ndarray  # (S, G) the law's draws along the grid
-    observed: np.ndarray  # (S, G) a new run's draws along the grid
 
 
 def data_against_law(groups: list[GroupCurve], x_label: str, y_label: str) -> bytes:
@@ -123,9 +111,8 @@ def pair_plot(draws: dict[str, np.ndarray], max_points: int = 1500) -> bytes:
 
 
 def frontier_plot(names: list[str], loss: list[Summary], latency: list[Summary], on_front: np.ndarray,
-                  chosen: str | None, target: float | None, budget: float | None,
-                  loss_label: str, latency_label: str) -> bytes:
-    """target: the loss threshold (a horizontal line); budget: the latency one (a vertical line)."""
+                  chosen: str | None, target: float | None, budget: float | None, loss_label: str,
+                  latency_label: str) -> bytes:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     x = np.array([s.median for s in latency])
     y = np.array([s.median for s in loss])

@@ -2,7 +2,8 @@
 PNG files beside it) or .json (the contract in document.py), chosen by the file extension.
 
 Both text formats are drawn from the JSON dictionary, so they show exactly what the contract
-holds: a withheld probability (fit not reliable) prints as NOT RELIABLE.
+holds: a withheld probability (fit not reliable) prints as NOT RELIABLE. Their figures are
+drawn here, from the data the report holds (figures.py); the JSON names them and draws none.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any, Callable
 from ..errors import Diagnostic, LawError
 from ..files import STDIO
 from .document import Report, to_dict, to_json
+from .figures import draw
 
 FORMATS = (".html", ".md", ".json")
 # cost columns: their headers, "{currency}" filled in from the report's units
@@ -101,7 +103,7 @@ def blocks(report: Report) -> list[Block]:
         rows = [[c["name"]] + [interval(c["costs"].get(k)) for k in present] for c in doc["candidates"]]
         currency = doc["units"].get("cost", "")
         out.append(("table", ["candidate"] + [COST_HEADERS[k].format(currency=currency) for k in present], rows))
-    for title, image in report.figures.items():
+    for title, image in draw(report.figures).items():
         out.append(("img", title, image))
     return out
 

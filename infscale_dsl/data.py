@@ -22,7 +22,7 @@ from .files import STDIN_NAME, STDIO, TABLE_SUFFIXES, atomic_write, check_output
 from .language.ast import CheckedSpec, Law, Name
 from .language.check import suggest
 from .language.positivity import Requirement, value_requirements
-from .language.evaluate import evaluate, names_in
+from .language.evaluate import evaluate
 
 SHOWN_ROWS = 5  # row numbers listed in a diagnostic; the rest are counted
 
@@ -121,48 +121,6 @@ def rows_matching(table: pd.DataFrame, rule: str) -> pd.Series:
     return matching
 
 
-def law_parameters(spec: CheckedSpec, law: Law) -> list[str]:
-    """The parameters a law depends on (its prior's parameters too), its noise scale last."""
-    found: dict[str, None] = {}
-
-    def visit(name: str) -> None:
-        parameter = spec.parameters.get(name)
-        if parameter is None or name in found:
-            return
-        found[name] = None
-        if parameter.prior is not None:
-            d = parameter.prior.distribution
-            for argument in d.args + tuple(value for _, value in d.kwargs):
-                for inner in names_in(argument):
-                    visit(inner)
-
-    for name in names_in(law.expr) + [law.sigma]:
-        visit(name)
-    return list(found)
-
-
-def law_data(spec: CheckedSpec, law: Law) -> list[str]:
-    """The data and derived names a law reads (derived ones after the data they read), and the
-    groups of its parameters."""
-    derived = {assign.name: assign for assign in spec.derived}
-    found: dict[str, None] = {}
-
-    def visit(name: str) -> None:
-        if name in derived and name not in found:
-            for inner in names_in(derived[name].expr):
-                visit(inner)
-        if name in spec.data or name in derived:
-            found.setdefault(name)
-
-    for name in names_in(law.expr):
-        visit(name)
-    for name in law_parameters(spec, law):
-        group = spec.parameters[name].group
-        if group is not None:
-            found.setdefault(group)
-    return list(found)
-
-
 def prepare(spec: CheckedSpec, table: pd.DataFrame, *, with_responses: bool = True,
             levels: dict[str, tuple[str, ...]] | None = None, filename: str | None = None) -> PreparedData:
     """The spec's data as arrays; LawError listing every problem with the table."""
@@ -225,11 +183,11 @@ class _Preparer:
             self.read_runs(self.spec.curves.column)
         if self.problems:  # a missing column: nothing more can be checked
             raise LawError(list(self.problems.values()))
+        with np.errstate(all="ignore"):
+            derived = self.spec.derived_values(self.values, np)
+        for name, value in derived.items():
+            self.values[name] = np.broadcast_to(np.asarray(value, np.float64), (self.n_rows,)).copy()
         env = dict(self.values) | self.spec.constants
-        for assign in self.spec.derived:
-            with np.errstate(all="ignore"):
-                value = np.broadcast_to(np.asarray(evaluate(assign.expr, env, np), np.float64), (self.n_rows,))
-            self.values[assign.name] = env[assign.name] = value.copy()
         rows, left_out = {}, {}
         for law in self.spec.laws:
             law_rows = self.law_rows(law)
@@ -285,15 +243,16 @@ class _Preparer:
         return raw.notna().to_numpy()
 
     def check_law(self, law: Law, rows: np.ndarray, env: dict) -> None:
-        needed = law_data(self.spec, law) + ([law.response] if self.with_responses else [])
-        derived = {assign.name: assign.expr for assign in self.spec.derived}
+        needed = self.spec.law_data(law) + ([law.response] if self.with_responses else [])
+        derived = self.spec.derived_by_name
         for name in dict.fromkeys(needed):
             if name not in derived:
                 self.check_column(name, rows, law.response)
         for name in needed:
             if name in derived:
-                self.problem(name, rows & self.inputs_valid(derived[name]) & ~np.isfinite(self.values[name]),
-                             f"derived variable '{name}' is not finite ({name} = {_text(self.spec.source, derived[name])})",
+                expr = derived[name].expr
+                self.problem(name, rows & self.inputs_valid(expr) & ~np.isfinite(self.values[name]),
+                             f"derived variable '{name}' is not finite ({name} = {_text(self.spec.source, expr)})",
                              "look for zeros or huge values in the columns it reads; drop those rows")
         if self.spec.curves is not None and self.with_responses:
             column = self.spec.curves.column
@@ -320,7 +279,7 @@ class _Preparer:
                 hint="fill the column, or remove its law from the spec")
         elif self.with_responses:
             n_parameters = sum(len(self.levels.get(self.spec.parameters[p].group, ())) or 1
-                               if self.spec.parameters[p].group else 1 for p in law_parameters(self.spec, law))
+                               if self.spec.parameters[p].group else 1 for p in self.spec.law_parameters(law))
             if rows.sum() < n_parameters:
                 self.problem(self.spec.data[law.response].column, rows,
                              f"the law for {law.response} has {n_parameters} parameters but only {int(rows.sum())} "
@@ -329,10 +288,10 @@ class _Preparer:
 
     def inputs_valid(self, expr) -> np.ndarray:
         """Rows where every data name `expr` reads (through derived variables) passed its checks."""
-        derived = {assign.name: assign.expr for assign in self.spec.derived}
         ok = np.ones(self.n_rows, bool)
-        for name in names_in(expr):
-            ok &= self.inputs_valid(derived[name]) if name in derived else self.valid.get(name, True)
+        for name in self.spec.reads(expr):
+            if name not in self.spec.derived_by_name:
+                ok &= self.valid.get(name, True)
         return ok
 
     def declared_positive(self, requirement: Requirement) -> bool:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import Diagnostic, LawError
 from ..language.ast import CheckedSpec
-from ..language.evaluate import evaluate, names_in
+from ..language.evaluate import evaluate
 
 
 class LawFunction:
@@ -29,7 +29,8 @@ class LawFunction:
         self.spec = spec
         self.response = response
         self.expr = spec.law_for(response).expr
-        grouped = [name for name, p in spec.parameters.items() if p.group and name in self._reads()]
+        reads = set(spec.reads(self.expr))
+        grouped = [name for name, p in spec.parameters.items() if p.group and name in reads]
         if grouped:
             raise LawError(Diagnostic(
                 f"the law for {response!r} has parameters that vary by group ({', '.join(grouped)})",
@@ -38,23 +39,11 @@ class LawFunction:
         # parameter -> (S, 1), so data arrays of shape (G,) or (S, G) broadcast against it
         self.parameters = {
             name: np.asarray(draws[name], dtype=np.float64).reshape(-1, 1)
-            for name in spec.parameters if name in self._reads()
+            for name in spec.parameters if name in reads
         }
         self.n_draws = next(iter(self.parameters.values())).shape[0] if self.parameters else 1
-
-    def _reads(self) -> set[str]:
-        """Every name the law reads, directly or through derived variables."""
-        names = set(names_in(self.expr))
-        for assign in reversed(self.spec.derived):
-            if assign.name in names:
-                names.update(names_in(assign.expr))
-        return names
-
-    @property
-    def data_names(self) -> list[str]:
-        """Data variables the law needs (table columns, by their spec names)."""
-        reads = self._reads()
-        return [name for name in self.spec.data if name in reads and name != self.response]
+        # the data variables the law needs (table columns, by their spec names)
+        self.data_names = [name for name in spec.data if name in reads and name != response]
 
     def __call__(self, data: Mapping[str, np.ndarray | float]) -> np.ndarray:
         missing = [name for name in self.data_names if name not in data]
@@ -63,11 +52,8 @@ class LawFunction:
                 f"the law for {self.response!r} needs values for {', '.join(missing)}",
                 hint="give them as candidate columns or with --fix NAME=VALUE",
             ))
-        env: dict[str, np.ndarray | float] = dict(self.spec.constants)
-        env.update({name: np.asarray(value, dtype=np.float64) for name, value in data.items()})
-        for assign in self.spec.derived:
-            env[assign.name] = evaluate(assign.expr, env, np)
-        env.update(self.parameters)
+        values = {name: np.asarray(value, dtype=np.float64) for name, value in data.items()}
+        env = {**self.spec.constants, **values, **self.spec.derived_values(values, np), **self.parameters}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             value = evaluate(self.expr, env, np)
         return np.broadcast_to(value, np.broadcast_shapes(np.shape(value), (self.n_draws, 1))).copy()
@@ -84,9 +70,6 @@ def data_from_table(spec: CheckedSpec, table) -> dict[str, np.ndarray]:
 
 def variable_values(spec: CheckedSpec, table) -> dict[str, np.ndarray]:
     """Data and derived variables of each table row (derived ones where computable)."""
-    values: dict[str, np.ndarray] = dict(data_from_table(spec, table))
-    env: dict[str, np.ndarray | float] = {**spec.constants, **values}
-    for assign in spec.derived:
-        if set(names_in(assign.expr)) <= set(env):
-            env[assign.name] = values[assign.name] = np.asarray(evaluate(assign.expr, env, np), dtype=np.float64)
-    return values
+    values = data_from_table(spec, table)
+    derived = spec.derived_values(values, np)
+    return values | {name: np.asarray(value, dtype=np.float64) for name, value in derived.items()}

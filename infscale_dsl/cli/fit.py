@@ -78,7 +78,7 @@ def fit_options(args: argparse.Namespace) -> dict:
         raise LawError(Diagnostic(f"--max-draws {args.max_draws} is below --draws {args.draws}",
                                   hint="give --max-draws at least --draws"))
     parallel_chains(args.chains)
-    from ..fit import show_progress
+    from ..progress import show_progress
 
     return dict(method=args.method, chains=args.chains, warmup=args.warmup, draws=args.draws,
                 max_draws=args.max_draws, seed=args.seed, target_accept=args.target_accept, mass=args.mass, loss=args.loss,

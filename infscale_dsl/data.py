@@ -1,4 +1,4 @@
-"""Read a table and turn it into the arrays a checked spec needs, with every data problem reported.
+"""Turn a table into the arrays a checked spec needs, with every data problem reported.
 
 `prepare` finds each law's rows (those where its response is present), checks that every column
 the law reads is valid there (numeric, finite, positive where the law needs it, whole numbers for
@@ -7,18 +7,12 @@ column, the rows and how to fix it.
 """
 from __future__ import annotations
 
-import io
-import sys
-from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from .errors import Diagnostic, LawError
-from .files import STDIN_NAME, STDIO, TABLE_SUFFIXES, atomic_write, check_output_file
 from .language.ast import CheckedSpec, Law, Name
 from .language.check import suggest
 from .language.positivity import Requirement, value_requirements
@@ -37,54 +31,6 @@ class PreparedData:
     left_out: dict[str, int]  # response -> rows left out (response missing)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """A .csv or .parquet (.pq) table; `-` reads CSV from standard input."""
-    if str(path) == STDIO:
-        return _read_csv_source(io.StringIO(sys.stdin.read()), STDIN_NAME)
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise LawError(Diagnostic(f"cannot read a '{suffix or path.name}' table", filename=str(path),
-                                  hint="give a .csv or .parquet file, or - for CSV on standard input"))
-    if suffix == ".csv":
-        return _read_csv_source(path, str(path))
-    try:
-        _refuse_repeated_columns(pq.read_schema(path).names, str(path))
-        return pd.read_parquet(path)
-    except FileNotFoundError:
-        raise LawError(Diagnostic("table not found", filename=str(path), hint="check the path")) from None
-    except (OSError, ValueError) as error:
-        raise _unreadable(error, str(path)) from None
-
-
-def _read_csv_source(source: Path | io.StringIO, name: str) -> pd.DataFrame:
-    """A CSV file or text; its header is checked as written, before pandas makes repeated
-    names unique (it would read a second 'loss' as 'loss.1' and fit the first without a word)."""
-    try:
-        header = pd.read_csv(source, header=None, nrows=1, dtype=str, keep_default_na=False)
-        _refuse_repeated_columns([str(n) for n in header.iloc[0]] if len(header) else [], name)
-        if isinstance(source, io.StringIO):
-            source.seek(0)
-        return pd.read_csv(source)
-    except FileNotFoundError:
-        raise LawError(Diagnostic("table not found", filename=name, hint="check the path")) from None
-    except (OSError, ValueError, pd.errors.ParserError) as error:  # EmptyDataError is a ValueError
-        raise _unreadable(error, name) from None
-
-
-def _refuse_repeated_columns(names: list[str], name: str) -> None:
-    repeated = [column for column, count in Counter(names).items() if count > 1 and column != ""]
-    if repeated:
-        raise LawError([Diagnostic(f"column '{column}' appears {names.count(column)} times in the header",
-                                   filename=name, table_column=column, hint="give each column its own name")
-                        for column in repeated])
-
-
-def _unreadable(error: Exception, name: str) -> LawError:
-    return LawError(Diagnostic(f"cannot read table: {error}", filename=name,
-                               hint="save it as a plain CSV with a header row, or as parquet"))
-
-
 def select_rows(table: pd.DataFrame, rule: str, filename: str | None = None) -> pd.DataFrame:
     """The rows matching `rule` (see rows_matching); LawError if none does."""
     selected = table[rows_matching(table, rule)].reset_index(drop=True)
@@ -92,18 +38,6 @@ def select_rows(table: pd.DataFrame, rule: str, filename: str | None = None) -> 
         raise LawError(Diagnostic(f"--where {rule!r} matches none of the table's {len(table)} rows",
                                   filename=filename, hint="loosen the rule, or check its column names and values"))
     return selected
-
-
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path | str:
-    """Write a .csv or .parquet table atomically (never a half-written file); `-` writes CSV
-    to standard output."""
-    path = check_output_file(path, TABLE_SUFFIXES, "table", stdout_ok=True)
-    if path == STDIO:
-        frame.to_csv(sys.stdout, index=False)
-        return path
-    if path.suffix.lower() == ".csv":
-        return atomic_write(path, lambda temp: frame.to_csv(temp, index=False))
-    return atomic_write(path, lambda temp: frame.to_parquet(temp, index=False))
 
 
 def rows_matching(table: pd.DataFrame, rule: str) -> pd.Series:

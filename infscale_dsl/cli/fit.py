@@ -90,9 +90,10 @@ def run_fit(args: argparse.Namespace) -> int:
 
     check_output(args.output)  # before minutes of fitting, not after
     options = fit_options(args)
-    from ..data import read_table, select_rows
+    from ..data import select_rows
     from ..fit import fit
     from ..language import load_spec
+    from ..tables import read_table
 
     table = read_table(args.table)
     if args.where:
@@ -142,9 +143,9 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..files import TABLE_SUFFIXES, check_output_file
 
     check_output_file(args.output, TABLE_SUFFIXES, "predictions table", stdout_ok=True)
-    from ..data import read_table, write_table
     from ..posterior import FitResult
     from ..predict import predict
+    from ..tables import read_table, write_table
 
     result = FitResult.load(args.fit)
     frame = predict(result, read_table(args.table), seed=args.seed, filename=table_name(args.table))
@@ -159,8 +160,9 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from ..compile import compile_spec
-    from ..data import prepare, read_table
+    from ..data import prepare
     from ..language import load_spec
+    from ..tables import read_table
 
     if args.table:
         table = read_table(args.table)

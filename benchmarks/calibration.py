@@ -31,6 +31,7 @@ from infscale_dsl.executors import BACKENDS, SlurmOptions, make_executor  # noqa
 from infscale_dsl.fit import fit  # noqa: E402
 from infscale_dsl.language import load_spec  # noqa: E402
 from infscale_dsl.predict import predict_draws  # noqa: E402
+from infscale_dsl.progress import show_progress  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
@@ -79,11 +80,11 @@ def main() -> int:
     spec = load_spec(ROOT / "models" / "chinchilla.law")
     rng = np.random.default_rng(args.seed)
     tasks = [(spec, *synthetic_runs(rng), repeat) for repeat in range(args.repeats)]
-    show = not args.quiet and not os.environ.get("CI") and sys.stderr.isatty()
     slurm = SlurmOptions(Path("calibration.submitit").absolute())  # submitit's job files
     with make_executor(args.on, args.workers, args.address, slurm) as executor:
         results = [None] * args.repeats
-        for outcome in tqdm(executor.map(fit_repeat, tasks), total=args.repeats, desc="calibration fits", disable=not show):
+        for outcome in tqdm(executor.map(fit_repeat, tasks), total=args.repeats, desc="calibration fits",
+                            disable=not show_progress(args.quiet)):
             if outcome.error is not None:
                 print(f"repeat {outcome.index} failed: {outcome.error}", file=sys.stderr)
                 return 1

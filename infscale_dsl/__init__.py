@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 
 _API = {
     "parse": "language", "check": "language", "load_spec": "language",
-    "read_table": "data", "write_table": "data", "prepare": "data",
+    "read_table": "tables", "write_table": "tables", "prepare": "data",
     "fit": "fit", "FitResult": "posterior",
     "predict": "predict", "predict_draws": "predict",
     "LawError": "errors", "Diagnostic": "errors",

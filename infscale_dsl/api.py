@@ -106,6 +106,6 @@ def _jax_started() -> bool:
 
 def _table(table):
     """A DataFrame as given, or read from a path."""
-    from .data import read_table
+    from .tables import read_table
 
     return read_table(table) if isinstance(table, (str, Path)) else table

@@ -1,4 +1,4 @@
-"""Read a table and turn it into the arrays a checked spec needs, with every data problem reported.
+"""Turn a table into the arrays a checked spec needs, with every data problem reported.
 
 `prepare` finds each law's rows (those where its response is present), checks that every column
 the law reads is valid there (numeric, finite, positive where the law needs it, whole numbers for
@@ -7,22 +7,16 @@ column, the rows and how to fix it.
 """
 from __future__ import annotations
 
-import io
-import sys
-from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from .errors import Diagnostic, LawError
-from .files import STDIN_NAME, STDIO, TABLE_SUFFIXES, atomic_write, check_output_file
 from .language.ast import CheckedSpec, Law, Name
 from .language.check import suggest
 from .language.positivity import Requirement, value_requirements
-from .language.evaluate import evaluate, names_in
+from .language.evaluate import evaluate
 
 SHOWN_ROWS = 5  # row numbers listed in a diagnostic; the rest are counted
 
@@ -37,54 +31,6 @@ class PreparedData:
     left_out: dict[str, int]  # response -> rows left out (response missing)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """A .csv or .parquet (.pq) table; `-` reads CSV from standard input."""
-    if str(path) == STDIO:
-        return _read_csv_source(io.StringIO(sys.stdin.read()), STDIN_NAME)
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise LawError(Diagnostic(f"cannot read a '{suffix or path.name}' table", filename=str(path),
-                                  hint="give a .csv or .parquet file, or - for CSV on standard input"))
-    if suffix == ".csv":
-        return _read_csv_source(path, str(path))
-    try:
-        _refuse_repeated_columns(pq.read_schema(path).names, str(path))
-        return pd.read_parquet(path)
-    except FileNotFoundError:
-        raise LawError(Diagnostic("table not found", filename=str(path), hint="check the path")) from None
-    except (OSError, ValueError) as error:
-        raise _unreadable(error, str(path)) from None
-
-
-def _read_csv_source(source: Path | io.StringIO, name: str) -> pd.DataFrame:
-    """A CSV file or text; its header is checked as written, before pandas makes repeated
-    names unique (it would read a second 'loss' as 'loss.1' and fit the first without a word)."""
-    try:
-        header = pd.read_csv(source, header=None, nrows=1, dtype=str, keep_default_na=False)
-        _refuse_repeated_columns([str(n) for n in header.iloc[0]] if len(header) else [], name)
-        if isinstance(source, io.StringIO):
-            source.seek(0)
-        return pd.read_csv(source)
-    except FileNotFoundError:
-        raise LawError(Diagnostic("table not found", filename=name, hint="check the path")) from None
-    except (OSError, ValueError, pd.errors.ParserError) as error:  # EmptyDataError is a ValueError
-        raise _unreadable(error, name) from None
-
-
-def _refuse_repeated_columns(names: list[str], name: str) -> None:
-    repeated = [column for column, count in Counter(names).items() if count > 1 and column != ""]
-    if repeated:
-        raise LawError([Diagnostic(f"column '{column}' appears {names.count(column)} times in the header",
-                                   filename=name, table_column=column, hint="give each column its own name")
-                        for column in repeated])
-
-
-def _unreadable(error: Exception, name: str) -> LawError:
-    return LawError(Diagnostic(f"cannot read table: {error}", filename=name,
-                               hint="save it as a plain CSV with a header row, or as parquet"))
-
-
 def select_rows(table: pd.DataFrame, rule: str, filename: str | None = None) -> pd.DataFrame:
     """The rows matching `rule` (see rows_matching); LawError if none does."""
     selected = table[rows_matching(table, rule)].reset_index(drop=True)
@@ -92,18 +38,6 @@ def select_rows(table: pd.DataFrame, rule: str, filename: str | None = None) -> 
         raise LawError(Diagnostic(f"--where {rule!r} matches none of the table's {len(table)} rows",
                                   filename=filename, hint="loosen the rule, or check its column names and values"))
     return selected
-
-
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path | str:
-    """Write a .csv or .parquet table atomically (never a half-written file); `-` writes CSV
-    to standard output."""
-    path = check_output_file(path, TABLE_SUFFIXES, "table", stdout_ok=True)
-    if path == STDIO:
-        frame.to_csv(sys.stdout, index=False)
-        return path
-    if path.suffix.lower() == ".csv":
-        return atomic_write(path, lambda temp: frame.to_csv(temp, index=False))
-    return atomic_write(path, lambda temp: frame.to_parquet(temp, index=False))
 
 
 def rows_matching(table: pd.DataFrame, rule: str) -> pd.Series:
@@ -119,48 +53,6 @@ def rows_matching(table: pd.DataFrame, rule: str) -> pd.Series:
         raise LawError(Diagnostic(f"the row rule {rule!r} is not a true/false test per row",
                                   hint="compare a column with a value, e.g. \"N >= 1e9\""))
     return matching
-
-
-def law_parameters(spec: CheckedSpec, law: Law) -> list[str]:
-    """The parameters a law depends on (its prior's parameters too), its noise scale last."""
-    found: dict[str, None] = {}
-
-    def visit(name: str) -> None:
-        parameter = spec.parameters.get(name)
-        if parameter is None or name in found:
-            return
-        found[name] = None
-        if parameter.prior is not None:
-            d = parameter.prior.distribution
-            for argument in d.args + tuple(value for _, value in d.kwargs):
-                for inner in names_in(argument):
-                    visit(inner)
-
-    for name in names_in(law.expr) + [law.sigma]:
-        visit(name)
-    return list(found)
-
-
-def law_data(spec: CheckedSpec, law: Law) -> list[str]:
-    """The data and derived names a law reads (derived ones after the data they read), and the
-    groups of its parameters."""
-    derived = {assign.name: assign for assign in spec.derived}
-    found: dict[str, None] = {}
-
-    def visit(name: str) -> None:
-        if name in derived and name not in found:
-            for inner in names_in(derived[name].expr):
-                visit(inner)
-        if name in spec.data or name in derived:
-            found.setdefault(name)
-
-    for name in names_in(law.expr):
-        visit(name)
-    for name in law_parameters(spec, law):
-        group = spec.parameters[name].group
-        if group is not None:
-            found.setdefault(group)
-    return list(found)
 
 
 def prepare(spec: CheckedSpec, table: pd.DataFrame, *, with_responses: bool = True,
@@ -225,11 +117,11 @@ class _Preparer:
             self.read_runs(self.spec.curves.column)
         if self.problems:  # a missing column: nothing more can be checked
             raise LawError(list(self.problems.values()))
+        with np.errstate(all="ignore"):
+            derived = self.spec.derived_values(self.values, np)
+        for name, value in derived.items():
+            self.values[name] = np.broadcast_to(np.asarray(value, np.float64), (self.n_rows,)).copy()
         env = dict(self.values) | self.spec.constants
-        for assign in self.spec.derived:
-            with np.errstate(all="ignore"):
-                value = np.broadcast_to(np.asarray(evaluate(assign.expr, env, np), np.float64), (self.n_rows,))
-            self.values[assign.name] = env[assign.name] = value.copy()
         rows, left_out = {}, {}
         for law in self.spec.laws:
             law_rows = self.law_rows(law)
@@ -285,15 +177,16 @@ class _Preparer:
         return raw.notna().to_numpy()
 
     def check_law(self, law: Law, rows: np.ndarray, env: dict) -> None:
-        needed = law_data(self.spec, law) + ([law.response] if self.with_responses else [])
-        derived = {assign.name: assign.expr for assign in self.spec.derived}
+        needed = self.spec.law_data(law) + ([law.response] if self.with_responses else [])
+        derived = self.spec.derived_by_name
         for name in dict.fromkeys(needed):
             if name not in derived:
                 self.check_column(name, rows, law.response)
         for name in needed:
             if name in derived:
-                self.problem(name, rows & self.inputs_valid(derived[name]) & ~np.isfinite(self.values[name]),
-                             f"derived variable '{name}' is not finite ({name} = {_text(self.spec.source, derived[name])})",
+                expr = derived[name].expr
+                self.problem(name, rows & self.inputs_valid(expr) & ~np.isfinite(self.values[name]),
+                             f"derived variable '{name}' is not finite ({name} = {_text(self.spec.source, expr)})",
                              "look for zeros or huge values in the columns it reads; drop those rows")
         if self.spec.curves is not None and self.with_responses:
             column = self.spec.curves.column
@@ -320,7 +213,7 @@ class _Preparer:
                 hint="fill the column, or remove its law from the spec")
         elif self.with_responses:
             n_parameters = sum(len(self.levels.get(self.spec.parameters[p].group, ())) or 1
-                               if self.spec.parameters[p].group else 1 for p in law_parameters(self.spec, law))
+                               if self.spec.parameters[p].group else 1 for p in self.spec.law_parameters(law))
             if rows.sum() < n_parameters:
                 self.problem(self.spec.data[law.response].column, rows,
                              f"the law for {law.response} has {n_parameters} parameters but only {int(rows.sum())} "
@@ -329,10 +222,10 @@ class _Preparer:
 
     def inputs_valid(self, expr) -> np.ndarray:
         """Rows where every data name `expr` reads (through derived variables) passed its checks."""
-        derived = {assign.name: assign.expr for assign in self.spec.derived}
         ok = np.ones(self.n_rows, bool)
-        for name in names_in(expr):
-            ok &= self.inputs_valid(derived[name]) if name in derived else self.valid.get(name, True)
+        for name in self.spec.reads(expr):
+            if name not in self.spec.derived_by_name:
+                ok &= self.valid.get(name, True)
         return ok
 
     def declared_positive(self, requirement: Requirement) -> bool:

@@ -13,8 +13,6 @@ starts), else vectorised.
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
 
 import jax
 import numpy as np
@@ -32,11 +30,6 @@ from .pointfit import PointFit, point_fit
 from .sampler import MASS_CHOICES, Sampler
 
 METHODS = ("nuts", "map")
-
-
-def show_progress(quiet: bool = False) -> bool:
-    """Progress bars only for a person at a terminal: not in CI, not with --quiet."""
-    return not quiet and not os.environ.get("CI") and sys.stderr.isatty()
 
 
 def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains: int = 4,

@@ -91,7 +91,7 @@ def _negate(expr: Expr) -> Expr:
 def _data_powers(sign: int, factor: Expr, spec: CheckedSpec) -> list[tuple[str, Expr]] | None:
     """One factor of a product (`N^alpha`, `(d_model / n_layers)^a`, `D`) as (data name,
     exponent) pairs, or None if it is not a power of numeric data with a data-free exponent."""
-    data_names = set(spec.data) | {d.name for d in spec.derived}
+    data_names = set(spec.data) | set(spec.derived_by_name)
     base, exponent = factor, Number(1.0)
     if isinstance(factor, Binary) and factor.op == "^":
         base, exponent = factor.left, factor.right

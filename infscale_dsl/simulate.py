@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .compile import law_value
-from .data import law_parameters, prepare
+from .data import prepare
 from .language import load_spec
 from .language.ast import CheckedSpec
 from .language.evaluate import names_in
@@ -60,7 +60,7 @@ def n_parameters(spec: CheckedSpec, levels: Mapping[str, int] | None = None) -> 
     """Parameters the data checker counts for the first law: one per level for grouped ones."""
     levels = levels or {}
     law = spec.laws[0]
-    return sum(levels.get(spec.parameters[p].group, 1) for p in law_parameters(spec, law))
+    return sum(levels.get(spec.parameters[p].group, 1) for p in spec.law_parameters(law))
 
 
 # --- published parameter sets -------------------------------------------------------------------

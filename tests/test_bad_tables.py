@@ -3,9 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infscale_dsl.data import describe_rows, prepare, read_table
+from infscale_dsl.data import describe_rows, prepare
 from infscale_dsl.errors import LawError
 from infscale_dsl.language import load_spec
+from infscale_dsl.tables import read_table
 
 SPEC = """
 data family : category

@@ -5,10 +5,11 @@ from pathlib import Path
 import pytest
 
 from infscale_dsl.cli import main
-from infscale_dsl.data import prepare, read_table
+from infscale_dsl.data import prepare
 from infscale_dsl.errors import LawError
 from infscale_dsl.language import check, load_spec, parse
 from infscale_dsl.language.ast import Binary, DataDecl, Name, Noise, Number
+from infscale_dsl.tables import read_table
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 MODEL_TABLES = {  # model -> table in ../shared/data

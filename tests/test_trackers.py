@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from infscale_dsl.cli import main
-from infscale_dsl.data import read_table
 from infscale_dsl.errors import LawError
+from infscale_dsl.tables import read_table
 from infscale_dsl.trackers import Columns, Skipped, read_mlflow, read_tensorboard, read_wandb
 
 TRUTH = {"E": 1.8, "A": 400.0, "alpha": 0.34, "B": 2000.0, "beta": 0.37}

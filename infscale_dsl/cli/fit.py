@@ -78,7 +78,7 @@ def fit_options(args: argparse.Namespace) -> dict:
         raise LawError(Diagnostic(f"--max-draws {args.max_draws} is below --draws {args.draws}",
                                   hint="give --max-draws at least --draws"))
     parallel_chains(args.chains)
-    from ..fit import show_progress
+    from ..progress import show_progress
 
     return dict(method=args.method, chains=args.chains, warmup=args.warmup, draws=args.draws,
                 max_draws=args.max_draws, seed=args.seed, target_accept=args.target_accept, mass=args.mass, loss=args.loss,
@@ -90,9 +90,10 @@ def run_fit(args: argparse.Namespace) -> int:
 
     check_output(args.output)  # before minutes of fitting, not after
     options = fit_options(args)
-    from ..data import read_table, select_rows
+    from ..data import select_rows
     from ..fit import fit
     from ..language import load_spec
+    from ..tables import read_table
 
     table = read_table(args.table)
     if args.where:
@@ -142,9 +143,9 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..files import TABLE_SUFFIXES, check_output_file
 
     check_output_file(args.output, TABLE_SUFFIXES, "predictions table", stdout_ok=True)
-    from ..data import read_table, write_table
     from ..posterior import FitResult
     from ..predict import predict
+    from ..tables import read_table, write_table
 
     result = FitResult.load(args.fit)
     frame = predict(result, read_table(args.table), seed=args.seed, filename=table_name(args.table))
@@ -159,8 +160,9 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from ..compile import compile_spec
-    from ..data import prepare, read_table
+    from ..data import prepare
     from ..language import load_spec
+    from ..tables import read_table
 
     if args.table:
         table = read_table(args.table)

@@ -20,8 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import describe_rows, prepare, read_table
+    from ..data import describe_rows, prepare
     from ..language import load_spec
+    from ..tables import read_table
 
     table = read_table(args.table)
     spec = load_spec(Path(args.spec), columns=table.columns)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import Diagnostic, LawError
-from ..files import atomic_write, check_output_file
+from ..files import check_output_file
 from ..latency import BACKENDS, high_cv_warning
 from ..latency.shapes import DTYPES, BenchSettings, load_config, shapes_from_runs
 from .arguments import RawDescriptionHelpFormatter, add_quiet
@@ -61,12 +61,10 @@ def run(args: argparse.Namespace) -> int:
         raise LawError([Diagnostic(f"option: {problem}") for problem in problems])
 
     from ..latency.bench import benchmark  # here: it loads pandas, so `--help` stays quick
+    from ..tables import write_frame
 
     table = benchmark(shapes, settings, backend=args.backend, quiet=args.quiet)
-    if args.output.suffix == ".parquet":
-        atomic_write(args.output, lambda temp: table.to_parquet(temp, index=False))
-    else:
-        atomic_write(args.output, lambda temp: table.to_csv(temp, index=False))
+    write_frame(table, args.output)
     if not args.quiet:
         print(f"{table['device'].iloc[0]}, {args.backend} ({table['library_versions'].iloc[0]}), "
               f"{settings.dtype}, prompt {settings.prompt_len}, output {settings.output_len}, "
@@ -86,10 +84,10 @@ def _read_source(source: Path, vocab: int | None):
     if source.suffix == ".toml":
         return load_config(source)
     if source.suffix in TABLE_SUFFIXES:
-        import pandas as pd
+        from ..tables import read_frame
 
         try:
-            runs = pd.read_parquet(source) if source.suffix == ".parquet" else pd.read_csv(source)
+            runs = read_frame(source)
         except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid and pandas' EmptyDataError among them
             raise LawError(Diagnostic(f"cannot read the runs table ({error})", filename=str(source),
                                       hint="the file is damaged: write it again with `infscale-dsl sweep`")) from None

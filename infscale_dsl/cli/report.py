@@ -137,12 +137,12 @@ def add_decision_options(parser: argparse.ArgumentParser) -> None:
 
 def decision_inputs(args: argparse.Namespace):
     """Options, the latency fit (if any) and the shapes table (if any) from the arguments."""
-    from ..data import read_table
     from ..errors import Diagnostic, LawError
     from ..posterior import FitResult
     from ..report.build import ReportOptions
     from ..report.conditions import parse_conditions
     from ..report.cost import CostAssumptions
+    from ..tables import read_table
 
     from_stdin = [option for option in ("candidates", "latency", "data", "mfu_from") if getattr(args, option) == STDIO]
     if len(from_stdin) > 1:
@@ -277,10 +277,10 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.output:
         check_output_file(args.output, (".csv",), "comparison table", stdout_ok=True)
     options = fit_options(args)
-    from ..data import read_table
     from ..fit import fit
     from ..language import load_spec
     from ..report.compare import compare_fits, describe
+    from ..tables import read_table
 
     messages = sys.stderr if args.output == STDIO else sys.stdout
     table = read_table(args.table)
@@ -311,10 +311,11 @@ def run_backtest(args: argparse.Namespace) -> int:
     if args.output:
         check_output_file(args.output, TABLE_SUFFIXES, "predictions table", stdout_ok=True)
     options = fit_options(args)
-    from ..data import read_table, select_rows, write_table
+    from ..data import select_rows
     from ..executors import make_executor
     from ..language import load_spec
     from ..report.backtest import all_predictions, backtests, describe, describe_all, pooled
+    from ..tables import read_table, write_table
 
     messages = sys.stderr if args.output == STDIO else sys.stdout
     table = read_table(args.table)

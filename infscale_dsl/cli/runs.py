@@ -89,9 +89,9 @@ def mapping(text: str) -> tuple[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     # imported here so that `infscale-dsl --help` loads no tracker library
-    from ..data import write_table
     from ..errors import Diagnostic, LawError
     from ..files import TABLE_SUFFIXES, check_output_file
+    from ..tables import write_table
     from .. import trackers
 
     if args.output != "-":
@@ -112,11 +112,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         imported = trackers.read_wandb(args.source, columns, run_column=args.run_column,
                                        include_unfinished=args.include_unfinished, **options)
+    write_table(imported.table, args.output)
     if args.output == "-":
-        imported.table.to_csv(sys.stdout, index=False)
         print(imported.report(args.source), file=sys.stderr)  # standard output holds the table
     else:
-        write_table(imported.table, args.output)
         print(imported.report(args.source))
         if not args.quiet:
             print(f"wrote {args.output}")

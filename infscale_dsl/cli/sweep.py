@@ -55,7 +55,8 @@ def run(args) -> int:
     from ..nn import runs
 
     check_output_file(args.output, runs.SUFFIXES, "runs table")  # before JAX starts, and long before training
-    from ..nn.sweep import RunsFailed, load_sweep, parse_shard, progress_enabled, run_sweep
+    from ..nn.sweep import RunsFailed, load_sweep, parse_shard, run_sweep
+    from ..progress import show_progress
 
     log = (lambda message: None) if args.quiet else print
     if args.merge:
@@ -70,7 +71,7 @@ def run(args) -> int:
     with make_executor(args.on, args.workers, args.address, slurm) as executor:
         try:
             trained, skipped = run_sweep(sweep, args.output, parse_shard(args.shard),
-                                         show_progress=progress_enabled(args.quiet), log=log, executor=executor)
+                                         show_progress=show_progress(args.quiet), log=log, executor=executor)
         except RunsFailed as error:
             print(error, file=sys.stderr)
             return 1

@@ -11,7 +11,8 @@ All nodes are frozen dataclasses, so trees compare by value in tests.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from functools import cached_property
+from typing import Any, Mapping, Union
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,11 @@ class Parameter:
 
 @dataclass(frozen=True)
 class CheckedSpec:
+    """The spec as `check` proved it, and the questions asked about it: which names a law
+    reads through derived variables, which parameters it uses, the derived variables' values.
+    They are answered here once, so that preparing data, choosing roles, checking positivity
+    and reporting agree."""
+
     filename: str
     source: str
     data: dict[str, DataDecl]  # every table column the spec reads, by name (responses included)
@@ -196,13 +202,75 @@ class CheckedSpec:
     laws: tuple[Law, ...]
     curves: CurvesDecl | None = None  # `curves by run`: rows are checkpoints of runs
 
+    # the expression helpers import this module, hence the imports inside the methods below
+
     def law_for(self, response: str) -> Law:
         return next(law for law in self.laws if law.response == response)
 
+    @cached_property
+    def derived_by_name(self) -> dict[str, Assign]:
+        return {assign.name: assign for assign in self.derived}
+
     def law_inputs(self, law: Law) -> tuple[str, ...]:
         """The numeric data and derived variables `law` reads directly (not the response)."""
-        from .evaluate import names_in  # evaluate imports this module
+        from .evaluate import names_in
 
-        derived = {d.name for d in self.derived}
-        numeric = {n for n, d in self.data.items() if d.domain != "category"} | derived
+        numeric = {n for n, d in self.data.items() if d.domain != "category"} | set(self.derived_by_name)
         return tuple(dict.fromkeys(n for n in names_in(law.expr) if n in numeric and n != law.response))
+
+    def reads(self, expr: Expr) -> list[str]:
+        """Every name `expr` reads, directly or through derived variables; a derived variable
+        comes after the names it reads. Walked without recursion (chains of any length)."""
+        from .evaluate import names_in
+        from .names import depth_first
+
+        def inner(name: str) -> list[str]:
+            assign = self.derived_by_name.get(name)
+            return names_in(assign.expr) if assign is not None else []
+
+        return [name for event, name, _ in depth_first(names_in(expr), inner) if event == "exit"]
+
+    def reads_data_only(self, expr: Expr) -> bool:
+        """True where `expr` reads data (columns or derived variables) and else only constants:
+        its value is known row by row before fitting."""
+        from .evaluate import names_in
+
+        names = names_in(expr)
+        return (bool(names) and all(n in self.data or n in self.derived_by_name or n in self.constants for n in names)
+                and not all(n in self.constants for n in names))
+
+    def law_data(self, law: Law) -> list[str]:
+        """The data and derived names a law reads (derived ones after the data they read), and the
+        groups of its parameters."""
+        found = dict.fromkeys(n for n in self.reads(law.expr) if n in self.data or n in self.derived_by_name)
+        for name in self.law_parameters(law):
+            group = self.parameters[name].group
+            if group is not None:
+                found.setdefault(group)
+        return list(found)
+
+    def law_parameters(self, law: Law) -> list[str]:
+        """The parameters a law depends on (its priors' parameters too), its noise scale last."""
+        from .evaluate import names_in
+        from .names import arguments_of, depth_first
+
+        def hyperparameters(name: str) -> list[str]:
+            prior = self.parameters[name].prior
+            arguments = arguments_of(prior.distribution) if prior is not None else ()
+            return [n for argument in arguments for n in names_in(argument) if n in self.parameters]
+
+        roots = [n for n in names_in(law.expr) + [law.sigma] if n in self.parameters]
+        return [name for event, name, _ in depth_first(roots, hyperparameters) if event == "enter"]
+
+    def derived_values(self, values: Mapping[str, Any], xp: Any) -> dict[str, Any]:
+        """The derived variables computable from `values` (data by spec name) and the constants,
+        in dependency order; one that reads a name missing from `values` is left out. `xp` is
+        numpy or jax.numpy."""
+        from .evaluate import evaluate, names_in
+
+        env = {**self.constants, **values}
+        found = {}
+        for assign in self.derived:
+            if all(name in env for name in names_in(assign.expr)):
+                env[assign.name] = found[assign.name] = evaluate(assign.expr, env, xp)
+        return found

@@ -31,7 +31,7 @@ def value_requirements(spec: CheckedSpec, expr: Expr) -> list[Requirement]:
     inside the derived variables that `expr` reads; splits products and quotients into factors."""
     found: dict[Requirement, None] = {}
     seen_derived: set[str] = set()
-    derived = {assign.name: assign for assign in spec.derived}
+    derived = spec.derived_by_name
 
     def walk(expr: Expr) -> None:
         for node in nodes(expr):
@@ -39,7 +39,7 @@ def value_requirements(spec: CheckedSpec, expr: Expr) -> list[Requirement]:
                 add_factors(node.left, "the base of a power with a non-integer or parameter exponent")
             elif isinstance(node, Call) and node.func in ("log", "sqrt") and node.args:
                 add_factors(node.args[0], f"the argument of {node.func}()")
-            elif isinstance(node, Call) and node.func == "log1p" and node.args and _reads_data_only(node.args[0], spec):
+            elif isinstance(node, Call) and node.func == "log1p" and node.args and spec.reads_data_only(node.args[0]):
                 found.setdefault(Requirement(node.args[0], -1.0, "the argument of log1p()"))
             elif isinstance(node, Name) and node.id in derived and node.id not in seen_derived:
                 seen_derived.add(node.id)
@@ -64,14 +64,7 @@ def _positive_factors(expr: Expr, spec: CheckedSpec) -> list[Expr]:
         return []
     if isinstance(expr, Name) and (expr.id in spec.constants or expr.id in spec.parameters):
         return []
-    return [expr] if _reads_data_only(expr, spec) else []
-
-
-def _reads_data_only(expr: Expr, spec: CheckedSpec) -> bool:
-    derived = {assign.name for assign in spec.derived}
-    names = names_in(expr)
-    return bool(names) and all(n in spec.data or n in derived or n in spec.constants for n in names) \
-        and not all(n in spec.constants for n in names)
+    return [expr] if spec.reads_data_only(expr) else []
 
 
 def _is_integer(expr: Expr, spec: CheckedSpec) -> bool:

@@ -10,14 +10,13 @@ of the repeats, with the shape, the device, the library versions and the memory/
 from __future__ import annotations
 
 import importlib
-import os
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ..progress import show_progress
 from . import BACKENDS
 from .roofline import add_roofline, device_spec
 from .shapes import BenchSettings, Shape
@@ -30,11 +29,6 @@ def load_backend(name: str):
     module_name, class_name = BACKENDS[name]
     module = importlib.import_module(f"{__package__}.{module_name}")
     return module, getattr(module, class_name)
-
-
-def show_progress(quiet: bool) -> bool:
-    """A progress bar only for a person watching: not with --quiet, in CI, or into a file."""
-    return not quiet and not os.environ.get("CI") and sys.stderr.isatty()
 
 
 def time_once(generator) -> tuple[float, float]:

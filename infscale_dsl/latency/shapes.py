@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, LawError
+from ..nn import sizes
 
 if TYPE_CHECKING:  # tables are handed in: the CLI's help reads this module without loading pandas
     import pandas as pd
@@ -41,7 +42,6 @@ if TYPE_CHECKING:  # tables are handed in: the CLI's help reads this module with
 # the columns that say which shape a row is; latency rows and training runs join on these
 SHAPE_KEYS = ("d_model", "n_layers", "n_heads", "n_kv_heads", "vocab")
 DTYPES = ("float32", "bfloat16", "float16")
-FFN_ROUNDING = 32  # the SwiGLU hidden width rounds up to a multiple of this (as in infscale_dsl.nn.model)
 
 
 @dataclass(frozen=True)
@@ -63,26 +63,25 @@ class Shape:
 
     @property
     def head_dim(self) -> int:
-        return self.d_model // self.n_heads
+        return sizes.head_dim(self.d_model, self.n_heads)
 
     @property
     def ffn_hidden(self) -> int:
-        # the same expression as ModelConfig.ffn_hidden, so both count the same parameters
-        return FFN_ROUNDING * math.ceil(self.ffn_multiplier * self.d_model / FFN_ROUNDING)
+        return sizes.ffn_hidden(self.d_model, self.ffn_multiplier)
 
     @property
     def non_embedding_params(self) -> int:
-        d, hd = self.d_model, self.head_dim
-        attention = d * self.n_heads * hd * 2 + d * self.n_kv_heads * hd * 2  # q, o; k, v
-        mlp = 3 * d * self.ffn_hidden  # gate, up, down
-        norms = 2 * d
-        return self.n_layers * (attention + mlp + norms) + d  # + the final norm
+        return self._counts["non_embedding"]
 
     @property
     def params(self) -> int:
         """All parameters, embeddings included (the N of the training runs' tables)."""
-        embeddings = self.vocab * self.d_model * (1 if self.tie_embeddings else 2)
-        return self.non_embedding_params + embeddings
+        return self._counts["total"]
+
+    @property
+    def _counts(self) -> dict[str, int]:
+        return sizes.parameter_counts(self.d_model, self.n_layers, self.n_heads, self.n_kv_heads,
+                                      self.ffn_multiplier, self.vocab, self.tie_embeddings)
 
     def problems(self) -> list[str]:
         """What is wrong with this shape, in words; empty when it can be built."""

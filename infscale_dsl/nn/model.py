@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ..errors import Diagnostic, LawError
+from . import sizes
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,11 @@ class ModelConfig:
 
     @property
     def head_dim(self) -> int:
-        return self.d_model // self.n_heads
+        return sizes.head_dim(self.d_model, self.n_heads)
 
     @property
     def ffn_hidden(self) -> int:
-        return 32 * math.ceil(self.ffn_multiplier * self.d_model / 32)
+        return sizes.ffn_hidden(self.d_model, self.ffn_multiplier)
 
     @property
     def aspect_ratio(self) -> float:
@@ -65,15 +66,9 @@ class ModelConfig:
 
 
 def param_count(config: ModelConfig) -> dict[str, int]:
-    """Parameter counts from the config alone. `embedding` is the token table plus, when untied,
-    the output projection; `non_embedding` is everything else (attention, MLP, norms)."""
-    d, hd = config.d_model, config.head_dim
-    attention = d * config.n_heads * hd * 2 + d * config.n_kv_heads * hd * 2  # wq, wo; wk, wv
-    mlp = 3 * d * config.ffn_hidden  # w_gate, w_up, w_down
-    norms = 2 * d
-    non_embedding = config.n_layers * (attention + mlp + norms) + d  # + final norm
-    embedding = config.vocab_size * d * (1 if config.tie_embeddings else 2)
-    return dict(total=non_embedding + embedding, non_embedding=non_embedding, embedding=embedding)
+    """Parameter counts from the config alone (sizes.parameter_counts): total, non_embedding, embedding."""
+    return sizes.parameter_counts(config.d_model, config.n_layers, config.n_heads, config.n_kv_heads,
+                                  config.ffn_multiplier, config.vocab_size, config.tie_embeddings)
 
 
 @jax.tree_util.register_dataclass

@@ -2,7 +2,7 @@
 
 Each finished run is first written as its own one-row parquet file in `<table>.parts/`, then the
 whole table is rewritten from the parts (and from its own earlier rows). Both writes go to a
-temporary file renamed into place (`files.atomic_write`): after SIGINT or kill -9 the table is
+temporary file renamed into place (`tables.write_frame`): after SIGINT or kill -9 the table is
 the old or the new one, never half of one, and a run whose part exists is never trained again.
 A part or table that cannot be read is set aside as `<name>.corrupt` and its runs trained again.
 When runs train elsewhere (local processes, Ray, SLURM), the worker writes the part and the
@@ -25,7 +25,7 @@ from typing import Callable
 import pandas as pd
 
 from ..errors import Diagnostic, LawError
-from ..files import atomic_write
+from ..tables import read_frame, write_frame
 
 # column -> dtype. params_N and tokens_D repeat N and D under the names the law files use.
 COLUMNS = {
@@ -200,8 +200,7 @@ def merge_tables(inputs: list[Path], output: Path) -> pd.DataFrame:
     merged = pd.concat(tables).drop_duplicates("config_hash")
     table = as_table(merged.to_dict("records"))
     _write_atomically(table, output)
-    curves = [pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
-              for p in map(curves_path, inputs) if p.is_file()]
+    curves = [read_frame(p) for p in map(curves_path, inputs) if p.is_file()]
     if curves:  # the shards' long forms, merged the same way
         long = pd.concat(curves).drop_duplicates(["run", "step"]).astype(CURVE_COLUMNS)
         _write_atomically(long.sort_values(["N", "n_layers", "D_run", "step"], ignore_index=True), curves_path(output))
@@ -214,7 +213,7 @@ class _Unreadable(LawError):
 
 def read_table(path: Path) -> pd.DataFrame:
     try:
-        table = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+        table = read_frame(path)
     except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid and pandas' EmptyDataError are ValueErrors
         raise _Unreadable(Diagnostic(f"cannot read {path.name} ({error})", filename=str(path),
                                      hint="the file is damaged: rerun the sweep that wrote it, which "
@@ -237,6 +236,4 @@ def _write_atomically(table: pd.DataFrame, path: Path) -> Path:
     if path.suffix not in SUFFIXES:
         raise LawError(Diagnostic(f"cannot write a runs table as '{path.suffix}'", filename=str(path),
                                   hint="name it .parquet or .csv"))
-    if path.suffix == ".csv":
-        return atomic_write(path, lambda temporary: table.to_csv(temporary, index=False))
-    return atomic_write(path, lambda temporary: table.to_parquet(temporary, index=False))
+    return write_frame(table, path)

@@ -22,7 +22,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 import tomllib
 import traceback
@@ -253,11 +252,6 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         described = ""
     return f"{__version__}+{described}" if described else __version__
-
-
-def progress_enabled(quiet: bool) -> bool:
-    """Progress bars only for a person watching: not with --quiet, under CI, or into a pipe."""
-    return not quiet and not os.environ.get("CI") and sys.stderr.isatty()
 
 
 def _model_fields(table: dict, where: str, path: Path) -> dict:

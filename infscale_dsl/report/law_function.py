@@ -14,16 +14,12 @@ import numpy as np
 
 from ..errors import Diagnostic, LawError
 from ..language.ast import CheckedSpec
-from ..language.evaluate import evaluate, names_in
+from ..language.evaluate import evaluate
 
 
 def reads(spec: CheckedSpec, response: str) -> set[str]:
     """Every name the law of `response` reads, directly or through derived variables."""
-    names = set(names_in(spec.law_for(response).expr))
-    for assign in reversed(spec.derived):
-        if assign.name in names:
-            names.update(names_in(assign.expr))
-    return names
+    return set(spec.reads(spec.law_for(response).expr))
 
 
 class LawFunction:
@@ -51,11 +47,8 @@ class LawFunction:
             for name in spec.parameters if name in self.names
         }
         self.n_draws = next(iter(self.parameters.values())).shape[0] if self.parameters else 1
-
-    @property
-    def data_names(self) -> list[str]:
-        """Data variables the law needs (table columns, by their spec names)."""
-        return [name for name in self.spec.data if name in self.names and name != self.response]
+        # the data variables the law needs (table columns, by their spec names)
+        self.data_names = [name for name in spec.data if name in self.names and name != response]
 
     def __call__(self, data: Mapping[str, np.ndarray | float]) -> np.ndarray:
         missing = [name for name in self.data_names if name not in data]
@@ -64,11 +57,8 @@ class LawFunction:
                 f"the law for {self.response!r} needs values for {', '.join(missing)}",
                 hint="give them as candidate columns or with --fix NAME=VALUE",
             ))
-        env: dict[str, np.ndarray | float] = dict(self.spec.constants)
-        env.update({name: np.asarray(value, dtype=np.float64) for name, value in data.items()})
-        for assign in self.spec.derived:
-            env[assign.name] = evaluate(assign.expr, env, np)
-        env.update(self.parameters)
+        values = {name: np.asarray(value, dtype=np.float64) for name, value in data.items()}
+        env = {**self.spec.constants, **values, **self.spec.derived_values(values, np), **self.parameters}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             value = evaluate(self.expr, env, np)
         return np.broadcast_to(value, np.broadcast_shapes(np.shape(value), (self.n_draws, 1))).copy()
@@ -85,9 +75,6 @@ def data_from_table(spec: CheckedSpec, table) -> dict[str, np.ndarray]:
 
 def variable_values(spec: CheckedSpec, table) -> dict[str, np.ndarray]:
     """Data and derived variables of each table row (derived ones where computable)."""
-    values: dict[str, np.ndarray] = dict(data_from_table(spec, table))
-    env: dict[str, np.ndarray | float] = {**spec.constants, **values}
-    for assign in spec.derived:
-        if set(names_in(assign.expr)) <= set(env):
-            env[assign.name] = values[assign.name] = np.asarray(evaluate(assign.expr, env, np), dtype=np.float64)
-    return values
+    values = data_from_table(spec, table)
+    derived = spec.derived_values(values, np)
+    return values | {name: np.asarray(value, dtype=np.float64) for name, value in derived.items()}

@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import Diagnostic, LawError
+from ..tables import read_frame
 from .table import Columns, Imported, TrackedRun, by_step, names_hint, require, runs_table
 
 EXPORT_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet")
@@ -131,12 +132,11 @@ def _exported_runs(path: Path, run_column: str, history: bool) -> list[TrackedRu
 
 
 def _read_export(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
     try:
-        if path.suffix.lower() == ".csv":
-            return pd.read_csv(path)
-        if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_json(path, lines=path.suffix.lower() == ".jsonl")
+        if suffix in (".csv", ".parquet"):
+            return read_frame(path)
+        return pd.read_json(path, lines=suffix == ".jsonl")
     except FileNotFoundError:
         raise LawError(Diagnostic("export not found", filename=str(path), hint="check the path")) from None
     except (OSError, ValueError) as error:

@@ -1,0 +1,88 @@
+"""Tables on disk: CSV or parquet by the file's extension, read with every problem named and
+written atomically (files.atomic_write, never half a file). The tables a spec is fitted on, the
+runs table (nn/runs.py) and latency tables (cli/latency.py) all go through here, so the three
+agree on formats; pandas is imported here, so the CLI imports this module only when it runs.
+"""
+from __future__ import annotations
+
+import io
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from .errors import Diagnostic, LawError
+from .files import STDIN_NAME, STDIO, TABLE_SUFFIXES, atomic_write, check_output_file
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A .csv or .parquet (.pq) table; `-` reads CSV from standard input."""
+    if str(path) == STDIO:
+        return _read_csv_source(io.StringIO(sys.stdin.read()), STDIN_NAME)
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise LawError(Diagnostic(f"cannot read a '{suffix or path.name}' table", filename=str(path),
+                                  hint="give a .csv or .parquet file, or - for CSV on standard input"))
+    if suffix == ".csv":
+        return _read_csv_source(path, str(path))
+    try:
+        _refuse_repeated_columns(pq.read_schema(path).names, str(path))
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise LawError(Diagnostic("table not found", filename=str(path), hint="check the path")) from None
+    except (OSError, ValueError) as error:
+        raise _unreadable(error, str(path)) from None
+
+
+def _read_csv_source(source: Path | io.StringIO, name: str) -> pd.DataFrame:
+    """A CSV file or text; its header is checked as written, before pandas makes repeated
+    names unique (it would read a second 'loss' as 'loss.1' and fit the first without a word)."""
+    try:
+        header = pd.read_csv(source, header=None, nrows=1, dtype=str, keep_default_na=False)
+        _refuse_repeated_columns([str(n) for n in header.iloc[0]] if len(header) else [], name)
+        if isinstance(source, io.StringIO):
+            source.seek(0)
+        return pd.read_csv(source)
+    except FileNotFoundError:
+        raise LawError(Diagnostic("table not found", filename=name, hint="check the path")) from None
+    except (OSError, ValueError, pd.errors.ParserError) as error:  # EmptyDataError is a ValueError
+        raise _unreadable(error, name) from None
+
+
+def _refuse_repeated_columns(names: list[str], name: str) -> None:
+    repeated = [column for column, count in Counter(names).items() if count > 1 and column != ""]
+    if repeated:
+        raise LawError([Diagnostic(f"column '{column}' appears {names.count(column)} times in the header",
+                                   filename=name, table_column=column, hint="give each column its own name")
+                        for column in repeated])
+
+
+def _unreadable(error: Exception, name: str) -> LawError:
+    return LawError(Diagnostic(f"cannot read table: {error}", filename=name,
+                               hint="save it as a plain CSV with a header row, or as parquet"))
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path | str:
+    """Write a .csv or .parquet table atomically (never a half-written file); `-` writes CSV
+    to standard output."""
+    path = check_output_file(path, TABLE_SUFFIXES, "table", stdout_ok=True)
+    if path == STDIO:
+        frame.to_csv(sys.stdout, index=False)
+        return path
+    return write_frame(frame, path)
+
+
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """A .csv file as CSV, any other as parquet. pandas' and pyarrow's errors (OSError,
+    ValueError) go to the caller, which knows what the file should be and how to say it."""
+    return pd.read_csv(path) if Path(path).suffix.lower() == ".csv" else pd.read_parquet(path)
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a .csv path as CSV, any other as parquet, atomically; the caller checked the extension."""
+    if Path(path).suffix.lower() == ".csv":
+        return atomic_write(path, lambda temp: frame.to_csv(temp, index=False))
+    return atomic_write(path, lambda temp: frame.to_parquet(temp, index=False))

@@ -30,6 +30,7 @@ _API = {
     "read_table": "data", "write_table": "data", "prepare": "data",
     "fit": "fit", "FitResult": "posterior",
     "predict": "predict", "predict_draws": "predict",
+    "InfscaleError": "errors", "SpecError": "errors", "DataError": "errors", "ConfigError": "errors",
     "LawError": "errors", "Diagnostic": "errors",
     "Law": "api",
 }

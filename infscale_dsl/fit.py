@@ -24,7 +24,7 @@ from .checks import misfit_checks
 from .compile import CompiledModel, compile_spec, law_value
 from .data import PreparedData, prepare
 from .datasets import cache_dir
-from .errors import Diagnostic, LawError
+from .errors import Diagnostic, SpecError
 from .language.ast import CheckedSpec
 from .likelihood import Likelihood
 from .posterior import MAX_R_HAT, MIN_ESS, FitResult, complete_inference_data
@@ -77,7 +77,7 @@ def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, wa
     compiled = compile_spec(spec, data)
     start = point_fit(compiled, data, seed=seed, loss=loss, delta=delta, n_starts=n_starts)
     if not np.isfinite(start.objective):
-        raise LawError(_no_finite_start(spec, n_starts))
+        raise SpecError(_no_finite_start(spec, n_starts))
 
     def result(idata, sampler: dict) -> FitResult:
         fitted = FitResult(

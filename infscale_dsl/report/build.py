@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, DataError, Diagnostic
 from ..latency import cv_column, high_cv_warning
 from ..posterior import FitResult
 from ..predict import predict_draws
@@ -96,8 +96,8 @@ def with_budget_tokens(result: FitResult, shapes: pd.DataFrame, flops: float, n_
     """Each shape trained on the whole budget: D = C / (6 N), written to the spec's D column."""
     n_column, d_column = result.spec.data[n_name].column, result.spec.data[d_name].column
     if n_column not in shapes.columns:
-        raise LawError(Diagnostic(f"the shapes table has no column {n_column!r} (the parameter count N)",
-                                  table_column=n_column, hint="add each shape's parameter count"))
+        raise DataError(Diagnostic(f"the shapes table has no column {n_column!r} (the parameter count N)",
+                                   table_column=n_column, hint="add each shape's parameter count"))
     table = shapes.copy()
     table[d_column] = flops / (6.0 * table[n_column].to_numpy(dtype=np.float64))
     return table
@@ -141,7 +141,7 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
             if name in quantities:
                 continue
             if name not in candidates.columns:
-                raise LawError(Diagnostic(
+                raise ConfigError(Diagnostic(
                     f"nothing gives {name!r}: it is neither a fitted response nor a candidates column",
                     hint=f"responses: {', '.join(quantities)}; columns: {', '.join(map(str, candidates.columns))}"))
             quantities[name] = Quantity(observed=candidates[name].to_numpy(dtype=np.float64)[None, :],
@@ -191,8 +191,8 @@ def latency_unit(latency: str, options: ReportOptions, candidates: pd.DataFrame,
         if column in candidates.columns:
             units = candidates[column].dropna().astype(str).unique()
             if len(units) > 1:
-                raise LawError(Diagnostic(f"the {column!r} column holds several units: {', '.join(units)}",
-                                          hint="give every latency in one unit, or name it with --latency-unit"))
+                raise DataError(Diagnostic(f"the {column!r} column holds several units: {', '.join(units)}",
+                                           hint="give every latency in one unit, or name it with --latency-unit"))
             if len(units) == 1:
                 return units[0]
     source = next((fit.spec.data[latency].column for fit in fits
@@ -207,9 +207,9 @@ def milliseconds(draws: np.ndarray, latency: str, unit: str | None) -> np.ndarra
     if unit is None:
         return draws
     if unit not in MS_PER_UNIT:
-        raise LawError(Diagnostic(f"cannot turn {latency} in {unit!r} into serving time",
-                                  hint=f"costs need a time per token in one of {', '.join(MS_PER_UNIT)}; "
-                                       "give --latency-unit"))
+        raise ConfigError(Diagnostic(f"cannot turn {latency} in {unit!r} into serving time",
+                                     hint=f"costs need a time per token in one of {', '.join(MS_PER_UNIT)}; "
+                                          "give --latency-unit"))
     return draws * MS_PER_UNIT[unit]
 
 
@@ -254,11 +254,11 @@ def fixed_inputs(result: FitResult, law: LawFunction, options: ReportOptions) ->
             value = float(np.sqrt(low * high)) if low > 0 else 0.5 * (low + high)
             value = float(round(value)) if whole else value  # no model has 5.66 layers
         else:
-            raise LawError(Diagnostic(f"allocation needs a value for {name!r}", hint=f"give --fix {name}=VALUE"))
+            raise ConfigError(Diagnostic(f"allocation needs a value for {name!r}", hint=f"give --fix {name}=VALUE"))
         fixed[name] = int(value) if whole and value.is_integer() else value
     missing = [n for n in (options.n_name, options.d_name) if n not in law.data_names]
     if missing:
-        raise LawError(Diagnostic(
+        raise ConfigError(Diagnostic(
             f"the law for {law.response!r} does not read {' and '.join(missing)}",
             hint=f"name the parameter count and token variables with --n-name / --d-name "
                  f"(the law reads {', '.join(law.data_names)})"))
@@ -276,8 +276,8 @@ def allocation_section(result: FitResult, response: str, options: ReportOptions)
 def lifetime_section(result: FitResult, response: str, options: ReportOptions) -> dict:
     target = next((c for c in options.targets if c.name == response and c.wants_low), None)
     if target is None:
-        raise LawError(Diagnostic("lifetime cost needs a target on the loss, e.g. --target \"loss <= 2.9\"",
-                                  hint="give --target together with --inference-tokens"))
+        raise ConfigError(Diagnostic("lifetime cost needs a target on the loss, e.g. --target \"loss <= 2.9\"",
+                                     hint="give --target together with --inference-tokens"))
     law = LawFunction(result.spec, result.draws, response)
     fixed = fixed_inputs(result, law, options)
     draws = lifetime_optimal(lambda n, d: law({**fixed, options.n_name: n, options.d_name: d}),

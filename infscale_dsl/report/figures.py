@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..errors import LawError
+from ..errors import ConfigError
 from ..posterior import FitResult
 from ..predict import predict_draws
 from . import plots
@@ -42,7 +42,7 @@ def report_figures(result: FitResult, report: Report, response: str, options: "R
                 f"{report.label(response)}, new run", report.label(latency))
     try:
         fixed = fixed_inputs(result, law, options)
-    except LawError:
+    except ConfigError:
         fixed = None  # the law has no N and D to allocate: no compute figures
     if fixed is not None:
         low, high = observed_compute(result, options)

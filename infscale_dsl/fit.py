@@ -98,7 +98,9 @@ def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, wa
     idata, chosen = _sample(compiled, data, start, mass=mass, progress=progress, max_draws=max_draws, **settings)
     return result(idata, settings | {"draws": int(idata.posterior.sizes["draw"]), "min_draws": draws,
                                      "max_draws": max_draws, "mass": chosen.mass, "mass_note": chosen.note,
-                                     "parallel_chains": chosen.parallel, "gradients": chosen.gradients})
+                                     "chain_method": chosen.chain_method,
+                                     "chain_method_fallback": chosen.chain_method_fallback,
+                                     "gradients": chosen.gradients})
 
 
 _SAMPLERS: dict[tuple, Sampler] = {}  # structure key and settings -> compiled sampler

@@ -19,7 +19,6 @@ memory floor on 4096x5, torch at or below the Hugging Face eager figure of each 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import time

@@ -1,4 +1,4 @@
-"""Fuzz the .law front end at scale: cases per second and crashes (any exception but LawError).
+"""Fuzz the .law front end at scale: cases per second and crashes (any exception but SpecError).
 
     python benchmarks/spec_fuzz.py [--cases 100000] [--seed 0]
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from lark import Lark  # noqa: E402
 from spec_strategies import COLUMNS, Picker, spec_source  # noqa: E402
 
-from infscale_dsl.errors import LawError  # noqa: E402
+from infscale_dsl.errors import SpecError  # noqa: E402
 from infscale_dsl.language import check, parse  # noqa: E402
 from infscale_dsl.language.parse import _BracketNewlines, grammar_path, law_parser  # noqa: E402
 
@@ -40,7 +40,7 @@ def rate(function, cases: list[str]) -> tuple[float, Counter, list[str]]:
     for i, source in enumerate(cases):
         try:
             function(i, source)
-        except LawError:
+        except SpecError:
             pass
         except Exception as error:  # a crash: what the fuzzer looks for
             crashes[type(error).__name__] += 1

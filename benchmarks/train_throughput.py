@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from infscale_dsl.errors import LawError
+from infscale_dsl.errors import ConfigError
 from infscale_dsl.nn.corpus import Corpus, load_corpus
 from infscale_dsl.nn.model import ModelConfig, param_count
 from infscale_dsl.nn.train import TrainConfig, flops_per_token, train
@@ -43,7 +43,7 @@ PRESETS = {
 def corpus_or_random_bytes() -> Corpus:
     try:
         return load_corpus()
-    except LawError:
+    except ConfigError:
         data = np.random.default_rng(0).integers(0, 256, size=2_000_000, dtype=np.uint8)
         return Corpus(name="random bytes", train=data[:-100_000], held_out=data[-100_000:])
 

@@ -30,6 +30,7 @@ _API = {
     "read_table": "tables", "write_table": "tables", "prepare": "data",
     "fit": "fit", "FitResult": "posterior",
     "predict": "predict", "predict_draws": "predict",
+    "InfscaleError": "errors", "SpecError": "errors", "DataError": "errors", "ConfigError": "errors",
     "LawError": "errors", "Diagnostic": "errors",
     "Law": "api",
 }

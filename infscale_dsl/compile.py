@@ -30,11 +30,11 @@ import numpyro.distributions as dist
 
 from . import curves
 from .data import PreparedData
-from .errors import Diagnostic, LawError
+from .errors import Diagnostic, SpecError
 from .likelihood import Likelihood
 from .language.ast import CheckedSpec, Law
 from .language.distributions import bind_arguments
-from .language.evaluate import evaluate, names_in, unparse
+from .language.evaluate import evaluate, names_in
 from .priors import Prior, choose_priors
 from .roles import OffsetSum, PowerTerm, Roles, find_roles
 
@@ -75,7 +75,7 @@ class CompiledModel:
         while len(order) < len(needs):
             ready = [n for n in needs if n not in order and needs[n] <= set(order)]
             if not ready:  # check() rejects cycles; this guards hand-built specs
-                raise LawError(Diagnostic("the priors' hyperparameters depend on each other in a cycle"))
+                raise SpecError(Diagnostic("the priors' hyperparameters depend on each other in a cycle"))
             order.extend(ready)
         return order
 

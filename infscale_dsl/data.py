@@ -2,7 +2,7 @@
 
 `prepare` finds each law's rows (those where its response is present), checks that every column
 the law reads is valid there (numeric, finite, positive where the law needs it, whole numbers for
-counts, known levels for categories), and reports ALL problems in one LawError, each naming the
+counts, known levels for categories), and reports ALL problems in one DataError, each naming the
 column, the rows and how to fix it.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import Diagnostic, LawError
+from .errors import ConfigError, DataError, Diagnostic
 from .language.ast import CheckedSpec, Law, Name
 from .language.check import suggest
 from .language.positivity import Requirement, value_requirements
@@ -32,11 +32,11 @@ class PreparedData:
 
 
 def select_rows(table: pd.DataFrame, rule: str, filename: str | None = None) -> pd.DataFrame:
-    """The rows matching `rule` (see rows_matching); LawError if none does."""
+    """The rows matching `rule` (see rows_matching); ConfigError if none does."""
     selected = table[rows_matching(table, rule)].reset_index(drop=True)
     if selected.empty:
-        raise LawError(Diagnostic(f"--where {rule!r} matches none of the table's {len(table)} rows",
-                                  filename=filename, hint="loosen the rule, or check its column names and values"))
+        raise ConfigError(Diagnostic(f"--where {rule!r} matches none of the table's {len(table)} rows",
+                                     filename=filename, hint="loosen the rule, or check its column names and values"))
     return selected
 
 
@@ -45,19 +45,19 @@ def rows_matching(table: pd.DataFrame, rule: str) -> pd.Series:
     try:
         matching = table.eval(rule, engine="python")
     except Exception as error:  # pandas raises many types for a bad expression
-        raise LawError(Diagnostic(
+        raise ConfigError(Diagnostic(
             f"cannot evaluate the row rule {rule!r}: {error}",
             hint="write a pandas query over the table's columns, e.g. \"N >= 1e9\" or "
                  "\"C >= C.quantile(0.9)\"")) from None
     if not (isinstance(matching, pd.Series) and matching.dtype == bool):
-        raise LawError(Diagnostic(f"the row rule {rule!r} is not a true/false test per row",
-                                  hint="compare a column with a value, e.g. \"N >= 1e9\""))
+        raise ConfigError(Diagnostic(f"the row rule {rule!r} is not a true/false test per row",
+                                     hint="compare a column with a value, e.g. \"N >= 1e9\""))
     return matching
 
 
 def prepare(spec: CheckedSpec, table: pd.DataFrame, *, with_responses: bool = True,
             levels: dict[str, tuple[str, ...]] | None = None, filename: str | None = None) -> PreparedData:
-    """The spec's data as arrays; LawError listing every problem with the table."""
+    """The spec's data as arrays; DataError listing every problem with the table."""
     return _Preparer(spec, table.reset_index(drop=True), with_responses, levels, filename).run()
 
 
@@ -94,7 +94,7 @@ class _Preparer:
     def run(self) -> PreparedData:
         if self.n_rows == 0:  # e.g. a header-only file: fitting it would give an all-NaN posterior
             columns = ", ".join(f"'{self.spec.data[law.response].column}'" for law in self.spec.laws)
-            raise LawError(Diagnostic(
+            raise DataError(Diagnostic(
                 f"the table has no rows: no values of {columns} to fit" if self.with_responses
                 else "the table has no rows: nothing to predict",
                 filename=self.filename, hint="give a table with one row per run"))
@@ -116,7 +116,7 @@ class _Preparer:
         if self.spec.curves is not None and self.with_responses:
             self.read_runs(self.spec.curves.column)
         if self.problems:  # a missing column: nothing more can be checked
-            raise LawError(list(self.problems.values()))
+            raise DataError(list(self.problems.values()))
         with np.errstate(all="ignore"):
             derived = self.spec.derived_values(self.values, np)
         for name, value in derived.items():
@@ -128,7 +128,7 @@ class _Preparer:
             rows[law.response], left_out[law.response] = np.flatnonzero(law_rows).astype(np.int64), int((~law_rows).sum())
             self.check_law(law, law_rows, env)
         if self.problems:
-            raise LawError(list(self.problems.values()))
+            raise DataError(list(self.problems.values()))
         return PreparedData(self.n_rows, self.values, self.levels, rows, left_out)
 
     # --- reading columns -------------------------------------------------------------------

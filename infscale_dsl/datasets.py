@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import Diagnostic, LawError
+from .errors import DataError, Diagnostic
 from .files import atomic_write
 
 CHINCHILLA_URL = ("https://raw.githubusercontent.com/epoch-research/analyzing-chinchilla/"
@@ -52,9 +52,9 @@ def chinchilla_from_epoch(epoch: pd.DataFrame) -> pd.DataFrame:
 def bian2025_models(data_dir: str | Path) -> pd.DataFrame:
     path = Path(data_dir) / "bian2025_models.csv"
     if not path.is_file():
-        raise LawError(Diagnostic("bian2025_models.csv not found", filename=str(path),
-                                  hint="pass the folder that holds it (the project's reference data "
-                                       "lies in ../shared/data)"))
+        raise DataError(Diagnostic("bian2025_models.csv not found", filename=str(path),
+                                   hint="pass the folder that holds it (the project's reference data "
+                                        "lies in ../shared/data)"))
     return pd.read_csv(path)
 
 
@@ -63,7 +63,7 @@ def _fetch(url: str, path: Path) -> None:
         with urllib.request.urlopen(url, timeout=30) as response:
             payload = response.read()
     except OSError as error:
-        raise LawError(Diagnostic(f"cannot fetch {url}: {error}", filename=str(path),
-                                  hint="download it by hand to that path, or pass data_dir= a "
-                                       "folder holding chinchilla_epoch.csv")) from None
+        raise DataError(Diagnostic(f"cannot fetch {url}: {error}", filename=str(path),
+                                   hint="download it by hand to that path, or pass data_dir= a "
+                                        "folder holding chinchilla_epoch.csv")) from None
     atomic_write(path, lambda temp: Path(temp).write_bytes(payload))

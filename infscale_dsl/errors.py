@@ -1,4 +1,4 @@
-"""One error type for everything a user can get wrong, carrying structured diagnostics.
+"""The errors a user can make, each carrying structured diagnostics.
 
 Errors are data (as in sqlglot and formulaic): each problem is a `Diagnostic` record that tests
 compare field by field; `render` turns them into the text people read:
@@ -7,6 +7,12 @@ compare field by field; `render` turns them into the text people read:
         loss ~ A/N^alhpa + E
                    ^~~~~
     hint: did you mean 'alpha'?
+
+One base class, `InfscaleError`, and under it one class per thing the user must fix (as lark,
+sqlglot and formulaic split theirs): `SpecError` the .law text; `DataError` a table or other
+input read from disk (a runs table, a tracker's store, a fit folder); `ConfigError` an option
+or a config file (sweep and latency TOML, report options, conditions such as "loss <= 3").
+The CLI catches the base and exits 2; `LawError`, the base's old name, still catches them all.
 """
 from __future__ import annotations
 
@@ -61,14 +67,31 @@ def _window(line: str, column: int, width: int) -> tuple[str, int, int]:
     return shown, column, max(1, min(width, len(prefix) + SHOWN_WIDTH + 1 - column))
 
 
-class LawError(Exception):
-    """Raised for any bad spec or bad table; `.diagnostics` holds every problem found."""
+class InfscaleError(Exception):
+    """Raised for any bad input; `.diagnostics` holds every problem found."""
 
     def __init__(self, diagnostics: list[Diagnostic] | Diagnostic):
         if isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
         self.diagnostics: list[Diagnostic] = list(diagnostics)
         super().__init__(render(self.diagnostics))
+
+
+class SpecError(InfscaleError):
+    """The .law spec is wrong: it cannot be read or parsed, or its names, checks or priors fail."""
+
+
+class DataError(InfscaleError):
+    """An input read from disk is wrong: a table that cannot be read, lacks a column or holds
+    bad values, a runs table, a tracker's store or export, a fit folder."""
+
+
+class ConfigError(InfscaleError):
+    """An option or config file is wrong: a command-line option's value, a sweep or latency
+    TOML file, a report option or condition, or a package that the chosen option needs."""
+
+
+LawError = InfscaleError  # the base's name before the hierarchy: user code catching it keeps working
 
 
 def render(diagnostics: list[Diagnostic], limit: int = 20) -> str:

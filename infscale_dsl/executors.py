@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import Diagnostic, LawError
+from .errors import ConfigError, Diagnostic
 
 BACKENDS = ("local", "ray", "slurm", "slurm-local")  # slurm-local: the SLURM path, run on this machine
 
@@ -58,7 +58,7 @@ class Outcome:
         """'ValueError: ...' from the error: its last line that is not a continuation (a hint, a frame)."""
         lines = [line for line in (self.error or "").strip().splitlines() if line and not line[0].isspace()]
         last = lines[-1] if lines else (self.error or "").strip()
-        return re.sub(r"^(?:\w+\.)*(\w+): (?:error: )?", r"\1: ", last)  # infscale_dsl.errors.LawError -> LawError
+        return re.sub(r"^(?:\w+\.)*(\w+): (?:error: )?", r"\1: ", last)  # infscale_dsl.errors.ConfigError -> ConfigError
 
 
 class Executor:
@@ -132,7 +132,7 @@ class RayExecutor(Executor):
             available = ray.cluster_resources()
             for name, need in (("CPU", resources.cpus), ("GPU", resources.gpus)):
                 if need > available.get(name, 0):
-                    raise LawError(Diagnostic(
+                    raise ConfigError(Diagnostic(
                         f"each task asks for {need:g} {name}s but the local Ray instance has {available.get(name, 0):g}",
                         hint="lower the task's resources, raise --workers, or pass --address of a bigger cluster"))
         memory = None if resources.memory_gb is None else int(resources.memory_gb * 2**30)
@@ -225,13 +225,13 @@ def make_executor(on: str = "local", workers: int = 1, address: str | None = Non
     """The executor for `--on`: local (in this process at 1 worker, else a process pool), ray,
     slurm, or slurm-local."""
     if on not in BACKENDS:
-        raise LawError(Diagnostic(f"unknown executor {on!r}", hint=f"use one of {', '.join(BACKENDS)}"))
+        raise ConfigError(Diagnostic(f"unknown executor {on!r}", hint=f"use one of {', '.join(BACKENDS)}"))
     if on == "local":
         return InProcess() if workers <= 1 else LocalProcesses(workers)
     if on == "ray":
         return RayExecutor(address, workers)
     if slurm is None:
-        raise LawError(Diagnostic(f"--on {on} needs a folder for submitit's job files"))
+        raise ConfigError(Diagnostic(f"--on {on} needs a folder for submitit's job files"))
     return SubmititExecutor(slurm, local=on == "slurm-local", workers=workers)
 
 
@@ -243,5 +243,5 @@ def _require(module: str, extra: str, on: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise LawError(Diagnostic(f"--on {on} needs the {module!r} package, which is not installed",
-                                  hint=f"pip install 'infscale-dsl[{extra}]'")) from None
+        raise ConfigError(Diagnostic(f"--on {on} needs the {module!r} package, which is not installed",
+                                     hint=f"pip install 'infscale-dsl[{extra}]'")) from None

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import Diagnostic, LawError
+from .errors import ConfigError, DataError, Diagnostic
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")  # the formats read_table and write_table know
 STDIO = "-"  # a table path or output given as `-`: CSV on standard input, or standard output
@@ -41,37 +41,37 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
 
 def check_output_file(path: str | Path, suffixes: Iterable[str], what: str = "output",
                       stdout_ok: bool = False) -> Path | str:
-    """LawError unless `path` can be written as a file ending in one of `suffixes`; with
+    """ConfigError unless `path` can be written as a file ending in one of `suffixes`; with
     `stdout_ok`, `-` (standard output) passes and comes back as the string `-`."""
     if stdout_ok and str(path) == STDIO:
         return STDIO
     path, suffixes = Path(path), tuple(suffixes)
     if path.suffix.lower() not in suffixes:
         choices = " or ".join([", ".join(suffixes[:-1]), suffixes[-1]] if len(suffixes) > 1 else suffixes)
-        raise LawError(Diagnostic(f"the {what} must end in {choices}", filename=str(path),
-                                  hint=f"name the output {choices}; the extension chooses the format"))
+        raise ConfigError(Diagnostic(f"the {what} must end in {choices}", filename=str(path),
+                                     hint=f"name the output {choices}; the extension chooses the format"))
     if path.is_dir():
-        raise LawError(Diagnostic(f"the {what} is a folder, not a file", filename=str(path),
-                                  hint=f"give a file name, e.g. {path / ('out' + suffixes[0])}"))
+        raise ConfigError(Diagnostic(f"the {what} is a folder, not a file", filename=str(path),
+                                     hint=f"give a file name, e.g. {path / ('out' + suffixes[0])}"))
     _check_parent(path, what)
     return path
 
 
 def check_output_folder(path: str | Path, own_files: Iterable[str], what: str = "fit folder") -> Path:
-    """LawError unless `path` can be (re)placed whole by `replace_folder`: a new folder, an
+    """ConfigError unless `path` can be (re)placed whole by `replace_folder`: a new folder, an
     empty one, or one that holds only `own_files` (an earlier output of the same kind)."""
     path = Path(path)
     if Path.cwd().resolve().is_relative_to(path.resolve()):  # `-o .`: the swap would move the ground we stand on
-        raise LawError(Diagnostic(f"the {what} would replace the current folder", filename=str(path),
-                                  hint="give a folder below it, e.g. fit/"))
+        raise ConfigError(Diagnostic(f"the {what} would replace the current folder", filename=str(path),
+                                     hint="give a folder below it, e.g. fit/"))
     if path.exists() and not path.is_dir():
-        raise LawError(Diagnostic(f"cannot write the {what} here: this is an existing file", filename=str(path),
-                                  hint=f"choose another name: the {what} is a folder of files"))
+        raise ConfigError(Diagnostic(f"cannot write the {what} here: this is an existing file", filename=str(path),
+                                     hint=f"choose another name: the {what} is a folder of files"))
     if path.is_dir():
         others = sorted(p.name for p in path.iterdir() if p.name not in set(own_files))
         if others:
             shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-            raise LawError(Diagnostic(
+            raise ConfigError(Diagnostic(
                 f"the {what} already holds other files ({shown})", filename=str(path),
                 hint=f"writing a {what} replaces the folder whole: give a new or empty folder, "
                      "or move those files out"))
@@ -120,8 +120,8 @@ def recover_folder(folder: str | Path) -> Path:
     try:
         os.rename(keep, folder)
     except OSError as error:
-        raise LawError(Diagnostic(f"the folder was left mid-save and cannot be restored: {error.strerror}",
-                                  filename=str(folder), hint=f"rename {keep} to {folder}")) from None
+        raise DataError(Diagnostic(f"the folder was left mid-save and cannot be restored: {error.strerror}",
+                                   filename=str(folder), hint=f"rename {keep} to {folder}")) from None
     return folder
 
 
@@ -142,11 +142,11 @@ def _check_parent(path: Path, what: str) -> None:
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
-        raise LawError(Diagnostic(f"cannot write the {what}: {parent} is a file, not a folder",
-                                  filename=str(path), hint="choose a path that is not under a file"))
+        raise ConfigError(Diagnostic(f"cannot write the {what}: {parent} is a file, not a folder",
+                                     filename=str(path), hint="choose a path that is not under a file"))
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise LawError(Diagnostic(f"cannot write the {what}: no permission to write in {parent}",
-                                  filename=str(path), hint="choose a folder you can write in"))
+        raise ConfigError(Diagnostic(f"cannot write the {what}: no permission to write in {parent}",
+                                     filename=str(path), hint="choose a folder you can write in"))
 
 
 def _umask() -> int:

@@ -22,7 +22,7 @@ from .checks import misfit_checks
 from .compile import CompiledModel, compile_spec, law_value
 from .data import PreparedData, prepare
 from .datasets import cache_dir
-from .errors import Diagnostic, LawError
+from .errors import Diagnostic, SpecError
 from .language.ast import CheckedSpec
 from .likelihood import Likelihood
 from .posterior import MAX_R_HAT, MIN_ESS, FitResult, complete_inference_data
@@ -70,7 +70,7 @@ def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, wa
     compiled = compile_spec(spec, data)
     start = point_fit(compiled, data, seed=seed, loss=loss, delta=delta, n_starts=n_starts)
     if not np.isfinite(start.objective):
-        raise LawError(_no_finite_start(spec, n_starts))
+        raise SpecError(_no_finite_start(spec, n_starts))
 
     def result(idata, sampler: dict) -> FitResult:
         fitted = FitResult(
@@ -91,7 +91,9 @@ def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, wa
     idata, chosen = _sample(compiled, data, start, mass=mass, progress=progress, max_draws=max_draws, **settings)
     return result(idata, settings | {"draws": int(idata.posterior.sizes["draw"]), "min_draws": draws,
                                      "max_draws": max_draws, "mass": chosen.mass, "mass_note": chosen.note,
-                                     "parallel_chains": chosen.parallel, "gradients": chosen.gradients})
+                                     "chain_method": chosen.chain_method,
+                                     "chain_method_fallback": chosen.chain_method_fallback,
+                                     "gradients": chosen.gradients})
 
 
 _SAMPLERS: dict[tuple, Sampler] = {}  # structure key and settings -> compiled sampler

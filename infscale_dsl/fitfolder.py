@@ -21,7 +21,7 @@ import json
 import uuid
 from pathlib import Path
 
-from .errors import Diagnostic, LawError
+from .errors import DataError, Diagnostic
 from .files import check_output_folder, recover_folder, replace_folder
 
 FILES = ("posterior.nc", "summary.json", "spec.law", "fit.json")
@@ -29,7 +29,7 @@ REFIT = "refit it: infscale-dsl fit SPEC TABLE -o {folder}"
 
 
 def check_output(folder: str | Path) -> Path:
-    """LawError now, before a fit runs, if `folder` cannot take a fit (see check_output_folder)."""
+    """ConfigError now, before a fit runs, if `folder` cannot take a fit (see check_output_folder)."""
     return check_output_folder(folder, FILES)
 
 
@@ -59,15 +59,15 @@ def write(result, folder: str | Path) -> Path:
 
 
 def read(folder: str | Path) -> dict:
-    """The keyword arguments of FitResult for the fit in `folder`; LawError naming the file and
+    """The keyword arguments of FitResult for the fit in `folder`; DataError naming the file and
     what to do if the folder is not a fit folder, is damaged or mixes two fits."""
     from .language import check, parse
 
     folder = recover_folder(Path(folder))
     if not (folder / "fit.json").is_file():
         what = "there is no such folder" if not folder.exists() else "this is not a fit folder (no fit.json in it)"
-        raise LawError(Diagnostic(what, filename=str(folder),
-                                  hint="pass the folder written by `infscale-dsl fit SPEC TABLE -o FOLDER`"))
+        raise DataError(Diagnostic(what, filename=str(folder),
+                                   hint="pass the folder written by `infscale-dsl fit SPEC TABLE -o FOLDER`"))
     meta, summary = _json(folder, "fit.json"), _json(folder, "summary.json")
     source = _file(folder, "spec.law", Path.read_text)
     idata = _file(folder, "posterior.nc", _netcdf)
@@ -79,7 +79,7 @@ def read(folder: str | Path) -> dict:
                                          ("spec.law", _sha256(source) == meta.get("spec_sha256")))
                  if not same]
     if strangers:
-        raise LawError(Diagnostic(
+        raise DataError(Diagnostic(
             f"the folder mixes two fits: {', '.join(strangers)} did not come from the fit in fit.json",
             filename=str(folder), hint="files were copied in from another fit or edited; "
                                        + REFIT.format(folder=folder)))
@@ -136,9 +136,9 @@ def _netcdf(path: Path):
     return idata
 
 
-def _damaged(folder: Path, name: str, what: str) -> LawError:
-    return LawError(Diagnostic(f"damaged fit folder: {name} {what}", filename=str(folder / name),
-                               hint=REFIT.format(folder=folder)))
+def _damaged(folder: Path, name: str, what: str) -> DataError:
+    return DataError(Diagnostic(f"damaged fit folder: {name} {what}", filename=str(folder / name),
+                                hint=REFIT.format(folder=folder)))
 
 
 def _sha256(text: str) -> str:

@@ -163,7 +163,7 @@ class FitResult:
 
     @classmethod
     def load(cls, folder: str | Path) -> "FitResult":
-        """Read a fit folder; LawError naming the file and what to do if it is damaged."""
+        """Read a fit folder; DataError naming the file and what to do if it is damaged."""
         return cls(**fitfolder.read(folder))
 
 

@@ -55,7 +55,8 @@ class Chains:
     diverging: np.ndarray  # (chains, draws) bool
     mass: str  # "laplace" (kept) or "adapt" (re-estimated in warm-up)
     note: str  # why, in words
-    parallel: bool  # one CPU device per chain (pmap); else chains vectorised on one device
+    chain_method: str  # "parallel" (a device per chain, pmap) or "vectorized" (vmap on one device)
+    chain_method_fallback: str | None  # why the chains were vectorized, not parallel
     gradients: int  # leapfrog steps (gradient evaluations) over all chains, warm-up included:
     # the sampler's work, which a loaded machine's wall time does not measure
 
@@ -67,6 +68,7 @@ class Sampler:
         point fit's). numpyro traces the model there once; its own default, a random point,
         can make the law NaN (a negative base under a fractional power) and fail at random."""
         self.chains, self.warmup, self.draws = chains, warmup, draws
+        self.chain_method, self.chain_method_fallback = chain_method(chains)
         self.max_draws = max(draws, max_draws or draws)
         self.target_accept, self.progress = target_accept, progress
         self._bar = None
@@ -137,7 +139,7 @@ class Sampler:
             if drawn > self.draws:
                 note += f"; {drawn} draws per chain to reach the gate's ESS and R-hat"
             self._bar.update(self._bar.total - self._bar.n)
-        return Chains(samples, diverging, chosen, note, jax.local_device_count() >= self.chains, gradients)
+        return Chains(samples, diverging, chosen, note, self.chain_method, self.chain_method_fallback, gradients)
 
     def _phase(self, adapt_mass: bool, warmup: int, draws: int):
         """The compiled run of `warmup` steps then `draws` draws over all chains: (keys, starts,
@@ -200,7 +202,7 @@ class Sampler:
         """`one_chain` mapped over chains (a CPU device each where there are enough), compiled
         once and kept under `key`."""
         if key not in self._phases:
-            if jax.local_device_count() >= self.chains:
+            if self.chain_method == "parallel":
                 self._phases[key] = jax.pmap(one_chain, in_axes=in_axes)
             else:
                 self._phases[key] = jax.jit(jax.vmap(one_chain, in_axes=in_axes))
@@ -209,6 +211,18 @@ class Sampler:
     def _advance(self) -> None:
         if self._bar is not None:
             self._bar.update(PROGRESS_EVERY)
+
+
+def chain_method(chains: int) -> tuple[str, str | None]:
+    """How `chains` chains run here, in numpyro's words: "parallel" (a device each) when JAX
+    has that many devices, else "vectorized" on one; and, when vectorized, why and what to do."""
+    devices = jax.local_device_count()
+    if devices >= chains:
+        return "parallel", None
+    why = f"only {devices} {jax.default_backend()} device(s) for {chains} chains"
+    if jax.default_backend() == "cpu":  # JAX makes more CPU devices when asked before it starts
+        why += f": set XLA_FLAGS=--xla_force_host_platform_device_count={chains} before JAX starts"
+    return "vectorized", why
 
 
 def _covariance(flat: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from .errors import Diagnostic, LawError
+from .errors import DataError, Diagnostic
 from .files import STDIN_NAME, STDIO, TABLE_SUFFIXES, atomic_write, check_output_file
 
 
@@ -24,7 +24,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise LawError(Diagnostic(f"cannot read a '{suffix or path.name}' table", filename=str(path),
+        raise DataError(Diagnostic(f"cannot read a '{suffix or path.name}' table", filename=str(path),
                                   hint="give a .csv or .parquet file, or - for CSV on standard input"))
     if suffix == ".csv":
         return _read_csv_source(path, str(path))
@@ -32,7 +32,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         _refuse_repeated_columns(pq.read_schema(path).names, str(path))
         return pd.read_parquet(path)
     except FileNotFoundError:
-        raise LawError(Diagnostic("table not found", filename=str(path), hint="check the path")) from None
+        raise DataError(Diagnostic("table not found", filename=str(path), hint="check the path")) from None
     except (OSError, ValueError) as error:
         raise _unreadable(error, str(path)) from None
 
@@ -47,7 +47,7 @@ def _read_csv_source(source: Path | io.StringIO, name: str) -> pd.DataFrame:
             source.seek(0)
         return pd.read_csv(source)
     except FileNotFoundError:
-        raise LawError(Diagnostic("table not found", filename=name, hint="check the path")) from None
+        raise DataError(Diagnostic("table not found", filename=name, hint="check the path")) from None
     except (OSError, ValueError, pd.errors.ParserError) as error:  # EmptyDataError is a ValueError
         raise _unreadable(error, name) from None
 
@@ -55,13 +55,13 @@ def _read_csv_source(source: Path | io.StringIO, name: str) -> pd.DataFrame:
 def _refuse_repeated_columns(names: list[str], name: str) -> None:
     repeated = [column for column, count in Counter(names).items() if count > 1 and column != ""]
     if repeated:
-        raise LawError([Diagnostic(f"column '{column}' appears {names.count(column)} times in the header",
+        raise DataError([Diagnostic(f"column '{column}' appears {names.count(column)} times in the header",
                                    filename=name, table_column=column, hint="give each column its own name")
                         for column in repeated])
 
 
-def _unreadable(error: Exception, name: str) -> LawError:
-    return LawError(Diagnostic(f"cannot read table: {error}", filename=name,
+def _unreadable(error: Exception, name: str) -> DataError:
+    return DataError(Diagnostic(f"cannot read table: {error}", filename=name,
                                hint="save it as a plain CSV with a header row, or as parquet"))
 
 

@@ -1,8 +1,8 @@
-"""Bad specs: each gives a LawError whose diagnostics point at the right place and say what is
+"""Bad specs: each gives a SpecError whose diagnostics point at the right place and say what is
 wrong. Checked against the columns of a small table, as the `check` command does."""
 import pytest
 
-from infscale_dsl.errors import LawError
+from infscale_dsl.errors import SpecError
 from infscale_dsl.language import load_spec
 
 COLUMNS = ["N", "D", "loss", "n_layers", "d_model", "family"]
@@ -109,7 +109,7 @@ BAD_SPECS = [
 
 @pytest.mark.parametrize("source, expected", BAD_SPECS, ids=[s.splitlines()[-1][:40] for s, _ in BAD_SPECS])
 def test_bad_spec(source, expected):
-    with pytest.raises(LawError) as error:
+    with pytest.raises(SpecError) as error:
         load_spec(source, columns=COLUMNS)
     found = [(d.line, d.column, d.message) for d in error.value.diagnostics]
     assert len(found) == len(expected), found
@@ -119,14 +119,14 @@ def test_bad_spec(source, expected):
 
 def test_every_diagnostic_has_a_hint_and_a_caret():
     for source, _ in BAD_SPECS:
-        with pytest.raises(LawError) as error:
+        with pytest.raises(SpecError) as error:
             load_spec(source, columns=COLUMNS)
         for diagnostic in error.value.diagnostics:
             assert diagnostic.hint and diagnostic.source_line is not None, diagnostic
 
 
 def test_rendered_error_shows_file_line_caret_and_hint():
-    with pytest.raises(LawError) as error:
+    with pytest.raises(SpecError) as error:
         load_spec("loss ~ A/N^alhpa + E\nalpha ~ Normal(0.5, 0.2)", columns=["N", "loss"])
     assert str(error.value).splitlines()[:4] == [
         "<spec>:1:12: error: unknown name 'alhpa'",
@@ -137,13 +137,13 @@ def test_rendered_error_shows_file_line_caret_and_hint():
 
 
 def test_typo_hint_suggests_the_column():
-    with pytest.raises(LawError) as error:
+    with pytest.raises(SpecError) as error:
         load_spec("y ~ a * n_layer", columns=["n_layers", "y"])
     assert error.value.diagnostics[0].hint == "did you mean 'n_layers'? (give it a prior to make it a parameter)"
 
 
 def test_a_long_line_is_shown_around_the_caret():
-    with pytest.raises(LawError) as error:
+    with pytest.raises(SpecError) as error:
         load_spec("loss ~ " + " + ".join(["A"] * 80) + " + log(-1) + " + " + ".join(["B"] * 80))
     _, line, caret, _ = str(error.value).splitlines()
     assert len(line) < 120 and line.strip().startswith("...") and line.endswith("...")

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from infscale_dsl.data import describe_rows, prepare
-from infscale_dsl.errors import LawError
+from infscale_dsl.errors import DataError
 from infscale_dsl.language import load_spec
 from infscale_dsl.tables import read_table
 
@@ -69,7 +69,7 @@ BAD_TABLES = [
 @pytest.mark.parametrize("table, expected", BAD_TABLES, ids=[e[0][2][:30] for _, e in BAD_TABLES])
 def test_bad_table(table, expected):
     spec = load_spec(SPEC, columns=good_table().columns)
-    with pytest.raises(LawError) as error:
+    with pytest.raises(DataError) as error:
         prepare(spec, table, filename="runs.csv")
     found = [(d.table_column, d.rows, d.message) for d in error.value.diagnostics]
     assert len(found) == len(expected), found
@@ -95,7 +95,7 @@ def test_prediction_tables_need_no_response_but_known_levels():
     table = good_table(family=np.tile(["dense", "sparse"], N_ROWS // 2)).drop(columns="loss")
     prepared = prepare(spec, table.iloc[::2], with_responses=False, levels={"family": ("dense", "moe")})
     assert prepared.rows["loss"].size == N_ROWS // 2 and np.isnan(prepared.values["loss"]).all()
-    with pytest.raises(LawError) as error:
+    with pytest.raises(DataError) as error:
         prepare(spec, table, with_responses=False, levels={"family": ("dense", "moe")})
     (diagnostic,) = error.value.diagnostics
     assert diagnostic.table_column == "family" and diagnostic.rows == (1, 3, 5, 7, 9)
@@ -107,15 +107,15 @@ def test_read_table_formats(tmp_path):
     good_table().to_parquet(tmp_path / "t.parquet")
     assert read_table(tmp_path / "t.csv").shape == read_table(tmp_path / "t.parquet").shape == (N_ROWS, 6)
     (tmp_path / "t.xlsx").write_text("x")
-    with pytest.raises(LawError, match="give a .csv or .parquet file"):
+    with pytest.raises(DataError, match="give a .csv or .parquet file"):
         read_table(tmp_path / "t.xlsx")
-    with pytest.raises(LawError, match="table not found"):
+    with pytest.raises(DataError, match="table not found"):
         read_table(tmp_path / "missing.csv")
 
 
 def test_read_table_refuses_a_column_name_used_twice(tmp_path):
     (tmp_path / "t.csv").write_text("N,D,loss,N,loss\n1,2,3,4,5\n")
-    with pytest.raises(LawError) as error:
+    with pytest.raises(DataError) as error:
         read_table(tmp_path / "t.csv")  # pandas alone would read the second N as 'N.1', silently
     assert [(d.table_column, d.message) for d in error.value.diagnostics] == [
         ("N", "column 'N' appears 2 times in the header"), ("loss", "column 'loss' appears 2 times in the header")]
@@ -125,7 +125,7 @@ def test_log1p_needs_values_above_minus_one():
     table = pd.DataFrame({"x": [0.5, -1.0, -3.0, 2.0, 1.0], "y": [1.0, 2.0, 3.0, 4.0, 5.0]})
     spec = load_spec("y ~ a + b * log1p(x)", columns=table.columns)
     assert spec.data["x"].domain == "real"
-    with pytest.raises(LawError) as error:
+    with pytest.raises(DataError) as error:
         prepare(spec, table)
     (diagnostic,) = error.value.diagnostics
     assert (diagnostic.table_column, diagnostic.rows) == ("x", (1, 2))

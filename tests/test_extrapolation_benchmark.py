@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from infscale_dsl.executors import InProcess, LocalProcesses
 

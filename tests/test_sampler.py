@@ -7,7 +7,7 @@ import pytest
 
 from infscale_dsl.fit import fit
 from infscale_dsl.language import parse, check
-from infscale_dsl.sampler import _ess_per_draw, laplace
+from infscale_dsl.sampler import _ess_per_draw, chain_method, laplace
 
 
 @pytest.fixture(autouse=True)
@@ -90,6 +90,18 @@ def test_adapt_re_estimates_the_metric_in_one_run(runs):
     result = fit(spec, runs, warmup=300, draws=300, max_draws=300, seed=0, mass="adapt")
     assert result.sampler["mass"] == "adapt"
     assert result.idata.posterior.sizes["draw"] == 300
+    # 4 chains on the tests' 2 CPU devices: vectorized, and the fit's sampler record says why
+    assert result.sampler["chain_method"] == ("parallel" if jax.local_device_count() >= 4 else "vectorized")
+    assert (result.sampler["chain_method"], result.sampler["chain_method_fallback"]) == chain_method(4)
+
+
+def test_chains_beyond_the_devices_run_vectorized_and_say_how_to_run_them_in_parallel():
+    devices = jax.local_device_count()
+    assert chain_method(devices) == ("parallel", None)
+    method, fallback = chain_method(devices + 1)
+    assert method == "vectorized"
+    assert fallback == (f"only {devices} cpu device(s) for {devices + 1} chains: set "
+                        f"XLA_FLAGS=--xla_force_host_platform_device_count={devices + 1} before JAX starts")
 
 
 def test_unknown_mass_matrix_is_refused(runs):

@@ -1,4 +1,4 @@
-"""Fuzzed specs fail only with LawError (never a Lark or Python error): random edits of the
+"""Fuzzed specs fail only with SpecError (never a Lark or Python error): random edits of the
 shipped specs, and grammar-aware specs (spec_strategies.py) with any names, functions, arities,
 distributions, numbers, deep nesting and long laws. Expressions survive printing and parsing.
 benchmarks/spec_fuzz.py runs the same generator for 1e5 cases."""
@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings, strategies as st
 from spec_strategies import expressions, specs
 
-from infscale_dsl.errors import LawError
+from infscale_dsl.errors import SpecError
 from infscale_dsl.language import load_spec, parse
 from infscale_dsl.language.evaluate import unparse
 
@@ -44,20 +44,20 @@ def edited_spec(draw):
 
 @settings(max_examples=200, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edited_spec(), st.booleans())
-def test_edits_raise_only_law_errors(source, with_columns):
+def test_edits_raise_only_spec_errors(source, with_columns):
     try:
         load_spec(source, columns=COLUMNS if with_columns else None)
-    except LawError as error:
+    except SpecError as error:
         assert error.diagnostics and str(error)
 
 
 @settings(max_examples=500, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(specs(), st.booleans())
-def test_generated_specs_raise_only_law_errors(source, with_columns):
+def test_generated_specs_raise_only_spec_errors(source, with_columns):
     try:
         load_spec(source, columns=COLUMNS if with_columns else None)
-    except LawError as error:
+    except SpecError as error:
         assert error.diagnostics and all(d.line and d.hint for d in error.diagnostics), str(error)
 
 

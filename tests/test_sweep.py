@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from infscale_dsl.cli import main
-from infscale_dsl.errors import LawError
+from infscale_dsl.errors import ConfigError
 from infscale_dsl.nn import runs
 from infscale_dsl.nn.sweep import load_sweep, parse_shard, run_sweep
 
@@ -121,7 +121,7 @@ def test_the_shipped_curve_table_is_the_long_form_of_the_shipped_runs():
 
 def test_a_batch_size_that_does_not_fit_the_checkpoints_is_an_error():
     table = runs.read_table(REPO / "examples" / "data" / "cpu_small_runs.parquet")
-    with pytest.raises(LawError, match="is not a whole number of steps of 5 x 64 tokens"):
+    with pytest.raises(ConfigError, match="is not a whole number of steps of 5 x 64 tokens"):
         runs.curve_table(table, batch_size=5)
 
 
@@ -160,21 +160,21 @@ def test_sweep_killed_mid_run_resumes_without_loss_or_repeats(sweep_file, tmp_pa
 def test_bad_sweep_files(tmp_path, text, message):
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    with pytest.raises(LawError, match=message):
+    with pytest.raises(ConfigError, match=message):
         load_sweep(path)
 
 
 def test_typo_gets_a_suggestion(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[model]\nd_modle = 8\n")
-    with pytest.raises(LawError) as error:
+    with pytest.raises(ConfigError) as error:
         load_sweep(path)
     assert error.value.diagnostics[0].hint == "did you mean 'd_model'?"
 
 
 @pytest.mark.parametrize("text", ["2/2", "1", "a/b", "-1/3"])
 def test_bad_shard(text):
-    with pytest.raises(LawError, match="bad --shard"):
+    with pytest.raises(ConfigError, match="bad --shard"):
         parse_shard(text)
 
 

@@ -81,7 +81,7 @@ def test_a_failed_run_is_reported_with_its_log_and_the_others_are_saved(sweep_fi
     output = tmp_path / "runs.parquet"
     assert main(["sweep", str(path), "-o", str(output), "--on", "ray", "--workers", "2", "--quiet"]) == 1
     error = capsys.readouterr().err
-    failed = re.search(r"run (\S+) failed: LawError: held-out text has \d+ bytes.*\n.*its log: (\S+\.log)", error)
+    failed = re.search(r"run (\S+) failed: ConfigError: held-out text has \d+ bytes.*\n.*its log: (\S+\.log)", error)
     assert failed and failed.group(1) == load_sweep(path).runs[0].name, error
     assert "1 of 3 runs failed; the others are saved" in error and "rerun the same command" in error
     assert "Traceback" in Path(failed.group(2)).read_text()  # the worker's own traceback, kept

@@ -16,7 +16,7 @@ import sys
 import warnings
 
 from .. import __version__
-from ..errors import LawError
+from ..errors import InfscaleError
 from .arguments import RawDescriptionHelpFormatter
 
 # sub-command name -> module under infscale_dsl.cli
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except LawError as error:
+    except InfscaleError as error:
         print(error, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

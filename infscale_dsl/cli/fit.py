@@ -72,11 +72,11 @@ def fit_options(args: argparse.Namespace) -> dict:
     """Keyword arguments of `infscale_dsl.fit.fit` from those options. Call it before JAX
     starts: it asks for one CPU device per chain, so that chains run in parallel."""
     from ..api import parallel_chains
-    from ..errors import Diagnostic, LawError
+    from ..errors import ConfigError, Diagnostic
 
     if args.max_draws is not None and args.max_draws < args.draws:
-        raise LawError(Diagnostic(f"--max-draws {args.max_draws} is below --draws {args.draws}",
-                                  hint="give --max-draws at least --draws"))
+        raise ConfigError(Diagnostic(f"--max-draws {args.max_draws} is below --draws {args.draws}",
+                                     hint="give --max-draws at least --draws"))
     parallel_chains(args.chains)
     from ..progress import show_progress
 

@@ -11,7 +11,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, DataError, Diagnostic
 from ..files import check_output_file
 from ..latency import BACKENDS, high_cv_warning
 from ..latency.shapes import DTYPES, BenchSettings, load_config, shapes_from_runs
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(settings, **overrides)
     problems = settings.problems()
     if problems:
-        raise LawError([Diagnostic(f"option: {problem}") for problem in problems])
+        raise ConfigError([Diagnostic(f"option: {problem}") for problem in problems])
 
     from ..latency.bench import benchmark  # here: it loads pandas, so `--help` stays quick
     from ..tables import write_frame
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _read_source(source: Path, vocab: int | None):
     if not source.exists():
-        raise LawError(Diagnostic(f"no such file: {source}", filename=str(source)))
+        raise ConfigError(Diagnostic(f"no such file: {source}", filename=str(source)))
     if source.suffix == ".toml":
         return load_config(source)
     if source.suffix in TABLE_SUFFIXES:
@@ -89,8 +89,8 @@ def _read_source(source: Path, vocab: int | None):
         try:
             runs = read_frame(source)
         except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid and pandas' EmptyDataError among them
-            raise LawError(Diagnostic(f"cannot read the runs table ({error})", filename=str(source),
-                                      hint="the file is damaged: write it again with `infscale-dsl sweep`")) from None
+            raise DataError(Diagnostic(f"cannot read the runs table ({error})", filename=str(source),
+                                       hint="the file is damaged: write it again with `infscale-dsl sweep`")) from None
         return shapes_from_runs(runs, source=str(source), vocab=vocab), BenchSettings()
-    raise LawError(Diagnostic(f"cannot read shapes from {source}", filename=str(source),
-                              hint="give a .toml config of shapes or a runs table (.parquet or .csv)"))
+    raise ConfigError(Diagnostic(f"cannot read shapes from {source}", filename=str(source),
+                                 hint="give a .toml config of shapes or a runs table (.parquet or .csv)"))

@@ -137,7 +137,7 @@ def add_decision_options(parser: argparse.ArgumentParser) -> None:
 
 def decision_inputs(args: argparse.Namespace):
     """Options, the latency fit (if any) and the shapes table (if any) from the arguments."""
-    from ..errors import Diagnostic, LawError
+    from ..errors import ConfigError, DataError, Diagnostic
     from ..posterior import FitResult
     from ..report.build import ReportOptions
     from ..report.conditions import parse_conditions
@@ -146,23 +146,24 @@ def decision_inputs(args: argparse.Namespace):
 
     from_stdin = [option for option in ("candidates", "latency", "data", "mfu_from") if getattr(args, option) == STDIO]
     if len(from_stdin) > 1:
-        raise LawError(Diagnostic(f"{' and '.join('--' + o.replace('_', '-') for o in from_stdin)} both read "
-                                  "standard input, which holds one table", hint="give all but one as files"))
+        raise ConfigError(Diagnostic(f"{' and '.join('--' + o.replace('_', '-') for o in from_stdin)} both read "
+                                     "standard input, which holds one table", hint="give all but one as files"))
     fixed = {}
     for item in args.fix:
         name, _, value = item.partition("=")
         try:
             fixed[name.strip()] = float(value)
         except ValueError:
-            raise LawError(Diagnostic(f"cannot read --fix {item!r}", hint="write NAME=VALUE, e.g. --fix d_model=2048")) from None
+            raise ConfigError(Diagnostic(f"cannot read --fix {item!r}",
+                                         hint="write NAME=VALUE, e.g. --fix d_model=2048")) from None
     cost = None
     if args.gpu_hour_price is not None:
         mfu = args.mfu
         if args.mfu_from:
             sweep = read_table(args.mfu_from)
             if "mfu" not in sweep.columns:
-                raise LawError(Diagnostic(f"{args.mfu_from} has no mfu column", filename=args.mfu_from,
-                                          hint="give a sweep table written by `infscale-dsl sweep`, or --mfu"))
+                raise DataError(Diagnostic(f"{args.mfu_from} has no mfu column", filename=args.mfu_from,
+                                           hint="give a sweep table written by `infscale-dsl sweep`, or --mfu"))
             mfu = float(sweep["mfu"].median())
         cost = CostAssumptions(args.gpu_hour_price, currency=args.currency, mfu=mfu, peak_flops=args.peak_flops,
                                requests_per_year=args.requests_per_year,
@@ -177,8 +178,8 @@ def decision_inputs(args: argparse.Namespace):
     if candidates is not None and latency_table is not None:
         on = [c for c in SHAPE_COLUMNS if c in candidates.columns and c in latency_table.columns]
         if not on:
-            raise LawError(Diagnostic("cannot join the latency table to the candidates: no shape column in common",
-                                      hint=f"give both tables some of {', '.join(SHAPE_COLUMNS)}"))
+            raise DataError(Diagnostic("cannot join the latency table to the candidates: no shape column in common",
+                                       hint=f"give both tables some of {', '.join(SHAPE_COLUMNS)}"))
         extra = [c for c in latency_table.columns if c not in candidates.columns or c in on]
         candidates = candidates.merge(latency_table[extra], on=on, how="left")
     elif candidates is None:
@@ -196,7 +197,7 @@ def decision_inputs(args: argparse.Namespace):
 
 def run_report(args: argparse.Namespace) -> int:
     from ..files import check_output_file
-    from ..report.render import FORMATS, write_report
+    from ..report.render import FORMATS
 
     check_output_file(args.output, FORMATS, "report", stdout_ok=True)
     from ..posterior import FitResult
@@ -268,10 +269,10 @@ def summary_text(report) -> str:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from ..errors import Diagnostic, LawError
+    from ..errors import ConfigError, Diagnostic
 
     if len(args.specs) < 2:
-        raise LawError(Diagnostic("compare needs two or more specs", hint="infscale-dsl compare a.law b.law runs.csv"))
+        raise ConfigError(Diagnostic("compare needs two or more specs", hint="infscale-dsl compare a.law b.law runs.csv"))
     from ..files import atomic_write, check_output_file
 
     if args.output:
@@ -302,12 +303,12 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_backtest(args: argparse.Namespace) -> int:
-    from ..errors import Diagnostic, LawError
+    from ..errors import ConfigError, Diagnostic
     from ..files import TABLE_SUFFIXES, check_output_file
 
     if not (args.holdout or args.holdout_groups or args.holdout_top):
-        raise LawError(Diagnostic("backtest needs rows to hold out",
-                                  hint='give --holdout "N >= 1e9", --holdout-groups COLUMN or --holdout-top 0.1'))
+        raise ConfigError(Diagnostic("backtest needs rows to hold out",
+                                     hint='give --holdout "N >= 1e9", --holdout-groups COLUMN or --holdout-top 0.1'))
     if args.output:
         check_output_file(args.output, TABLE_SUFFIXES, "predictions table", stdout_ok=True)
     options = fit_options(args)
@@ -350,15 +351,15 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 def holdouts_from(args: argparse.Namespace, spec, table) -> list:
     """The hold-outs that --holdout, --holdout-groups and --holdout-top ask for, in that order."""
-    from ..errors import Diagnostic, LawError
+    from ..errors import ConfigError, Diagnostic
     from ..report.backtest import Holdout, group_holdouts, top_holdouts
 
     holdouts = [Holdout(rule) for rule in args.holdout]
     if args.holdout_groups or args.holdout_top:
         rank_by = args.rank_by or (spec.data["N"].column if "N" in spec.data else None)
         if rank_by is None:
-            raise LawError(Diagnostic("cannot tell which column orders the runs by size: the spec has no N",
-                                      hint="name it with --rank-by, e.g. --rank-by params"))
+            raise ConfigError(Diagnostic("cannot tell which column orders the runs by size: the spec has no N",
+                                         hint="name it with --rank-by, e.g. --rank-by params"))
         if args.holdout_groups:
             holdouts += group_holdouts(table, args.holdout_groups, rank_by)
         if args.holdout_top:

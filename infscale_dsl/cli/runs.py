@@ -89,7 +89,7 @@ def mapping(text: str) -> tuple[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     # imported here so that `infscale-dsl --help` loads no tracker library
-    from ..errors import Diagnostic, LawError
+    from ..errors import ConfigError, Diagnostic
     from ..files import TABLE_SUFFIXES, check_output_file
     from ..tables import write_table
     from .. import trackers
@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     named = Counter(name for name, _ in [*args.param, *args.category, *args.metric])
     repeated = [name for name, count in named.items() if count > 1]
     if repeated:  # a dict would keep the last of them without a word
-        raise LawError([Diagnostic(f"{name!r} is named {named[name]} times", hint="name each param and metric once")
-                        for name in repeated])
+        raise ConfigError([Diagnostic(f"{name!r} is named {named[name]} times", hint="name each param and metric once")
+                           for name in repeated])
     columns = trackers.Columns(metrics=dict(args.metric), params=dict(args.param), categories=dict(args.category))
     options = {"history": args.history, "name_pattern": args.name_pattern}
     if args.tracker == "tensorboard":

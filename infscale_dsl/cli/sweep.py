@@ -1,12 +1,11 @@
 """`infscale-dsl sweep`: train the runs of a sweep file into a runs table, or merge part tables."""
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, Diagnostic
 from ..executors import BACKENDS, SlurmOptions, make_executor  # standard library only: --help stays quick
 from .arguments import RawDescriptionHelpFormatter, add_quiet
 
@@ -64,9 +63,9 @@ def run(args) -> int:
         log(f"merged {len(args.merge)} tables: {len(table)} runs in {args.output}")
         return 0
     if args.config is None:
-        raise LawError(Diagnostic("no sweep file given", hint="infscale-dsl sweep SWEEP.toml -o runs.parquet"))
+        raise ConfigError(Diagnostic("no sweep file given", hint="infscale-dsl sweep SWEEP.toml -o runs.parquet"))
     if args.workers < 1:
-        raise LawError(Diagnostic(f"--workers {args.workers} is not a positive count", hint="e.g. --workers 2"))
+        raise ConfigError(Diagnostic(f"--workers {args.workers} is not a positive count", hint="e.g. --workers 2"))
     sweep, slurm = placement(args, load_sweep(args.config))
     with make_executor(args.on, args.workers, args.address, slurm) as executor:
         try:

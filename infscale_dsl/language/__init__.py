@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import Diagnostic, LawError
+from ..errors import Diagnostic, SpecError
 from .ast import CheckedSpec
 from .check import check
 from .parse import parse
@@ -22,12 +22,12 @@ def load_spec(path_or_source: str | Path, columns: Iterable[str] | None = None) 
         try:
             data = path.read_bytes()
         except OSError as error:
-            raise LawError(Diagnostic(f"cannot read spec: {error.strerror}", filename=str(path),
-                                      hint="give the path of a .law file")) from None
+            raise SpecError(Diagnostic(f"cannot read spec: {error.strerror}", filename=str(path),
+                                       hint="give the path of a .law file")) from None
         return check(parse(_decode(data, str(path)), str(path)), columns)
     if path_or_source.endswith(".law") and "\n" not in path_or_source:
-        raise LawError(Diagnostic("spec file not found", filename=path_or_source,
-                                  hint="check the path (or pass the spec's text, not a file name)"))
+        raise SpecError(Diagnostic("spec file not found", filename=path_or_source,
+                                   hint="check the path (or pass the spec's text, not a file name)"))
     return check(parse(path_or_source), columns)
 
 
@@ -50,7 +50,7 @@ def _decode(data: bytes, filename: str) -> str:
         line_end = data.find(b"\n", error.start)
         line = data[line_start:None if line_end < 0 else line_end]
         column = len(data[line_start:error.start].decode("utf-8", errors="replace")) + 1
-        raise LawError(Diagnostic(
+        raise SpecError(Diagnostic(
             f"the spec is not UTF-8 text: byte {error.start} of the file (0x{data[error.start]:02x}) "
             "cannot be read",
             line=data.count(b"\n", 0, error.start) + 1, column=column, end_column=column + 1,

@@ -16,7 +16,7 @@ import re
 from dataclasses import replace
 from typing import Iterable
 
-from ..errors import Diagnostic, LawError
+from ..errors import Diagnostic, SpecError
 from .ast import (
     DOMAINS, Assign, Call, CheckedSpec, CurvesDecl, DataDecl, Expr, Law, LawDecl, Name, NoiseDecl,
     PriorDecl, Span, Spec,
@@ -31,7 +31,7 @@ __all__ = ["check", "suggest"]
 
 
 def check(spec: Spec, columns: Iterable[str] | None = None) -> CheckedSpec:
-    """The checked spec; raises LawError with every semantic problem of the file."""
+    """The checked spec; raises SpecError with every semantic problem of the file."""
     return _Checker(spec, None if columns is None else [str(c) for c in columns]).run()
 
 
@@ -73,7 +73,7 @@ class _Checker(PriorChecks):
         laws = tuple(Law(d.response, d.expr, self.noise_for(d.response), d.span) for d in self.laws.values())
         if self.problems:
             self.problems.sort(key=lambda d: (d.line or 0, d.column or 0))
-            raise LawError(self.problems)
+            raise SpecError(self.problems)
         checked = CheckedSpec(self.spec.filename, self.spec.source, self.data, derived, constants,
                               parameters, laws, self.curves)
         return _with_inferred_domains(checked, self.implicit_data)

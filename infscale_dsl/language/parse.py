@@ -20,7 +20,7 @@ from typing import Iterator
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from ..errors import Diagnostic, LawError
+from ..errors import Diagnostic, SpecError
 from .ast import (
     Assign, Binary, Call, CurvesDecl, DataDecl, Distribution, Expr, LawDecl, Name, NoiseDecl, Number,
     PriorDecl, Span, Spec, Unary,
@@ -82,16 +82,16 @@ def law_parser() -> Lark:
 
 
 def parse(source: str, filename: str = "<spec>") -> Spec:
-    """The statements of a .law file; raises LawError on a syntax error (or a misplaced form)."""
+    """The statements of a .law file; raises SpecError on a syntax error (or a misplaced form)."""
     text = source if source.endswith("\n") else source + "\n"
     parser = law_parser()
     problems = parser.options.transformer.begin(text, filename)
     try:
         statements = parser.parse(text)
     except UnexpectedInput as error:
-        raise LawError(_syntax_error(error, text, filename)) from None
+        raise SpecError(_syntax_error(error, text, filename)) from None
     if problems:
-        raise LawError(problems)
+        raise SpecError(problems)
     return Spec(statements=tuple(statements), source=source, filename=filename)
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, DataError, Diagnostic
 from ..nn import sizes
 
 if TYPE_CHECKING:  # tables are handed in: the CLI's help reads this module without loading pandas
@@ -141,9 +141,9 @@ def load_config(path: str | Path) -> tuple[list[Shape], BenchSettings]:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise LawError(Diagnostic(f"no such config file: {path}", filename=str(path))) from None
+        raise ConfigError(Diagnostic(f"no such config file: {path}", filename=str(path))) from None
     except tomllib.TOMLDecodeError as error:
-        raise LawError(Diagnostic(f"not valid TOML: {error}", filename=str(path))) from None
+        raise ConfigError(Diagnostic(f"not valid TOML: {error}", filename=str(path))) from None
 
     problems: list[Diagnostic] = []
 
@@ -156,7 +156,7 @@ def load_config(path: str | Path) -> tuple[list[Shape], BenchSettings]:
         if not isinstance(document.get(key, kind()), kind):
             report(f"'{key}' must be a {'table' if kind is dict else 'list of tables'}",
                    hint="write [settings], [defaults] and one [[shape]] per shape")
-            raise LawError(problems)
+            raise ConfigError(problems)
     settings_table = document.get("settings", {})
     for key in sorted(set(settings_table) - _SETTING_FIELDS):
         report(f"unknown key '{key}' in [settings]", hint=f"known keys: {', '.join(sorted(_SETTING_FIELDS))}")
@@ -180,7 +180,7 @@ def load_config(path: str | Path) -> tuple[list[Shape], BenchSettings]:
         if shape is not None:
             shapes.append(shape)
     if problems:
-        raise LawError(problems)
+        raise ConfigError(problems)
     return shapes, settings
 
 
@@ -194,8 +194,8 @@ def shapes_from_runs(runs: pd.DataFrame, source: str = "runs table", vocab: int 
     missing = [c for c in needed if c not in runs.columns]
     if missing:
         hint = "give the vocabulary size with --vocab" if missing == ["vocab"] else None
-        raise LawError(Diagnostic(f"the runs table lacks column(s) {', '.join(missing)}",
-                                  filename=source, hint=hint))
+        raise DataError(Diagnostic(f"the runs table lacks column(s) {', '.join(missing)}",
+                                   filename=source, hint=hint))
     table = runs.copy()
     if "n_kv_heads" not in table.columns:
         table["n_kv_heads"] = table["n_heads"]
@@ -221,7 +221,7 @@ def shapes_from_runs(runs: pd.DataFrame, source: str = "runs table", vocab: int 
         if shape is not None and shape not in shapes:
             shapes.append(shape)
     if problems:
-        raise LawError(problems)
+        raise DataError(problems)
     return shapes
 
 
@@ -238,10 +238,10 @@ def join_runs(latency: pd.DataFrame, runs: pd.DataFrame, how: str = "inner") -> 
     for required in ("d_model", "n_layers"):
         if required not in keys:
             table = "latency table" if required not in latency.columns else "runs table"
-            raise LawError(Diagnostic(f"cannot join by shape: the {table} has no column '{required}'"))
+            raise DataError(Diagnostic(f"cannot join by shape: the {table} has no column '{required}'"))
     joined = runs.merge(latency, on=keys, how=how, suffixes=("", "_latency"))
     if joined.empty:
-        raise LawError(Diagnostic(
+        raise DataError(Diagnostic(
             f"no latency row has the shape of a training run (joined on {', '.join(keys)})",
             hint="time the runs' own shapes: `infscale-dsl latency runs.parquet -o latency.parquet`"))
     return joined

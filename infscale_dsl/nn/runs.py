@@ -24,7 +24,7 @@ from typing import Callable
 
 import pandas as pd
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, DataError, Diagnostic
 from ..tables import read_frame, write_frame
 
 # column -> dtype. params_N and tokens_D repeat N and D under the names the law files use.
@@ -98,7 +98,7 @@ def curve_table(table: pd.DataFrame, batch_size: int) -> pd.DataFrame:
         tokens_per_step = batch_size * run["seq_len"]
         for tokens, loss in json.loads(run["loss_curve"]):
             if tokens % tokens_per_step or run["D"] % tokens_per_step:
-                raise LawError(Diagnostic(
+                raise ConfigError(Diagnostic(
                     f"run {run['name']}: {tokens} tokens is not a whole number of steps of {batch_size} x "
                     f"{run['seq_len']} tokens", table_column="loss_curve",
                     hint="give the batch size the sweep trained with ([train] batch_size)"))
@@ -161,7 +161,7 @@ def finished_runs(table_path: Path, log: Callable[[str], None] = print) -> pd.Da
     for part in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
         try:
             tables.append(read_table(part))
-        except LawError as error:
+        except DataError as error:
             log(f"{_set_aside(part)}: {error.diagnostics[0].message}; that run will be trained again")
     if table_path.is_file():
         try:
@@ -194,8 +194,8 @@ def merge_tables(inputs: list[Path], output: Path) -> pd.DataFrame:
     tables = []
     for path in inputs:
         if not path.is_file():
-            raise LawError(Diagnostic(f"runs table {path} not found", filename=str(path),
-                                      hint="pass the -o tables written by each `sweep --shard i/n`"))
+            raise DataError(Diagnostic(f"runs table {path} not found", filename=str(path),
+                                       hint="pass the -o tables written by each `sweep --shard i/n`"))
         tables.append(read_table(path))
     merged = pd.concat(tables).drop_duplicates("config_hash")
     table = as_table(merged.to_dict("records"))
@@ -207,7 +207,7 @@ def merge_tables(inputs: list[Path], output: Path) -> pd.DataFrame:
     return table
 
 
-class _Unreadable(LawError):
+class _Unreadable(DataError):
     """A runs table or part that is damaged, as opposed to a readable table of something else."""
 
 
@@ -220,8 +220,8 @@ def read_table(path: Path) -> pd.DataFrame:
                                           "sets it aside and retrains its runs")) from None
     missing = [c for c in COLUMNS if c not in table.columns and c not in LATER_COLUMNS]
     if missing:
-        raise LawError(Diagnostic(f"{path} is not a runs table: missing columns {', '.join(missing)}",
-                                  filename=str(path), hint="pass a table written by `infscale-dsl sweep`"))
+        raise DataError(Diagnostic(f"{path} is not a runs table: missing columns {', '.join(missing)}",
+                                   filename=str(path), hint="pass a table written by `infscale-dsl sweep`"))
     return table
 
 
@@ -234,6 +234,6 @@ def _set_aside(path: Path) -> str:
 
 def _write_atomically(table: pd.DataFrame, path: Path) -> Path:
     if path.suffix not in SUFFIXES:
-        raise LawError(Diagnostic(f"cannot write a runs table as '{path.suffix}'", filename=str(path),
-                                  hint="name it .parquet or .csv"))
+        raise ConfigError(Diagnostic(f"cannot write a runs table as '{path.suffix}'", filename=str(path),
+                                     hint="name it .parquet or .csv"))
     return write_frame(table, path)

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..errors import Diagnostic, LawError, render
+from ..errors import ConfigError, Diagnostic, render
 from ..executors import Executor, InProcess, Resources
 from . import runs
 from .corpus import DEFAULT_CORPUS, load_corpus
@@ -78,13 +78,13 @@ class Sweep:
 
 
 def load_sweep(path: Path) -> Sweep:
-    """Parse and check a sweep file; every problem is reported as a LawError naming the file."""
+    """Parse and check a sweep file; every problem is reported as a ConfigError naming the file."""
     try:
         spec = tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise LawError(Diagnostic(f"sweep file {path} not found", hint="pass the path of a .toml sweep file")) from None
+        raise ConfigError(Diagnostic(f"sweep file {path} not found", hint="pass the path of a .toml sweep file")) from None
     except tomllib.TOMLDecodeError as error:
-        raise LawError(Diagnostic(f"not valid TOML: {error}", filename=str(path))) from None
+        raise ConfigError(Diagnostic(f"not valid TOML: {error}", filename=str(path))) from None
     _check_keys(spec, TOP_LEVEL, "the top level", path)
     model_defaults = _model_fields(spec.get("model", {}), "[model]", path)
     train_defaults = spec.get("train", {})
@@ -100,20 +100,20 @@ def load_sweep(path: Path) -> Sweep:
         shapes = [shape for size in grid.get("sizes", []) for shape in size.get("shapes", [])]
         entries += [shape | {"tokens_per_param": k} for shape in shapes for k in grid.get("tokens_per_param", [])]
     if not entries:
-        raise LawError(Diagnostic("the sweep has no runs", filename=str(path),
-                                  hint="add a [grid] with sizes and tokens_per_param, or [[runs]] entries"))
+        raise ConfigError(Diagnostic("the sweep has no runs", filename=str(path),
+                                     hint="add a [grid] with sizes and tokens_per_param, or [[runs]] entries"))
 
     sweep_runs = []
     for number, entry in enumerate(entries, start=1):
         where = f"run {number}"
         budget = {k: entry.pop(k) for k in ("tokens", "tokens_per_param") if k in entry}
         if len(budget) != 1:
-            raise LawError(Diagnostic(f"{where} needs exactly one of tokens, tokens_per_param", filename=str(path)))
+            raise ConfigError(Diagnostic(f"{where} needs exactly one of tokens, tokens_per_param", filename=str(path)))
         try:
             model = ModelConfig(**(model_defaults | _model_fields(entry, where, path)))
-        except LawError as error:  # a bad shape: say which run and file
-            raise LawError([replace(d, message=f"{where}: {d.message}", filename=str(path))
-                            for d in error.diagnostics]) from None
+        except ConfigError as error:  # a bad shape: say which run and file
+            raise ConfigError([replace(d, message=f"{where}: {d.message}", filename=str(path))
+                               for d in error.diagnostics]) from None
         tokens = budget.get("tokens") or round(budget["tokens_per_param"] * param_count(model)["total"])
         sweep_runs.append(RunSpec(model, TrainConfig(tokens=int(tokens), seed=seed, **train_defaults)))
     return Sweep(runs=sweep_runs, corpus=str(spec.get("corpus", DEFAULT_CORPUS)),
@@ -128,7 +128,7 @@ def parse_shard(text: str) -> tuple[int, int]:
         if not 0 <= index < count:
             raise ValueError
     except ValueError:
-        raise LawError(Diagnostic(f"bad --shard {text!r}", hint="write i/n with 0 <= i < n, e.g. 0/4")) from None
+        raise ConfigError(Diagnostic(f"bad --shard {text!r}", hint="write i/n with 0 <= i < n, e.g. 0/4")) from None
     return index, count
 
 
@@ -259,8 +259,8 @@ def _model_fields(table: dict, where: str, path: Path) -> dict:
     table = dict(table)
     if "dtype" in table:
         if table["dtype"] not in DTYPES:
-            raise LawError(Diagnostic(f"{where}: unknown dtype {table['dtype']!r}", filename=str(path),
-                                      hint=f"use one of {', '.join(DTYPES)}"))
+            raise ConfigError(Diagnostic(f"{where}: unknown dtype {table['dtype']!r}", filename=str(path),
+                                         hint=f"use one of {', '.join(DTYPES)}"))
         table["dtype"] = DTYPES[table["dtype"]]
     return table
 
@@ -273,4 +273,4 @@ def _check_keys(table: dict, allowed: set[str], where: str, path: Path) -> None:
             hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(sorted(allowed))}"
             problems.append(Diagnostic(f"unknown key {key!r} in {where}", filename=str(path), hint=hint))
     if problems:
-        raise LawError(problems)
+        raise ConfigError(problems)

@@ -30,7 +30,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from ..devices import accelerator
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, Diagnostic
 from .corpus import Corpus, eval_windows, sample_batch
 from .model import ModelConfig, build_model, param_count
 
@@ -116,8 +116,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus,
     devices = devices or jax.local_devices()
     B, T = train_config.batch_size, model_config.seq_len
     if B % len(devices):
-        raise LawError(Diagnostic(f"batch_size {B} does not split evenly over {len(devices)} devices",
-                                  hint=f"use a multiple of {len(devices)}"))
+        raise ConfigError(Diagnostic(f"batch_size {B} does not split evenly over {len(devices)} devices",
+                                     hint=f"use a multiple of {len(devices)}"))
     started = time.perf_counter()
     steps = max(2, math.ceil(train_config.tokens / (B * T)))
     mesh = Mesh(np.array(devices), ("data",))

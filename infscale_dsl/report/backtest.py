@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import rows_matching
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, Diagnostic, InfscaleError
 from ..executors import Executor, make_executor
 from ..fit import fit
 from ..language.ast import CheckedSpec
@@ -60,7 +60,7 @@ def split(table: pd.DataFrame, holdout: str | Holdout) -> tuple[pd.DataFrame, pd
     held = rows_matching(table, holdout.rule)
     fitted = ~held if holdout.fit_on is None else ~held & rows_matching(table, holdout.fit_on)
     if not held.any() or not fitted.any():
-        raise LawError(Diagnostic(
+        raise ConfigError(Diagnostic(
             f"the hold-out rule {holdout.rule!r} holds out {int(held.sum())} of {len(table)} rows "
             f"and leaves {int(fitted.sum())} to fit",
             hint="choose a rule that leaves rows on both sides"))
@@ -73,15 +73,15 @@ def group_holdouts(table: pd.DataFrame, column: str, rank_by: str) -> list[Holdo
     is for: fit the small models, predict the next size up)."""
     for name in (column, rank_by):
         if name not in table.columns:
-            raise LawError(Diagnostic(f"the table has no column {name!r} to form hold-outs by",
-                                      hint=f"use one of {', '.join(map(str, table.columns))}"))
+            raise ConfigError(Diagnostic(f"the table has no column {name!r} to form hold-outs by",
+                                         hint=f"use one of {', '.join(map(str, table.columns))}"))
     if not pd.api.types.is_numeric_dtype(table[rank_by]):
-        raise LawError(Diagnostic(f"cannot order the groups of {column!r} by {rank_by!r}: it is not numeric",
-                                  hint="name a numeric column such as the parameter count with --rank-by"))
+        raise ConfigError(Diagnostic(f"cannot order the groups of {column!r} by {rank_by!r}: it is not numeric",
+                                     hint="name a numeric column such as the parameter count with --rank-by"))
     order = table.groupby(column)[rank_by].median().sort_values().index.tolist()
     if len(order) < 2:
-        raise LawError(Diagnostic(f"{column!r} has {len(order)} group: nothing larger to predict",
-                                  hint="hold out by a column with two or more groups"))
+        raise ConfigError(Diagnostic(f"{column!r} has {len(order)} group: nothing larger to predict",
+                                     hint="hold out by a column with two or more groups"))
     name = _quoted(column)
     return [Holdout(f"{name} == {group!r}", f"{name} in {order[:i]!r}") for i, group in enumerate(order[1:], 1)]
 
@@ -166,7 +166,7 @@ def backtests(spec: CheckedSpec, table: pd.DataFrame, holdouts: list[str | Holdo
     failed = [Diagnostic(f"the backtest holding out {holdouts[o.index].rule!r} failed: {o.error_line()}")
               for o in outcomes if o.error is not None]
     if failed:
-        raise LawError(failed)
+        raise InfscaleError(failed)
     return [outcome.value for outcome in outcomes]
 
 

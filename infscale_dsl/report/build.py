@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, DataError, Diagnostic
 from ..latency import cv_column, high_cv_warning
 from ..posterior import FitResult
 from ..predict import predict_draws
@@ -73,8 +73,8 @@ def with_budget_tokens(result: FitResult, shapes: pd.DataFrame, flops: float, n_
     """Each shape trained on the whole budget: D = C / (6 N), written to the spec's D column."""
     n_column, d_column = result.spec.data[n_name].column, result.spec.data[d_name].column
     if n_column not in shapes.columns:
-        raise LawError(Diagnostic(f"the shapes table has no column {n_column!r} (the parameter count N)",
-                                  table_column=n_column, hint="add each shape's parameter count"))
+        raise DataError(Diagnostic(f"the shapes table has no column {n_column!r} (the parameter count N)",
+                                   table_column=n_column, hint="add each shape's parameter count"))
     table = shapes.copy()
     table[d_column] = flops / (6.0 * table[n_column].to_numpy(dtype=np.float64))
     return table
@@ -119,7 +119,7 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
             if name in quantities:
                 continue
             if name not in candidates.columns:
-                raise LawError(Diagnostic(
+                raise ConfigError(Diagnostic(
                     f"nothing gives {name!r}: it is neither a fitted response nor a candidates column",
                     hint=f"responses: {', '.join(quantities)}; columns: {', '.join(map(str, candidates.columns))}"))
             quantities[name] = Quantity(observed=candidates[name].to_numpy(dtype=np.float64)[None, :],
@@ -134,7 +134,7 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
         assess_choice(report, names, quantities, response, latency, flops, options)
     gap = allocation_gap(result, law, options)  # None: the law has N and D to allocate
     if gap is not None and (options.flops or options.inference_tokens is not None):
-        raise LawError(gap)
+        raise ConfigError(gap)
     fixed = fixed_inputs(result, law, options) if gap is None else None
     of_nd = law_of_nd(law, fixed, options) if gap is None else None  # None: no compute figures
     if options.flops:
@@ -175,8 +175,8 @@ def latency_unit(latency: str, options: ReportOptions, candidates: pd.DataFrame,
         if column in candidates.columns:
             units = candidates[column].dropna().astype(str).unique()
             if len(units) > 1:
-                raise LawError(Diagnostic(f"the {column!r} column holds several units: {', '.join(units)}",
-                                          hint="give every latency in one unit, or name it with --latency-unit"))
+                raise DataError(Diagnostic(f"the {column!r} column holds several units: {', '.join(units)}",
+                                           hint="give every latency in one unit, or name it with --latency-unit"))
             if len(units) == 1:
                 return units[0]
     source = next((fit.spec.data[latency].column for fit in fits
@@ -191,9 +191,9 @@ def milliseconds(draws: np.ndarray, latency: str, unit: str | None) -> np.ndarra
     if unit is None:
         return draws
     if unit not in MS_PER_UNIT:
-        raise LawError(Diagnostic(f"cannot turn {latency} in {unit!r} into serving time",
-                                  hint=f"costs need a time per token in one of {', '.join(MS_PER_UNIT)}; "
-                                       "give --latency-unit"))
+        raise ConfigError(Diagnostic(f"cannot turn {latency} in {unit!r} into serving time",
+                                     hint=f"costs need a time per token in one of {', '.join(MS_PER_UNIT)}; "
+                                          "give --latency-unit"))
     return draws * MS_PER_UNIT[unit]
 
 
@@ -264,7 +264,7 @@ def law_of_nd(law: LawFunction, fixed: dict[str, float], options: ReportOptions)
 def lifetime_section(of_nd: LawOfND, n_draws: int, response: str, options: ReportOptions) -> dict:
     target = next((c for c in options.targets if c.name == response and c.wants_low), None)
     if target is None:
-        raise LawError(Diagnostic("lifetime cost needs a target on the loss, e.g. --target \"loss <= 2.9\"",
+        raise ConfigError(Diagnostic("lifetime cost needs a target on the loss, e.g. --target \"loss <= 2.9\"",
                                   hint="give --target together with --inference-tokens"))
     draws = lifetime_optimal(of_nd, target.threshold, options.inference_tokens, n_draws,
                              max_params=options.max_params)

@@ -9,7 +9,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from ..errors import Diagnostic, LawError
+from ..errors import DataError, Diagnostic
 from ..posterior import FitResult
 
 
@@ -25,18 +25,18 @@ def compare_fits(fits: dict[str, FitResult], response: str | None = None) -> Com
     """Rank fits of the same rows by expected log predictive density (PSIS-LOO)."""
     for name, result in fits.items():
         if result.idata is None or "log_likelihood" not in result.idata.groups():
-            raise LawError(Diagnostic(f"{name} has no pointwise log-likelihood to compare",
-                                      hint="fit it with --method nuts (a point fit has no posterior)"))
+            raise DataError(Diagnostic(f"{name} has no pointwise log-likelihood to compare",
+                                       hint="fit it with --method nuts (a point fit has no posterior)"))
     shared = set.intersection(*(set(r.idata.log_likelihood.data_vars) for r in fits.values()))
     response = response or next((law.response for law in next(iter(fits.values())).spec.laws
                                  if law.response in shared), None)
     if response is None or response not in shared:
-        raise LawError(Diagnostic("the models share no response to compare on",
-                                  hint=f"responses each model has: {', '.join(sorted(shared)) or 'none'}"))
+        raise DataError(Diagnostic("the models share no response to compare on",
+                                   hint=f"responses each model has: {', '.join(sorted(shared)) or 'none'}"))
     n_rows = {name: r.n_obs[response] for name, r in fits.items()}
     if len(set(n_rows.values())) > 1:
-        raise LawError(Diagnostic(f"the models were fitted on different rows of {response!r}: {n_rows}",
-                                  hint="fit every model on the same table"))
+        raise DataError(Diagnostic(f"the models were fitted on different rows of {response!r}: {n_rows}",
+                                   hint="fit every model on the same table"))
     idatas = {name: r.idata for name, r in fits.items()}
     high, good = {}, {}
     with warnings.catch_warnings():

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, Diagnostic
 
 _CONDITION = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
@@ -26,7 +26,7 @@ class Condition:
     def parse(cls, text: str) -> "Condition":
         match = _CONDITION.match(text)
         if match is None:
-            raise LawError(Diagnostic(
+            raise ConfigError(Diagnostic(
                 f"cannot read the condition {text!r}",
                 hint="write a name, a comparison and a number, e.g. \"loss <= 2.95\" or \"latency < 20\"",
             ))

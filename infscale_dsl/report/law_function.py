@@ -12,7 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, DataError, Diagnostic, SpecError
 from ..language.ast import CheckedSpec
 from ..language.evaluate import evaluate
 
@@ -27,7 +27,7 @@ class LawFunction:
 
     def __init__(self, spec: CheckedSpec, draws: Mapping[str, np.ndarray], response: str):
         if response not in {law.response for law in spec.laws}:
-            raise LawError(Diagnostic(
+            raise ConfigError(Diagnostic(
                 f"the spec has no law for {response!r}",
                 hint=f"its responses are: {', '.join(law.response for law in spec.laws)}",
             ))
@@ -37,7 +37,7 @@ class LawFunction:
         self.names = reads(spec, response)  # parameter, data and derived names
         grouped = [name for name, p in spec.parameters.items() if p.group and name in self.names]
         if grouped:
-            raise LawError(Diagnostic(
+            raise SpecError(Diagnostic(
                 f"the law for {response!r} has parameters that vary by group ({', '.join(grouped)})",
                 hint="allocation and lifetime cost need a law without grouped parameters",
             ))
@@ -53,7 +53,7 @@ class LawFunction:
     def __call__(self, data: Mapping[str, np.ndarray | float]) -> np.ndarray:
         missing = [name for name in self.data_names if name not in data]
         if missing:
-            raise LawError(Diagnostic(
+            raise DataError(Diagnostic(
                 f"the law for {self.response!r} needs values for {', '.join(missing)}",
                 hint="give them as candidate columns or with --fix NAME=VALUE",
             ))

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, Diagnostic
 from ..files import STDIO
 from .document import Report, to_dict, to_json
 from .figures import draw
@@ -239,8 +239,8 @@ def write_report(report: Report, path: str | Path) -> Path | str:
         return STDIO
     path = Path(path)
     if path.suffix not in FORMATS:
-        raise LawError(Diagnostic(f"cannot write a report as {path.suffix or 'a file without extension'}",
-                                  filename=str(path), hint="name the output .html, .md or .json"))
+        raise ConfigError(Diagnostic(f"cannot write a report as {path.suffix or 'a file without extension'}",
+                                     filename=str(path), hint="name the output .html, .md or .json"))
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".json":
         path.write_text(to_json(report) + "\n")

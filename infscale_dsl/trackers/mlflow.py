@@ -13,7 +13,7 @@ from typing import Iterable
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from ..errors import Diagnostic, LawError
+from ..errors import DataError, Diagnostic
 from .table import Columns, Imported, TrackedRun, by_step, names_hint, require, runs_table
 
 PAGE = 1000  # runs per search request
@@ -32,11 +32,11 @@ def read_mlflow(tracking_uri: str, columns: Columns, *, experiments: tuple[str, 
         runs = [_tracked(client, run, columns.metrics if history else ())
                 for run in _search(client, experiment_ids, filter_string)]
     except mlflow.exceptions.MlflowException as error:
-        raise LawError(Diagnostic(f"MLflow cannot read the store: {error.message}", filename=tracking_uri,
-                                  hint="check the tracking URI and --filter")) from None
+        raise DataError(Diagnostic(f"MLflow cannot read the store: {error.message}", filename=tracking_uri,
+                                   hint="check the tracking URI and --filter")) from None
     if not runs:
-        raise LawError(Diagnostic("no runs found", filename=tracking_uri,
-                                  hint="check --experiment and --filter, or give another tracking URI"))
+        raise DataError(Diagnostic("no runs found", filename=tracking_uri,
+                                   hint="check --experiment and --filter, or give another tracking URI"))
     return runs_table(runs, columns, tracking_uri, history=history, name_pattern=name_pattern,
                       include_unfinished=include_unfinished)
 
@@ -51,8 +51,8 @@ def _check_local_store(tracking_uri: str) -> None:
     else:
         return  # a server or a remote database
     if not path.exists():
-        raise LawError(Diagnostic("no MLflow store here", filename=tracking_uri,
-                                  hint="give an existing store, e.g. sqlite:///mlflow.db or file:///path/to/mlruns"))
+        raise DataError(Diagnostic("no MLflow store here", filename=tracking_uri,
+                                   hint="give an existing store, e.g. sqlite:///mlflow.db or file:///path/to/mlruns"))
 
 
 def _experiment_ids(client, names: tuple[str, ...], tracking_uri: str) -> list[str]:
@@ -62,9 +62,9 @@ def _experiment_ids(client, names: tuple[str, ...], tracking_uri: str) -> list[s
     by_name = {experiment.name: experiment.experiment_id for experiment in every}
     unknown = [name for name in names if name not in by_name]
     if unknown:
-        raise LawError([Diagnostic(f"no experiment named {name!r}", filename=tracking_uri,
-                                   hint=names_hint(name, by_name, "the store's experiments"))
-                        for name in unknown])
+        raise DataError([Diagnostic(f"no experiment named {name!r}", filename=tracking_uri,
+                                    hint=names_hint(name, by_name, "the store's experiments"))
+                         for name in unknown])
     return [by_name[name] for name in names]
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..errors import Diagnostic, LawError
+from ..errors import ConfigError, DataError, Diagnostic
 
 RESERVED = ("run", "run_name", "step")  # the columns every imported table has (step: with history)
 SHOWN_NAMES = 20  # names listed in an "unknown name" error; the rest are counted
@@ -54,7 +54,7 @@ class Columns:
                                 hint=f"map onto another name: {', '.join(RESERVED)} are always written")
                      for column in targets if column in RESERVED]
         if problems:
-            raise LawError(problems)
+            raise ConfigError(problems)
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ def require(module: str, extra: str, tracker: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise LawError(Diagnostic(f"reading {tracker} needs the {module!r} package, which is not installed",
-                                  hint=f"pip install 'infscale-dsl[{extra}]'")) from None
+        raise ConfigError(Diagnostic(f"reading {tracker} needs the {module!r} package, which is not installed",
+                                     hint=f"pip install 'infscale-dsl[{extra}]'")) from None
 
 
 def by_step(steps, values) -> pd.Series:
@@ -105,7 +105,7 @@ def runs_table(runs: list[TrackedRun], columns: Columns, source: str, *, history
     named groups read more params from each run's name (`n(?P<N>[0-9]+)` reads N from "n1000");
     unfinished runs are left out unless `include_unfinished`."""
     if not runs:
-        raise LawError(Diagnostic("no runs found", filename=source))
+        raise DataError(Diagnostic("no runs found", filename=source))
     if name_pattern is not None:
         _add_params_from_names(runs, name_pattern)
     _check_names(runs, columns, source)
@@ -120,9 +120,9 @@ def runs_table(runs: list[TrackedRun], columns: Columns, source: str, *, history
         else:
             rows.append(_history_rows(run, columns) if history else _final_row(run, columns))
     if not rows:
-        raise LawError([Diagnostic(f"skipped {skip}", filename=source) for skip in skipped]
-                       + [Diagnostic(f"none of the {len(runs)} runs could be imported", filename=source,
-                                     hint="check the names given against what the runs log")])
+        raise DataError([Diagnostic(f"skipped {skip}", filename=source) for skip in skipped]
+                        + [Diagnostic(f"none of the {len(runs)} runs could be imported", filename=source,
+                                      hint="check the names given against what the runs log")])
     table = pd.concat(rows, ignore_index=True) if history else pd.DataFrame(rows)
     table = table.sort_values(["run_name", "run", "step"] if history else ["run_name", "run"],
                               kind="stable", ignore_index=True)
@@ -136,15 +136,15 @@ def _add_params_from_names(runs: list[TrackedRun], name_pattern: str) -> None:
     try:
         pattern = re.compile(name_pattern)
     except re.error as error:
-        raise LawError(Diagnostic(f"--name-pattern is not a regular expression: {error}")) from None
+        raise ConfigError(Diagnostic(f"--name-pattern is not a regular expression: {error}")) from None
     if not pattern.groupindex:
-        raise LawError(Diagnostic("--name-pattern has no named group to read a param from",
-                                  hint=r"name each group, e.g. 'n(?P<N>[0-9.e+]+)' reads N"))
+        raise ConfigError(Diagnostic("--name-pattern has no named group to read a param from",
+                                     hint=r"name each group, e.g. 'n(?P<N>[0-9.e+]+)' reads N"))
     logged = {name for run in runs for name in run.params}
     clashes = sorted(set(pattern.groupindex) & logged)
     if clashes:
-        raise LawError(Diagnostic(f"--name-pattern group {clashes[0]!r} is also a param the runs log",
-                                  hint="rename the group: a param comes from the tracker or from the name"))
+        raise ConfigError(Diagnostic(f"--name-pattern group {clashes[0]!r} is also a param the runs log",
+                                     hint="rename the group: a param comes from the tracker or from the name"))
     for run in runs:
         match = pattern.search(run.name)
         if match:
@@ -152,14 +152,14 @@ def _add_params_from_names(runs: list[TrackedRun], name_pattern: str) -> None:
 
 
 def _check_names(runs: list[TrackedRun], columns: Columns, source: str) -> None:
-    """LawError for every name that no run logs, listing those they do."""
+    """DataError for every name that no run logs, listing those they do."""
     logged = {"param": {name for run in runs for name in run.params},
               "metric": {name for run in runs for name in run.metrics}}
     asked = [("param", name) for name in [*columns.params, *columns.categories]]
     asked += [("metric", name) for name in columns.metrics]
     problems = [_unknown(kind, name, logged[kind], source) for kind, name in asked if name not in logged[kind]]
     if problems:
-        raise LawError(problems)
+        raise DataError(problems)
 
 
 def _unknown(kind: str, name: str, logged: set[str], source: str) -> Diagnostic:

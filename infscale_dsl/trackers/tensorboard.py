@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import Diagnostic, LawError
+from ..errors import DataError, Diagnostic
 from .table import Columns, Imported, TrackedRun, by_step, require, runs_table
 
 
@@ -22,14 +22,14 @@ def read_tensorboard(logdir: str | Path, columns: Columns, *, history: bool = Fa
     tbparse = require("tbparse", "tensorboard", "TensorBoard event files")
     logdir = Path(logdir)
     if not logdir.is_dir():
-        raise LawError(Diagnostic("no such folder", filename=str(logdir),
-                                  hint="give TensorBoard's --logdir: the folder that holds one folder per run"))
+        raise DataError(Diagnostic("no such folder", filename=str(logdir),
+                                   hint="give TensorBoard's --logdir: the folder that holds one folder per run"))
     reader = tbparse.SummaryReader(str(logdir), extra_columns={"dir_name", "wall_time"},
                                    event_types={"scalars", "tensors", "hparams"})
     values = [frame for frame in (reader.scalars, reader.tensors) if not frame.empty]
     if not values:
-        raise LawError(Diagnostic("no scalars in the TensorBoard event files under this folder", filename=str(logdir),
-                                  hint="give TensorBoard's --logdir: the folder that holds one folder per run"))
+        raise DataError(Diagnostic("no scalars in the TensorBoard event files under this folder", filename=str(logdir),
+                                   hint="give TensorBoard's --logdir: the folder that holds one folder per run"))
     logdir_is_a_run = any(logdir.glob("events.out.tfevents.*"))
 
     def run_and_prefix(dir_name: str) -> tuple[str, str]:

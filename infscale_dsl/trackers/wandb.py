@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import Diagnostic, LawError
+from ..errors import DataError, Diagnostic
 from ..tables import read_frame
 from .table import Columns, Imported, TrackedRun, by_step, names_hint, require, runs_table
 
@@ -52,9 +52,9 @@ def _run_files(path: Path) -> list[Path]:
         return [path]
     found = [*path.glob("run-*.wandb"), *path.glob("*/run-*.wandb")] if path.is_dir() else []
     if not found:
-        raise LawError(Diagnostic("no W&B runs here", filename=str(path),
-                                  hint="give the wandb/ folder, one run's folder or .wandb file, "
-                                       f"or an export ({', '.join(EXPORT_SUFFIXES)})"))
+        raise DataError(Diagnostic("no W&B runs here", filename=str(path),
+                                   hint="give the wandb/ folder, one run's folder or .wandb file, "
+                                        f"or an export ({', '.join(EXPORT_SUFFIXES)})"))
     return sorted({file.resolve() for file in found})  # wandb/latest-run links to a run folder
 
 
@@ -83,9 +83,9 @@ def _inspect(file: Path, *options: str) -> str:
                           env=os.environ | {"WANDB_MODE": "offline", "WANDB_ERROR_REPORTING": "false"})  # no network
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no message"]
-        raise LawError(Diagnostic(f"wandb cannot read this run: {message[0]}", filename=str(file),
-                                  hint="reading run folders needs wandb 0.31 or later: "
-                                       "pip install -U 'infscale-dsl[wandb]'"))
+        raise DataError(Diagnostic(f"wandb cannot read this run: {message[0]}", filename=str(file),
+                                   hint="reading run folders needs wandb 0.31 or later: "
+                                        "pip install -U 'infscale-dsl[wandb]'"))
     return done.stdout
 
 
@@ -102,12 +102,12 @@ def _flatten(values: dict, prefix: str = "") -> dict[str, object]:
 def _exported_runs(path: Path, run_column: str, history: bool) -> list[TrackedRun]:
     table = _read_export(path)
     if run_column not in table:
-        raise LawError(Diagnostic(f"the export has no column {run_column!r} to name the runs", filename=str(path),
-                                  hint=names_hint(run_column, set(map(str, table.columns)), "its columns")
-                                  + "; choose one with --run-column"))
+        raise DataError(Diagnostic(f"the export has no column {run_column!r} to name the runs", filename=str(path),
+                                   hint=names_hint(run_column, set(map(str, table.columns)), "its columns")
+                                   + "; choose one with --run-column"))
     if history and "_step" not in table:
-        raise LawError(Diagnostic("--history needs a history export, with a _step column", filename=str(path),
-                                  hint="this export has one row per run; export the runs' histories"))
+        raise DataError(Diagnostic("--history needs a history export, with a _step column", filename=str(path),
+                                   hint="this export has one row per run; export the runs' histories"))
     runs = []
     for run, rows in table.groupby(run_column, sort=False, dropna=False):
         if "_step" in rows:
@@ -115,9 +115,9 @@ def _exported_runs(path: Path, run_column: str, history: bool) -> list[TrackedRu
         elif len(rows) == 1:
             steps = pd.Series([0], index=rows.index)  # a runs table: one row, the final values
         else:
-            raise LawError(Diagnostic(f"{len(rows)} rows name the run {run!r}, and no _step column orders them",
-                                      filename=str(path), hint="choose a column that names each run once with "
-                                                               "--run-column, or export the _step column"))
+            raise DataError(Diagnostic(f"{len(rows)} rows name the run {run!r}, and no _step column orders them",
+                                       filename=str(path), hint="choose a column that names each run once with "
+                                                                "--run-column, or export the _step column"))
         rows = rows.drop(columns=run_column)
         params = {}
         for name, column in rows.items():
@@ -138,7 +138,8 @@ def _read_export(path: Path) -> pd.DataFrame:
             return read_frame(path)
         return pd.read_json(path, lines=suffix == ".jsonl")
     except FileNotFoundError:
-        raise LawError(Diagnostic("export not found", filename=str(path), hint="check the path")) from None
+        raise DataError(Diagnostic("export not found", filename=str(path), hint="check the path")) from None
     except (OSError, ValueError) as error:
-        raise LawError(Diagnostic(f"cannot read the export: {error}", filename=str(path),
-                                  hint="give the CSV, JSON, JSON Lines or Parquet file W&B or run.history() wrote")) from None
+        raise DataError(Diagnostic(f"cannot read the export: {error}", filename=str(path),
+                                   hint="give the CSV, JSON, JSON Lines or Parquet file W&B "
+                                        "or run.history() wrote")) from None

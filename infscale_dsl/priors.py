@@ -68,6 +68,10 @@ HYPER_DEFAULTS = {
     ("LogNormal", "scale"): "HalfNormal(1)",
     ("Normal", "scale"): "HalfNormal(y_ref)",
 }
+# any other argument a hyperparameter fills: a wide prior on its support (a rate or a
+# concentration has no natural scale in the response's units)
+POSITIVE_HYPER_DEFAULT = "LogNormal(0, 3)"
+REAL_HYPER_DEFAULT = HYPER_DEFAULTS[("Normal", "loc")]
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,9 @@ def default_prior(name: str, role: str, response: str, noise_scale: str, scales:
 
 def default_hyperprior(name: str, family: str, argument: str, response: str, scales: Mapping[str, float]) -> Prior:
     """The default prior of a hyperparameter that fills `argument` of a grouped prior."""
-    text = HYPER_DEFAULTS.get((family, argument)) or HYPER_DEFAULTS[("Normal", argument)]
+    text = HYPER_DEFAULTS.get((family, argument))
+    if text is None:
+        text = POSITIVE_HYPER_DEFAULT if argument in DISTRIBUTIONS[family].positive else REAL_HYPER_DEFAULT
     return Prior(name, _written(text), "default", name, response, tuple(scales.items()))
 
 

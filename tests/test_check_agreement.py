@@ -4,11 +4,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from spec_strategies import COLUMNS, specs
 
+import jax
 import numpyro
 
 from infscale_dsl.cli import main
 from infscale_dsl.compile import compile_spec
 from infscale_dsl.errors import LawError
+from infscale_dsl.language.distributions import DISTRIBUTIONS
 from infscale_dsl.language import load_spec
 
 GROUPED_GAMMA = "data family : category\nE[family] ~ Gamma(2, 1)\nloss ~ E + A/N^a\n"
@@ -60,3 +62,22 @@ def test_every_spec_that_checks_compiles_and_builds_its_priors(source):
         for name, parameter in spec.parameters.items():
             if parameter.prior is not None and not model.priors[name].depends_on:
                 model.priors[name].build({})
+
+
+@pytest.mark.parametrize("family", sorted(DISTRIBUTIONS))
+def test_a_hyperparameter_in_any_family_gets_a_default_prior_on_its_support(family):
+    """`A ~ Exponential(mu)` with `mu` undeclared: mu gets a default that numpyro accepts for
+    that argument (a KeyError here once crashed `show` and `fit` on a spec `check` passed)."""
+    info = DISTRIBUTIONS[family]
+    arguments = ", ".join(f"h{i}" if i == 0 else ("h_hi" if family == "Uniform" else "1")
+                          for i, _ in enumerate(info.params))
+    source = f"A ~ {family}({arguments})\nloss ~ A / N^0.3 + 1\n"
+    spec = load_spec(source, columns=COLUMNS)
+    model = compile_spec(spec, None)
+    hyper = [name for name in ("h0", "h_hi") if name in spec.parameters]
+    with numpyro.validation_enabled():
+        for name in hyper:
+            scales = {"y_ref:loss": 3.0, "y_sd:loss": 0.3}  # a table's median loss and spread
+            value = model.priors[name].build(scales).sample(jax.random.PRNGKey(0), (200,))
+            if info.params[0] in info.positive:
+                assert float(value.min()) > 0, (family, name, model.priors[name].text)

@@ -7,7 +7,7 @@
   (rows resampled, each refit started at the full fit, at most 300 iterations), each draw times
   a resampled log residual of the full fit.
 
-Both evaluate the law with `infscale_dsl.compile.law_value` and fit positive parameters on the
+Both evaluate the law with `infscale_dsl.model.compile.law_value` and fit positive parameters on the
 log scale. Each returns (median, q05, q95) for the test rows.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit, minimize
 
-from infscale_dsl.compile import law_value
-from infscale_dsl.data import prepare
+from infscale_dsl.model.compile import law_value
+from infscale_dsl.model.data import prepare
 from infscale_dsl.language.ast import CheckedSpec
 from infscale_dsl.language.evaluate import names_in
 

@@ -28,9 +28,9 @@ import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from infscale_dsl.executors import BACKENDS, SlurmOptions, make_executor  # noqa: E402
-from infscale_dsl.fit import fit  # noqa: E402
+from infscale_dsl.inference.fit import fit  # noqa: E402
 from infscale_dsl.language import load_spec  # noqa: E402
-from infscale_dsl.predict import predict_draws  # noqa: E402
+from infscale_dsl.prediction.predict import predict_draws  # noqa: E402
 from infscale_dsl.progress import show_progress  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

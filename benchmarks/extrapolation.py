@@ -40,9 +40,9 @@ from benchmarks.baselines import LawFunction, huber_bootstrap, least_squares  # 
 from benchmarks.tasks import Task, load_tasks  # noqa: E402
 from infscale_dsl.cli.arguments import positive_int  # noqa: E402
 from infscale_dsl.executors import Executor, make_executor  # noqa: E402
-from infscale_dsl.fit import fit  # noqa: E402
+from infscale_dsl.inference.fit import fit  # noqa: E402
 from infscale_dsl.language import load_spec  # noqa: E402
-from infscale_dsl.predict import predict  # noqa: E402
+from infscale_dsl.prediction.predict import predict  # noqa: E402
 
 METHODS = ("infscale-dsl", "curve_fit", "huber_bootstrap")
 COLUMNS = ["task", "method", "law", "n_train", "n_test", "mare", "coverage90", "rel_width90",

@@ -84,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from infscale_dsl.datasets import chinchilla
-    from infscale_dsl.fit import fit
+    from infscale_dsl.inference.fit import fit
     from infscale_dsl.language import load_spec
 
     table = chinchilla(args.data_dir)

@@ -4,7 +4,7 @@
 
 A fixed set of fits at `fit`'s default settings (what a user gets): the training tables of the
 extrapolation tasks (benchmarks/tasks.py: few runs, isoFLOP tables, learning curves, the seed's
-runs, the CPU sweep) and synthetic tables drawn from published laws (infscale_dsl.simulate: a
+runs, the CPU sweep) and synthetic tables drawn from published laws (infscale_dsl.prediction.simulate: a
 `min` law, grouped offsets, a broken power law, few runs). Per fit: passed the gate,
 divergences, the smallest bulk ESS per second of wall time, wall and CPU time, the draws per chain the
 fit took (more than 500 where the gate wanted them), the gradient evaluations (leapfrog steps,
@@ -29,9 +29,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.tasks import MODELS, load_tasks  # noqa: E402
-from infscale_dsl.fit import fit  # noqa: E402
+from infscale_dsl.inference.fit import fit  # noqa: E402
 from infscale_dsl.language import load_spec  # noqa: E402
-from infscale_dsl.simulate import published_table  # noqa: E402
+from infscale_dsl.prediction.simulate import published_table  # noqa: E402
 
 PUBLIC = ["chinchilla_top_decile", "chinchilla_few6", "seed_few5_gadre", "seed_few6_bian",
           "seed_1B_main27", "seed_1B", "porian_corrected", "porian_kaplan_like", "opt_trajectories",

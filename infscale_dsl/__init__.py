@@ -27,9 +27,9 @@ __version__ = "0.1.0"
 
 _API = {
     "parse": "language", "check": "language", "load_spec": "language",
-    "read_table": "tables", "write_table": "tables", "prepare": "data",
-    "fit": "fit", "FitResult": "posterior",
-    "predict": "predict", "predict_draws": "predict",
+    "read_table": "tables", "write_table": "tables", "prepare": "model.data",
+    "fit": "inference.fit", "FitResult": "posterior.result",
+    "predict": "prediction.predict", "predict_draws": "prediction.predict",
     "InfscaleError": "errors", "SpecError": "errors", "DataError": "errors", "ConfigError": "errors",
     "LawError": "errors", "Diagnostic": "errors",
     "Law": "api",
@@ -39,8 +39,8 @@ __all__ = sorted(_API)
 
 class _Package(types.ModuleType):
     """API names resolve to the function on every access. A plain module `__getattr__` runs
-    only while the name is missing, and importing the submodule `infscale_dsl/fit.py` sets the
-    package's attribute `fit` to that module, so a second `isd.fit(...)` called a module."""
+    only while the name is missing, and a submodule named like an API function (once
+    `infscale_dsl/fit.py`) would set the package's attribute to the module on import."""
 
     def __getattribute__(self, name: str):
         if name in _API:

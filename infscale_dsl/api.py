@@ -46,8 +46,8 @@ class Law:
     def show(self, table=None) -> None:
         """Print what `infscale-dsl show` prints: roles, the priors used and how each parameter
         is sampled; with a table (a DataFrame or a path), the priors' scales from its data."""
-        from .compile import compile_spec
-        from .data import prepare
+        from .model.compile import compile_spec
+        from .model.data import prepare
 
         if table is None:
             print(compile_spec(self.spec, None).describe())
@@ -68,7 +68,7 @@ class Law:
                 f"started before this fit with {jax.local_device_count()} device(s). Set "
                 f"XLA_FLAGS=--xla_force_host_platform_device_count={chains} before importing jax",
                 stacklevel=2)
-        from .fit import fit
+        from .inference.fit import fit
 
         filename = str(table) if isinstance(table, (str, Path)) else None  # data errors name the file
         table = _table(table)

@@ -14,7 +14,7 @@ import pytest
 
 import infscale_dsl as isd
 from infscale_dsl.errors import LawError
-from infscale_dsl.posterior import FitResult
+from infscale_dsl.posterior.result import FitResult
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infscale_dsl.data import describe_rows, prepare
+from infscale_dsl.model.data import describe_rows, prepare
 from infscale_dsl.errors import DataError
 from infscale_dsl.language import load_spec
 from infscale_dsl.tables import read_table

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from infscale_dsl.cli import main
-from infscale_dsl.data import prepare
+from infscale_dsl.model.data import prepare
 from infscale_dsl.errors import LawError
 from infscale_dsl.language import check, load_spec, parse
 from infscale_dsl.language.ast import Binary, DataDecl, Name, Noise, Number

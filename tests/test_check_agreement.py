@@ -8,7 +8,7 @@ import jax
 import numpyro
 
 from infscale_dsl.cli import main
-from infscale_dsl.compile import compile_spec
+from infscale_dsl.model.compile import compile_spec
 from infscale_dsl.errors import LawError
 from infscale_dsl.language.distributions import DISTRIBUTIONS
 from infscale_dsl.language import load_spec

@@ -3,8 +3,8 @@ fails the gate, and the report built on it says NOT RELIABLE."""
 import numpy as np
 import pandas as pd
 
-from infscale_dsl.checks import misfit_checks
-from infscale_dsl.fit import fit
+from infscale_dsl.inference.checks import misfit_checks
+from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import load_spec
 from infscale_dsl.report.build import ReportOptions, build_report
 from infscale_dsl.report.conditions import Condition

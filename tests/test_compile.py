@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from infscale_dsl.cli import main
-from infscale_dsl.compile import compile_spec
-from infscale_dsl.data import prepare
+from infscale_dsl.model.compile import compile_spec
+from infscale_dsl.model.data import prepare
 from infscale_dsl.language import load_spec
 
 SEED_LAW = "R = d_model / n_layers\nloss ~ (E + A/N^alpha + B/D^alpha) * (1 + eps * R^alpha)\n"

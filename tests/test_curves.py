@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from infscale_dsl.cli import main
-from infscale_dsl.fit import fit
+from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import load_spec
-from infscale_dsl.posterior import FitResult
-from infscale_dsl.predict import predict_draws
+from infscale_dsl.posterior.result import FitResult
+from infscale_dsl.prediction.predict import predict_draws
 
 RUN_SD, NOISE_SD = 0.03, 0.005
 SMALL_NUTS = dict(chains=2, warmup=300, draws=300, max_draws=300, seed=0)

@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infscale_dsl.compile import compile_spec
-from infscale_dsl.fit import fit
+from infscale_dsl.model.compile import compile_spec
+from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import load_spec
-from infscale_dsl.likelihood import distance_beyond
-from infscale_dsl.predict import predict, predict_draws
+from infscale_dsl.model.likelihood import distance_beyond
+from infscale_dsl.prediction.predict import predict, predict_draws
 
 TRUTH = {"E": 2.0, "A": 40.0, "alpha": 0.3}
 BEND = 0.01  # the truth leaves the law by 1 % per log unit of N beyond 1e8

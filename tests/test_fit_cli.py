@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from infscale_dsl.cli import main
-from infscale_dsl.posterior import FitResult
+from infscale_dsl.posterior.result import FitResult
 
 SPEC = "loss ~ A/N^a + B/D^b + E\n"
 

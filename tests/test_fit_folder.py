@@ -14,7 +14,7 @@ import pytest
 from infscale_dsl import files
 from infscale_dsl.errors import LawError
 from infscale_dsl.language import load_spec
-from infscale_dsl.posterior import FitResult
+from infscale_dsl.posterior.result import FitResult
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = "loss ~ A/N^a + B/D^b + E\n"

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from infscale_dsl.fit import fit
+from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import load_spec
-from infscale_dsl.predict import predict
+from infscale_dsl.prediction.predict import predict
 
 MODELS = __import__("pathlib").Path(__file__).resolve().parents[1] / "models"
 

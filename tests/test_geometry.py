@@ -10,12 +10,12 @@ import pytest
 from numpyro.infer import MCMC, NUTS
 from scipy import stats
 
-from infscale_dsl.compile import compile_spec
-from infscale_dsl.data import prepare
-from infscale_dsl.fit import fit
+from infscale_dsl.model.compile import compile_spec
+from infscale_dsl.model.data import prepare
+from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import load_spec
-from infscale_dsl.likelihood import NOISE_RATE, NOISE_SHAPE
-from infscale_dsl.roles import find_roles
+from infscale_dsl.model.likelihood import NOISE_RATE, NOISE_SHAPE
+from infscale_dsl.model.roles import find_roles
 
 CHINCHILLA = "loss ~ E + A/N^alpha + B/D^beta\n"
 GADRE = "C = 6 * N * D\nM = D / N\nloss ~ E + (a * M^eta + b / M^eta) / C^eta\n"

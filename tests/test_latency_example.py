@@ -46,7 +46,7 @@ def test_at_equal_size_the_deepest_shape_decodes_slowest(table):
 
 def test_latency_law_fits_the_table(table):
     """The lead's point fit of models/latency.law on the table: R^2 of tpot_ms at least 0.95."""
-    fit = pytest.importorskip("infscale_dsl.fit")
+    fit = pytest.importorskip("infscale_dsl.inference.fit")
     from infscale_dsl.language import load_spec
 
     spec = load_spec(REPO / "models" / "latency.law", columns=table.columns)

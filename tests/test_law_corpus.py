@@ -1,5 +1,5 @@
 """Issue 9, item 1: no crash from a spec the checker accepts. Every law in models/ is fitted on
-a synthetic table drawn at its published parameters (infscale_dsl.simulate.PUBLISHED); the fit
+a synthetic table drawn at its published parameters (infscale_dsl.prediction.simulate.PUBLISHED); the fit
 must succeed (flagged ok or not) or raise LawError with located diagnostics, never anything else.
 
 The fits use the cheapest settings that still start the sampler (2 chains x 20 + 20 draws, the
@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 
 from infscale_dsl.errors import LawError
-from infscale_dsl.fit import fit
-from infscale_dsl.simulate import MODELS, PUBLISHED, corpus_tables
+from infscale_dsl.inference.fit import fit
+from infscale_dsl.prediction.simulate import MODELS, PUBLISHED, corpus_tables
 
 CHEAP = dict(chains=2, warmup=20, draws=20, mass="laplace", progress=False, seed=0)
 

@@ -50,8 +50,8 @@ def test_wheel_ships_the_grammar(tmp_path):
 
 def test_api_names_stay_functions_after_their_submodules_load():
     import infscale_dsl as isd
-    import infscale_dsl.fit  # noqa: F401  (sets the package attribute `fit` to the submodule)
-    import infscale_dsl.predict  # noqa: F401
+    import infscale_dsl.inference.fit  # noqa: F401  (sets the package attribute `fit` to the submodule)
+    import infscale_dsl.prediction.predict  # noqa: F401
 
     for _ in range(2):  # a notebook's second call
         assert callable(isd.fit) and isd.fit.__name__ == "fit"

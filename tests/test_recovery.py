@@ -8,7 +8,7 @@ draws is measured by benchmarks/calibration.py (88.3 % for nominal 90 %)."""
 import numpy as np
 import pandas as pd
 
-from infscale_dsl.fit import fit
+from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import load_spec
 
 SETTINGS = dict(chains=2, warmup=400, draws=400, seed=0)

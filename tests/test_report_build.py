@@ -10,8 +10,8 @@ import pytest
 
 from infscale_dsl.errors import LawError
 from infscale_dsl.language import load_spec
-from infscale_dsl.posterior import FitResult
-from infscale_dsl.predict import predict_draws
+from infscale_dsl.posterior.result import FitResult
+from infscale_dsl.prediction.predict import predict_draws
 from infscale_dsl.report import figures, plots, render
 from infscale_dsl.report.build import ReportOptions, build_report
 from infscale_dsl.report.build_figures import size_range

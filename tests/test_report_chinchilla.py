@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infscale_dsl.fit import fit
+from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import load_spec
 from infscale_dsl.report.backtest import backtest, describe
 from infscale_dsl.report.build import ReportOptions, build_report

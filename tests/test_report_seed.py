@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infscale_dsl.fit import fit
+from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import load_spec
-from infscale_dsl.predict import predict_draws
+from infscale_dsl.prediction.predict import predict_draws
 from infscale_dsl.report.build import build_report
 from infscale_dsl.report.frontier import pareto_front
 

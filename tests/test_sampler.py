@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infscale_dsl.fit import fit
+from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import parse, check
-from infscale_dsl.sampler import _ess_per_draw, chain_method, laplace
+from infscale_dsl.inference.sampler import _ess_per_draw, chain_method, laplace
 
 
 @pytest.fixture(autouse=True)

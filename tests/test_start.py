@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from infscale_dsl.errors import LawError
-from infscale_dsl.fit import fit
+from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import load_spec
 
 INLINE_SEED_LAW = "loss ~ (E + A/N^a + B/D^a) * (1 + eps * (d_model / n_layers)^a)\n"
@@ -25,7 +25,7 @@ INLINE_SEED_LAW = "loss ~ (E + A/N^a + B/D^a) * (1 + eps * (d_model / n_layers)^
 FIT_SEEDS = textwrap.dedent("""
     import json, sys
     import numpy as np, pandas as pd
-    from infscale_dsl.fit import fit
+    from infscale_dsl.inference.fit import fit
     from infscale_dsl.language import load_spec
     table = pd.read_csv(sys.argv[1])
     spec = load_spec(sys.argv[2], columns=table.columns)

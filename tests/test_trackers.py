@@ -53,7 +53,7 @@ def assert_final_table(table, rtol=1e-6):
 
 def assert_fits(table):
     """A point fit of models/chinchilla.law to the imported table reproduces its losses."""
-    from infscale_dsl.fit import fit
+    from infscale_dsl.inference.fit import fit
     from infscale_dsl.language import load_spec
 
     spec = load_spec("models/chinchilla.law", columns=table.columns)

@@ -17,7 +17,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")  
 
 import pandas as pd  # noqa: E402
 
-from infscale_dsl.fit import fit  # noqa: E402
+from infscale_dsl.inference.fit import fit  # noqa: E402
 from infscale_dsl.language import load_spec  # noqa: E402
 from infscale_dsl.report.build import ReportOptions, build_report  # noqa: E402
 from infscale_dsl.report.conditions import Condition  # noqa: E402

@@ -69,7 +69,7 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
 
 
 def fit_options(args: argparse.Namespace) -> dict:
-    """Keyword arguments of `infscale_dsl.fit.fit` from those options. Call it before JAX
+    """Keyword arguments of `infscale_dsl.inference.fit.fit` from those options. Call it before JAX
     starts: it asks for one CPU device per chain, so that chains run in parallel."""
     from ..api import parallel_chains
     from ..errors import ConfigError, Diagnostic
@@ -86,12 +86,12 @@ def fit_options(args: argparse.Namespace) -> dict:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    from ..fitfolder import check_output
+    from ..posterior.folder import check_output
 
     check_output(args.output)  # before minutes of fitting, not after
     options = fit_options(args)
-    from ..data import select_rows
-    from ..fit import fit
+    from ..model.data import select_rows
+    from ..inference.fit import fit
     from ..language import load_spec
     from ..tables import read_table
 
@@ -143,8 +143,8 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..files import TABLE_SUFFIXES, check_output_file
 
     check_output_file(args.output, TABLE_SUFFIXES, "predictions table", stdout_ok=True)
-    from ..posterior import FitResult
-    from ..predict import predict
+    from ..posterior.result import FitResult
+    from ..prediction.predict import predict
     from ..tables import read_table, write_table
 
     result = FitResult.load(args.fit)
@@ -159,8 +159,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from ..compile import compile_spec
-    from ..data import prepare
+    from ..model.compile import compile_spec
+    from ..model.data import prepare
     from ..language import load_spec
     from ..tables import read_table
 

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import describe_rows, prepare
+    from ..model.data import describe_rows, prepare
     from ..language import load_spec
     from ..tables import read_table
 

@@ -138,7 +138,7 @@ def add_decision_options(parser: argparse.ArgumentParser) -> None:
 def decision_inputs(args: argparse.Namespace):
     """Options, the latency fit (if any) and the shapes table (if any) from the arguments."""
     from ..errors import ConfigError, DataError, Diagnostic
-    from ..posterior import FitResult
+    from ..posterior.result import FitResult
     from ..report.build import ReportOptions
     from ..report.conditions import parse_conditions
     from ..report.cost import CostAssumptions
@@ -200,7 +200,7 @@ def run_report(args: argparse.Namespace) -> int:
     from ..report.render import FORMATS
 
     check_output_file(args.output, FORMATS, "report", stdout_ok=True)
-    from ..posterior import FitResult
+    from ..posterior.result import FitResult
     from ..report.build import build_report
 
     result = FitResult.load(args.fit)
@@ -215,7 +215,7 @@ def run_recommend(args: argparse.Namespace) -> int:
 
     if args.output:
         check_output_file(args.output, FORMATS, "report", stdout_ok=True)
-    from ..posterior import FitResult
+    from ..posterior.result import FitResult
     from ..report.build import build_report, with_budget_tokens
 
     result = FitResult.load(args.fit)
@@ -278,7 +278,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.output:
         check_output_file(args.output, (".csv",), "comparison table", stdout_ok=True)
     options = fit_options(args)
-    from ..fit import fit
+    from ..inference.fit import fit
     from ..language import load_spec
     from ..report.compare import compare_fits, describe
     from ..tables import read_table
@@ -312,7 +312,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     if args.output:
         check_output_file(args.output, TABLE_SUFFIXES, "predictions table", stdout_ok=True)
     options = fit_options(args)
-    from ..data import select_rows
+    from ..model.data import select_rows
     from ..executors import make_executor
     from ..language import load_spec
     from ..report.backtest import all_predictions, backtests, describe, describe_all, pooled

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data import rows_matching
+from ..model.data import rows_matching
 from ..errors import ConfigError, Diagnostic, InfscaleError
 from ..executors import Executor, make_executor
-from ..fit import fit
+from ..inference.fit import fit
 from ..language.ast import CheckedSpec
-from ..posterior import FitResult
-from ..predict import predict
+from ..posterior.result import FitResult
+from ..prediction.predict import predict
 
 
 @dataclass

@@ -14,8 +14,8 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError, Diagnostic
 from ..latency import cv_column, high_cv_warning
-from ..posterior import FitResult
-from ..predict import predict_draws
+from ..posterior.result import FitResult
+from ..prediction.predict import predict_draws
 from .allocation import LawOfND, compute_optimal, n_grid
 from .build_figures import figure_data
 from .cost import candidate_costs, lifetime_optimal

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..posterior import FitResult
-from ..predict import predict_draws
+from ..posterior.result import FitResult
+from ..prediction.predict import predict_draws
 from .allocation import LawOfND, allocation_curve
 from .document import Report
 from .figure_data import BudgetProbability, ComputeFan, DataCurves, FigureData, Frontier, GroupCurve

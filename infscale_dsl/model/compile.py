@@ -30,11 +30,11 @@ import numpyro.distributions as dist
 
 from . import curves
 from .data import PreparedData
-from .errors import Diagnostic, SpecError
+from ..errors import Diagnostic, SpecError
 from .likelihood import Likelihood
-from .language.ast import CheckedSpec, Law
-from .language.distributions import bind_arguments
-from .language.evaluate import evaluate, names_in
+from ..language.ast import CheckedSpec, Law
+from ..language.distributions import bind_arguments
+from ..language.evaluate import evaluate, names_in
 from .priors import Prior, choose_priors
 from .roles import OffsetSum, PowerTerm, Roles, find_roles
 

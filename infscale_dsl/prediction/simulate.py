@@ -17,11 +17,11 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from .compile import law_value
-from .data import prepare
-from .language import load_spec
-from .language.ast import CheckedSpec
-from .language.evaluate import names_in
+from ..model.compile import law_value
+from ..model.data import prepare
+from ..language import load_spec
+from ..language.ast import CheckedSpec
+from ..language.evaluate import names_in
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 

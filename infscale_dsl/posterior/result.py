@@ -15,12 +15,13 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from . import __version__, fitfolder
-from .language.ast import CheckedSpec
+from .. import __version__
+from . import folder as fitfolder
+from ..language.ast import CheckedSpec
 
 if TYPE_CHECKING:
-    from .compile import CompiledModel
-    from .data import PreparedData
+    from ..model.compile import CompiledModel
+    from ..model.data import PreparedData
 
 # the diagnostics gate: a fit that fails any of these is flagged (and `--strict` exits 1)
 MAX_R_HAT = 1.01
@@ -129,7 +130,7 @@ class FitResult:
 
     def predict(self, table: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
         """`table` with {response}_median, _q05, _q95 (a new run) and _law_median (see predict.py)."""
-        from .predict import predict  # predict.py imports this module
+        from ..prediction.predict import predict  # predict.py imports this module
 
         return predict(self, table, seed=seed)
 
@@ -255,7 +256,7 @@ def draw_prior(compiled: "CompiledModel", scales: dict, key, n_draws: int) -> di
     into the coefficient as the model does."""
     import jax
 
-    from .language.evaluate import evaluate
+    from ..language.evaluate import evaluate
 
     spec = compiled.spec
     env = dict(spec.constants) | {name: np.asarray(value) for name, value in scales.items()}
@@ -280,8 +281,8 @@ def new_runs(compiled: "CompiledModel", data: "PreparedData", draws: dict[str, n
              rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Response -> (S, rows): a new run at each fitted row per draw of the parameters (S, ...),
     the law plus noise from its noise model."""
-    from .compile import law_value
-    from .likelihood import Likelihood
+    from ..model.compile import law_value
+    from ..model.likelihood import Likelihood
 
     spec = compiled.spec
     # scalars (S,) -> (S, 1) to broadcast over rows; grouped (S, levels) are indexed per row

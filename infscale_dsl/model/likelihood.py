@@ -32,7 +32,7 @@ from typing import Mapping
 import numpy as np
 from scipy.optimize import nnls
 
-from .language.ast import Law, Noise
+from ..language.ast import Law, Noise
 
 # scale of the default HalfNormal prior of drift_<response>: the law's extra log-scale error
 # per log unit (a factor e) beyond the fitted data. See benchmarks/extrapolation.py.

@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from .checks import misfit_checks
-from .compile import CompiledModel, compile_spec, law_value
-from .data import PreparedData, prepare
-from .datasets import cache_dir
-from .errors import Diagnostic, SpecError
-from .language.ast import CheckedSpec
-from .likelihood import Likelihood
-from .posterior import MAX_R_HAT, MIN_ESS, FitResult, complete_inference_data
+from ..model.compile import CompiledModel, compile_spec, law_value
+from ..model.data import PreparedData, prepare
+from ..datasets import cache_dir
+from ..errors import Diagnostic, SpecError
+from ..language.ast import CheckedSpec
+from ..model.likelihood import Likelihood
+from ..posterior.result import MAX_R_HAT, MIN_ESS, FitResult, complete_inference_data
 from .pointfit import PointFit, point_fit
 from .sampler import MASS_CHOICES, Sampler
 

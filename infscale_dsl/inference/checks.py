@@ -22,9 +22,9 @@ from typing import Mapping
 import numpy as np
 from scipy.stats import spearmanr
 
-from .language.ast import CheckedSpec
-from .language.evaluate import names_in
-from .likelihood import Likelihood
+from ..language.ast import CheckedSpec
+from ..language.evaluate import names_in
+from ..model.likelihood import Likelihood
 
 MIN_R2 = 0.5  # the law explains at least half of the response's variance on its scale
 MAX_NOISE_SHARE = 0.7  # sigma at most 70 % of the response's standard deviation

@@ -24,10 +24,10 @@ import optax.tree_utils as otu
 from numpyro.infer import Predictive
 from numpyro.infer.util import constrain_fn, initialize_model, unconstrain_fn
 
-from . import curves
-from .compile import CompiledModel
-from .data import PreparedData
-from .likelihood import Likelihood
+from ..model import curves
+from ..model.compile import CompiledModel
+from ..model.data import PreparedData
+from ..model.likelihood import Likelihood
 
 _COMPILED: dict[tuple, "_Functions"] = {}  # structure key -> compiled functions
 

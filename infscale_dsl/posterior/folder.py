@@ -21,8 +21,8 @@ import json
 import uuid
 from pathlib import Path
 
-from .errors import DataError, Diagnostic
-from .files import check_output_folder, recover_folder, replace_folder
+from ..errors import DataError, Diagnostic
+from ..files import check_output_folder, recover_folder, replace_folder
 
 FILES = ("posterior.nc", "summary.json", "spec.law", "fit.json")
 REFIT = "refit it: infscale-dsl fit SPEC TABLE -o {folder}"
@@ -61,7 +61,7 @@ def write(result, folder: str | Path) -> Path:
 def read(folder: str | Path) -> dict:
     """The keyword arguments of FitResult for the fit in `folder`; DataError naming the file and
     what to do if the folder is not a fit folder, is damaged or mixes two fits."""
-    from .language import check, parse
+    from ..language import check, parse
 
     folder = recover_folder(Path(folder))
     if not (folder / "fit.json").is_file():

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, DataError, Diagnostic
-from .language.ast import CheckedSpec, Law, Name
-from .language.check import suggest
-from .language.positivity import Requirement, value_requirements
-from .language.evaluate import evaluate
+from ..errors import ConfigError, DataError, Diagnostic
+from ..language.ast import CheckedSpec, Law, Name
+from ..language.check import suggest
+from ..language.positivity import Requirement, value_requirements
+from ..language.evaluate import evaluate
 
 SHOWN_ROWS = 5  # row numbers listed in a diagnostic; the rest are counted
 

@@ -35,7 +35,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .language.ast import CheckedSpec, Law
+from ..language.ast import CheckedSpec, Law
 
 # the default prior of tau_<response> on the log scale: tau^2 ~ InverseGamma(RUN_SHAPE, RUN_RATE),
 # median tau 0.02, 90 % between 0.01 and 0.07 (on the identity scale, times the response's

@@ -34,10 +34,10 @@ from typing import Mapping
 import numpy as np
 import numpyro.distributions as dist
 
-from .language.ast import CheckedSpec, Expr, Number, PriorDecl
-from .language.distributions import DISTRIBUTIONS, TRUNCATABLE, bind_arguments
+from ..language.ast import CheckedSpec, Expr, Number, PriorDecl
+from ..language.distributions import DISTRIBUTIONS, TRUNCATABLE, bind_arguments
 from .curves import RUN_RATE, RUN_SHAPE
-from .language.evaluate import evaluate, names_in, unparse
+from ..language.evaluate import evaluate, names_in, unparse
 from .likelihood import DEFAULT_DRIFT, NOISE_RATE, NOISE_SHAPE
 from .roles import Roles
 
@@ -142,7 +142,7 @@ class Prior:
 @lru_cache(maxsize=None)
 def _written(text: str) -> PriorDecl:
     """A default prior's text, parsed by the spec language itself."""
-    from .language.parse import parse
+    from ..language.parse import parse
 
     (statement,) = parse(f"p ~ {text}\n", "<default prior>").statements
     return statement

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import curves
-from .compile import law_value
-from .data import prepare
-from .likelihood import Likelihood, distance_beyond
-from .posterior import FitResult
+from ..model import curves
+from ..model.compile import law_value
+from ..model.data import prepare
+from ..model.likelihood import Likelihood, distance_beyond
+from ..posterior.result import FitResult
 
 
 # a point fit (--method map) has no posterior: its interval is this many noise draws around the

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .language.ast import Binary, Call, CheckedSpec, Expr, Name, Number, Unary
-from .language.evaluate import names_in, nodes, unparse
+from ..language.ast import Binary, Call, CheckedSpec, Expr, Name, Number, Unary
+from ..language.evaluate import names_in, nodes, unparse
 
 
 @dataclass(frozen=True)

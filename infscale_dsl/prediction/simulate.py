@@ -23,7 +23,7 @@ from ..language import load_spec
 from ..language.ast import CheckedSpec
 from ..language.evaluate import names_in
 
-MODELS = Path(__file__).resolve().parents[1] / "models"
+MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def simulate(spec: CheckedSpec, params: Mapping[str, object], inputs: pd.DataFrame, *,

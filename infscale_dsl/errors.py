@@ -100,3 +100,21 @@ def render(diagnostics: list[Diagnostic], limit: int = 20) -> str:
     if len(diagnostics) > limit:
         blocks.append(f"... and {len(diagnostics) - limit} more")
     return "\n".join(blocks)
+
+
+def require_extra(module: str, extra: str, needed_for: str):
+    """Import an optional package, or say which extra of infscale-dsl installs it. A package
+    that is there but lacks a dependency of its own is reported as that, not as absent."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        install = f"pip install 'infscale-dsl[{extra}]'"
+        missing = error.name or module
+        if missing.partition(".")[0] != module.partition(".")[0]:
+            raise ConfigError(Diagnostic(
+                f"{needed_for} needs {module!r}, which is installed but cannot import its dependency {missing!r}",
+                hint=f"install it with its dependencies: {install}")) from None
+        raise ConfigError(Diagnostic(f"{needed_for} needs the {module!r} package, which is not installed",
+                                     hint=install)) from None

@@ -13,7 +13,6 @@ go on. Ray and submitit are optional extras, imported only when asked for.
 from __future__ import annotations
 
 import concurrent.futures
-import importlib
 import math
 import multiprocessing
 import re
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import ConfigError, Diagnostic
+from .errors import ConfigError, Diagnostic, require_extra
 
 BACKENDS = ("local", "ray", "slurm", "slurm-local")  # slurm-local: the SLURM path, run on this machine
 
@@ -117,7 +116,7 @@ class RayExecutor(Executor):
     local Ray instance of `workers` CPUs. A task whose worker dies is retried `max_retries` times."""
 
     def __init__(self, address: str | None = None, workers: int | None = None, max_retries: int = 1):
-        self.ray = _require("ray", "ray", "ray")
+        self.ray = require_extra("ray", "ray", "--on ray")
         self.max_retries, self.local = max_retries, address is None
         self.started = not self.ray.is_initialized()
         if self.started:  # worker output goes to each task's own log, not over the progress bar
@@ -161,7 +160,7 @@ class SubmititExecutor(Executor):
     LocalExecutor runs the same jobs as processes here, `workers` at a time."""
 
     def __init__(self, options: SlurmOptions, local: bool = False, workers: int = 1):
-        self.submitit = _require("submitit", "slurm", "slurm-local" if local else "slurm")
+        self.submitit = require_extra("submitit", "slurm", "--on slurm-local" if local else "--on slurm")
         self.options, self.local, self.workers = options, local, workers
 
     def map(self, fn, tasks, resources=Resources()):
@@ -237,11 +236,3 @@ def make_executor(on: str = "local", workers: int = 1, address: str | None = Non
 
 def _call(fn: Callable, *args):
     return fn(*args)  # ray.remote takes Python functions only, not builtins such as operator.add
-
-
-def _require(module: str, extra: str, on: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(Diagnostic(f"--on {on} needs the {module!r} package, which is not installed",
-                                     hint=f"pip install 'infscale-dsl[{extra}]'")) from None

@@ -8,7 +8,7 @@ import pytest
 import infscale_dsl as isd
 from infscale_dsl import errors
 from infscale_dsl.cli import main
-from infscale_dsl.errors import ConfigError, DataError, InfscaleError, LawError, SpecError
+from infscale_dsl.errors import ConfigError, DataError, InfscaleError, LawError, SpecError, require_extra
 from infscale_dsl.report.conditions import Condition
 
 SPEC = "loss ~ A/N^alpha + E\nalpha ~ Normal(0.5, 0.2)\n"
@@ -105,3 +105,15 @@ def test_the_cli_exits_2_on_a_config_error(files, capsys):
     (files / "sweep.toml").write_text("seed = \n")
     assert main(["sweep", str(files / "sweep.toml"), "-o", str(files / "runs.parquet"), "--quiet"]) == 2
     assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_an_extra_whose_own_dependency_is_missing_is_not_reported_as_absent(tmp_path, monkeypatch):
+    (tmp_path / "half_installed").mkdir()
+    (tmp_path / "half_installed" / "__init__.py").write_text("import no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError) as error:
+        require_extra("half_installed", "corpus", "the default corpus")
+    assert "installed but cannot import its dependency 'no_such_dependency_xyz'" in str(error.value)
+    assert error.value.diagnostics[0].hint == "install it with its dependencies: pip install 'infscale-dsl[corpus]'"
+    with pytest.raises(ConfigError, match="needs the 'not_installed_xyz' package, which is not installed"):
+        require_extra("not_installed_xyz", "ray", "--on ray")

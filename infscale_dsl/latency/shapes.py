@@ -45,7 +45,7 @@ DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
-class Shape:
+class Shape(sizes.ShapeSizes):
     """A decoder-only transformer's shape: pre-norm, rotary, SwiGLU, grouped-query attention."""
 
     d_model: int
@@ -60,14 +60,6 @@ class Shape:
     @property
     def label(self) -> str:
         return self.name or f"{self.d_model}x{self.n_layers}"
-
-    @property
-    def head_dim(self) -> int:
-        return sizes.head_dim(self.d_model, self.n_heads)
-
-    @property
-    def ffn_hidden(self) -> int:
-        return sizes.ffn_hidden(self.d_model, self.ffn_multiplier)
 
     @property
     def non_embedding_params(self) -> int:

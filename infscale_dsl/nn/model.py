@@ -23,7 +23,7 @@ from . import sizes
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(sizes.ShapeSizes):
     d_model: int = 64
     n_layers: int = 2
     n_heads: int = 4
@@ -51,14 +51,6 @@ class ModelConfig:
         if problems:
             raise ConfigError([Diagnostic(p, hint="choose d_model = n_heads * an even head_dim, "
                                           "and n_heads a multiple of n_kv_heads") for p in problems])
-
-    @property
-    def head_dim(self) -> int:
-        return sizes.head_dim(self.d_model, self.n_heads)
-
-    @property
-    def ffn_hidden(self) -> int:
-        return sizes.ffn_hidden(self.d_model, self.ffn_multiplier)
 
     @property
     def aspect_ratio(self) -> float:

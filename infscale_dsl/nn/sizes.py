@@ -31,3 +31,16 @@ def parameter_counts(d_model: int, n_layers: int, n_heads: int, n_kv_heads: int,
     non_embedding = n_layers * (attention + mlp + norms) + d  # + the final norm
     embedding = vocab * d * (1 if tie_embeddings else 2)
     return dict(total=non_embedding + embedding, non_embedding=non_embedding, embedding=embedding)
+
+
+class ShapeSizes:
+    """The widths every shape record derives the same way: mixed into the model's config
+    (model.py) and latency's Shape, which both carry d_model, n_heads and ffn_multiplier."""
+
+    @property
+    def head_dim(self) -> int:
+        return head_dim(self.d_model, self.n_heads)
+
+    @property
+    def ffn_hidden(self) -> int:
+        return ffn_hidden(self.d_model, self.ffn_multiplier)

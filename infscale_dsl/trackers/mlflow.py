@@ -13,8 +13,8 @@ from typing import Iterable
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from ..errors import DataError, Diagnostic
-from .table import Columns, Imported, TrackedRun, by_step, names_hint, require, runs_table
+from ..errors import DataError, Diagnostic, require_extra
+from .table import Columns, Imported, TrackedRun, by_step, names_hint, runs_table
 
 PAGE = 1000  # runs per search request
 
@@ -24,7 +24,7 @@ def read_mlflow(tracking_uri: str, columns: Columns, *, experiments: tuple[str, 
                 include_unfinished: bool = False) -> Imported:
     """The runs of `experiments` (names; default every active experiment) that match
     `filter_string` (MLflow's search syntax, e.g. "params.optimizer = 'adam'")."""
-    mlflow = require("mlflow", "mlflow", "an MLflow store")
+    mlflow = require_extra("mlflow", "mlflow", "reading an MLflow store")
     _check_local_store(tracking_uri)
     try:
         client = mlflow.MlflowClient(tracking_uri=tracking_uri)  # opens the store: may refuse it

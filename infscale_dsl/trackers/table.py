@@ -9,7 +9,6 @@ the runs do log: nothing is matched loosely.
 from __future__ import annotations
 
 import difflib
-import importlib
 import math
 import re
 from collections import Counter
@@ -81,15 +80,6 @@ class Imported:
             lines.append(f"skipped {len(self.skipped)}:")
             lines += [f"  {skip}" for skip in self.skipped]
         return "\n".join(lines)
-
-
-def require(module: str, extra: str, tracker: str):
-    """Import a tracker's library, or say which extra installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(Diagnostic(f"reading {tracker} needs the {module!r} package, which is not installed",
-                                     hint=f"pip install 'infscale-dsl[{extra}]'")) from None
 
 
 def by_step(steps, values) -> pd.Series:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataError, Diagnostic
-from .table import Columns, Imported, TrackedRun, by_step, require, runs_table
+from ..errors import DataError, Diagnostic, require_extra
+from .table import Columns, Imported, TrackedRun, by_step, runs_table
 
 
 def read_tensorboard(logdir: str | Path, columns: Columns, *, history: bool = False,
                      name_pattern: str | None = None) -> Imported:
-    tbparse = require("tbparse", "tensorboard", "TensorBoard event files")
+    tbparse = require_extra("tbparse", "tensorboard", "reading TensorBoard event files")
     logdir = Path(logdir)
     if not logdir.is_dir():
         raise DataError(Diagnostic("no such folder", filename=str(logdir),

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataError, Diagnostic
+from ..errors import DataError, Diagnostic, require_extra
 from ..tables import read_frame
-from .table import Columns, Imported, TrackedRun, by_step, names_hint, require, runs_table
+from .table import Columns, Imported, TrackedRun, by_step, names_hint, runs_table
 
 EXPORT_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet")
 FINISHED = "finished"  # W&B's state of a run that ended well
@@ -40,7 +40,7 @@ def read_wandb(path: str | Path, columns: Columns, *, run_column: str = "Name", 
     if path.suffix.lower() in EXPORT_SUFFIXES:
         runs = _exported_runs(path, run_column, history)
     else:
-        require("wandb", "wandb", "W&B run folders")
+        require_extra("wandb", "wandb", "reading W&B run folders")
         with ThreadPoolExecutor() as pool:  # each run is read by a wandb process of its own
             runs = list(pool.map(lambda file: _folder_run(file, history), _run_files(path)))
     return runs_table(runs, columns, str(path), history=history, name_pattern=name_pattern,

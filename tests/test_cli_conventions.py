@@ -188,3 +188,15 @@ def test_help_loads_nothing_heavy_and_check_no_fitting_stack():
     assert run_cli("--help") == []
     assert run_cli("latency", "--help") == []
     assert run_cli("check", SPEC, "examples/data/cpu_small_runs.parquet") == ["numpy", "pandas"]
+
+
+def test_show_without_a_table_reads_the_spec_without_the_fitting_stack():
+    """`show spec.law` prints the priors from the spec alone: importing jax, numpyro, pandas
+    or scipy would cost seconds (issue 12: under a second)."""
+    code = ("import sys\nfrom infscale_dsl.cli import main\n"
+            "assert main(['show', 'models/chinchilla.law', '-q']) == 0\n"
+            "print(sorted(m for m in ('jax', 'numpyro', 'pandas', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -160,11 +160,12 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from ..model.compile import compile_spec
-    from ..model.data import prepare
     from ..language import load_spec
-    from ..tables import read_table
 
-    if args.table:
+    if args.table:  # pandas only here: without a table, `show` reads the spec alone
+        from ..model.data import prepare
+        from ..tables import read_table
+
         table = read_table(args.table)
         spec = load_spec(Path(args.spec), columns=table.columns)
         compiled = compile_spec(spec, prepare(spec, table, filename=table_name(args.table)))

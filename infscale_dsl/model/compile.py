@@ -20,16 +20,11 @@ What the compiler does so that NUTS samples well with no tuning by the user:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 
 from . import curves
-from .data import PreparedData
 from ..errors import Diagnostic, SpecError
 from .likelihood import Likelihood
 from ..language.ast import CheckedSpec, Law
@@ -37,6 +32,9 @@ from ..language.distributions import bind_arguments
 from ..language.evaluate import evaluate, names_in
 from .priors import Prior, choose_priors
 from .roles import OffsetSum, PowerTerm, Roles, find_roles
+
+if TYPE_CHECKING:
+    from .data import PreparedData
 
 LOG_REF_SUFFIX = "__log_ref"  # sampling site of a coefficient: log of its term at typical X
 LOG_SUM_SUFFIX = "__log_sum"  # sampling site of an offset sum: log of offset + terms at typical X
@@ -61,9 +59,11 @@ class CompiledModel:
     # ---- evaluation -------------------------------------------------------------------------
 
     def law_value(self, law: Law, params: Mapping[str, object], values: Mapping[str, object]):
+        import jax.numpy as jnp
+
         return law_value(self.spec, law, params, values, jnp)
 
-    # ---- the NumPyro model ------------------------------------------------------------------
+    # ---- the NumPyro model (jax and numpyro imported where used: `show` needs neither) ------
 
     def sample_order(self) -> list[str]:
         """Parameters in an order where each prior's hyperparameters and each coefficient's
@@ -88,6 +88,8 @@ class CompiledModel:
 
     def draw_prior_only(self, key, scales: Mapping[str, object], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         """Independent draws (shape) of each prior-only parameter."""
+        import jax
+
         draws = {}
         for name, name_key in zip(self.prior_only, jax.random.split(key, max(1, len(self.prior_only)))):
             draws[name] = np.asarray(self.priors[name].build(scales).sample(name_key, shape))
@@ -124,6 +126,8 @@ class CompiledModel:
         """Sample every parameter but `skip` (inside a numpyro model); returns name -> value.
         `scales` (see `inputs`) seed the environment the priors read, under names with a
         colon, which no parameter can have."""
+        import numpyro
+
         params: dict[str, object] = dict(scales)
         order = self.sample_order()
         # an offset sum is sampled where its last member comes in the order: all its members'
@@ -148,6 +152,10 @@ class CompiledModel:
         return params
 
     def _sample_coefficient(self, name: str, params: dict, start_mode: bool):
+        import jax.numpy as jnp
+        import numpyro
+        import numpyro.distributions as dist
+
         term = self.roles.term_for(name)
         choice = self.priors[name]
         site = name + LOG_REF_SUFFIX
@@ -163,6 +171,9 @@ class CompiledModel:
         """The coefficient whose term is exp(log_ref) at typical X; with `declared_prior`, a
         declared prior on the coefficient enters as a factor (and with `default_prior`, the
         default one on log_ref, for a site that does not carry it)."""
+        import jax.numpy as jnp
+        import numpyro
+
         term, choice = self.roles.term_for(name), self.priors[name]
         shift = sum(evaluate(e, params, jnp) * params[f"log_ref:{base}"] for base, e in term.powers)
         value = numpyro.deterministic(name, jnp.exp(log_ref - shift))
@@ -179,6 +190,11 @@ class CompiledModel:
         traded against a coefficient and its exponent (a curved ridge in E, log_ref) becomes a
         nearly straight one in (w, exponent). The map (s, w) -> (log E, log_ref) has Jacobian 1,
         so the priors of E (times E, for log E) and of the log_refs enter as factors unchanged."""
+        import jax
+        import jax.numpy as jnp
+        import numpyro
+        import numpyro.distributions as dist
+
         offset, coefficients = offset_sum.offset, offset_sum.coefficients
         y_ref = params[f"y_ref:{offset_sum.response}"]
         if start_mode:  # proper priors to draw starts from
@@ -198,6 +214,10 @@ class CompiledModel:
         return values
 
     def _sample_grouped(self, name: str, params: dict):
+        import jax.numpy as jnp
+        import numpyro
+        import numpyro.distributions as dist
+
         parameter = self.spec.parameters[name]
         family = parameter.prior.distribution.name
         arguments = {k: evaluate(e, params, jnp) for k, e in bind_arguments(parameter.prior.distribution).items()}
@@ -213,6 +233,8 @@ class CompiledModel:
         reused for new data of the same shapes:
         laws[response][name]: the values on that law's rows (n_law_rows,);
         scales: y_ref:<response>, y_sd:<response> (defaults' scales), log_ref:<X> (centring)."""
+        import jax.numpy as jnp
+
         laws = {law.response: {n: jnp.asarray(np.asarray(v)[data.rows[law.response]])
                                for n, v in data.values.items()}
                 for law in self.spec.laws}
@@ -227,6 +249,9 @@ class CompiledModel:
         unobserved (predictive draws); `likelihood=False` keeps only the priors; `start_mode`
         swaps improper sampling priors for proper ones so point-fit starts can be drawn;
         `collapse` integrates the `collapsed` noise scales out (what NUTS samples)."""
+        import jax.numpy as jnp
+        import numpyro
+
         skip = self.collapsed if collapse else ()
 
         def numpyro_model(inputs):
@@ -306,7 +331,7 @@ class CompiledModel:
 
 
 def law_value(spec: CheckedSpec, law: Law, params: Mapping[str, object],
-              values: Mapping[str, object], xp=jnp):
+              values: Mapping[str, object], xp):
     """The law's value for every row of `values` (numpy or jax.numpy as `xp`). Grouped
     parameters are indexed by the rows' category codes; params may carry a leading draws
     axis: scalars (S, 1), grouped (S, n_levels), giving (S, n_rows)."""

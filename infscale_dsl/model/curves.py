@@ -30,12 +30,14 @@ a schedule column where the table has one (the sweep writes `schedule_fraction`)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
-import pandas as pd
 
 from ..language.ast import CheckedSpec, Law
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # the default prior of tau_<response> on the log scale: tau^2 ~ InverseGamma(RUN_SHAPE, RUN_RATE),
 # median tau 0.02, 90 % between 0.01 and 0.07 (on the identity scale, times the response's
@@ -150,6 +152,8 @@ def point_scales(residual: np.ndarray, codes: np.ndarray, n_runs: int) -> tuple[
 def new_run_offsets(spec: CheckedSpec, tau: np.ndarray, table: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     """(S, n_rows) offsets of new runs, one per draw of tau (S,): rows of `table` with the same
     run id share one; rows without the column, or without an id, are each a run of their own."""
+    import pandas as pd
+
     column = spec.curves.column
     if column in table.columns:
         codes, labels = pd.factorize(table[column].reset_index(drop=True))

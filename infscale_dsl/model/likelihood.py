@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
-from scipy.optimize import nnls
 
 from ..language.ast import Law, Noise
 
@@ -142,6 +141,8 @@ def distance_beyond(values: Mapping[str, np.ndarray], support: Mapping[str, np.n
         else:
             width = np.ptp(fitted[i]) or 1.0
             fitted[i], rows[i] = fitted[i] / width, rows[i] / width
+    from scipy.optimize import nnls  # here: `show` imports this module and needs no scipy
+
     fitted = np.unique(fitted, axis=1)
     # the nearest point of the hull: convex weights w >= 0 with sum 1 (a heavy extra row) by NNLS
     heavy = 1e3 * (1 + np.abs(fitted).max())

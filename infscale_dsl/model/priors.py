@@ -29,10 +29,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
-import numpyro.distributions as dist
 
 from ..language.ast import CheckedSpec, Expr, Number, PriorDecl
 from ..language.distributions import DISTRIBUTIONS, TRUNCATABLE, bind_arguments
@@ -40,6 +39,9 @@ from .curves import RUN_RATE, RUN_SHAPE
 from ..language.evaluate import evaluate, names_in, unparse
 from .likelihood import DEFAULT_DRIFT, NOISE_RATE, NOISE_SHAPE
 from .roles import Roles
+
+if TYPE_CHECKING:
+    import numpyro.distributions as dist
 
 DATA_SCALES = ("y_ref", "y_sd")  # what a default prior's arguments may read besides numbers
 
@@ -106,6 +108,7 @@ class Prior:
         """The numpyro distribution; `env` holds the parameters sampled so far and the data's
         scales under `y_ref:<response>` and `y_sd:<response>`."""
         import jax.numpy as jnp
+        import numpyro.distributions as dist
 
         if self.source == "default":
             env = dict(env) | {s: env[f"{s}:{self.response}"] for s in DATA_SCALES if f"{s}:{self.response}" in env}

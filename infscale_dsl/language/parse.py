@@ -71,13 +71,16 @@ class _BracketNewlines:
 
 @lru_cache(maxsize=1)
 def law_parser() -> Lark:
-    """The Lark parser, built once per process; it returns ast statements, not a tree."""
+    """The Lark parser, built once per process; it returns ast statements, not a tree. Lark
+    keeps the analysed grammar in the temporary folder, keyed by the grammar's hash and its
+    options, so a new process loads it instead of building the tables again."""
     return Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
         keep_all_tokens=True,
         transformer=_SpecBuilder(),
         postlex=_BracketNewlines(),
+        cache=True,
     )
 
 

@@ -26,6 +26,11 @@ from typing import Any, Callable, Iterator
 from .errors import ConfigError, Diagnostic, require_extra
 
 BACKENDS = ("local", "ray", "slurm", "slurm-local")  # slurm-local: the SLURM path, run on this machine
+# Tasks a Ray worker process runs before a fresh one replaces it. jaxlib 0.10's CPU compiler
+# keeps what it maps for compiled programs: each fit of a new table shape left about 3,000 more
+# memory mappings in the process, so one that ran some 24 fits hit the kernel's 65,530 and died
+# ("LLVM ERROR: Unable to allocate section memory").
+TASKS_PER_WORKER = 4
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,9 @@ class InProcess(Executor):
 
 
 class LocalProcesses(Executor):
-    """A pool of fresh Python processes on this machine (spawned: JAX's threads do not survive fork)."""
+    """A pool of fresh Python processes on this machine (spawned: JAX's threads do not survive
+    fork). Its workers are not replaced after TASKS_PER_WORKER tasks: on Python 3.11,
+    ProcessPoolExecutor's max_tasks_per_child hung here once a worker was replaced."""
 
     def __init__(self, workers: int):
         self.workers = workers
@@ -135,8 +142,8 @@ class RayExecutor(Executor):
                         f"each task asks for {need:g} {name}s but the local Ray instance has {available.get(name, 0):g}",
                         hint="lower the task's resources, raise --workers, or pass --address of a bigger cluster"))
         memory = None if resources.memory_gb is None else int(resources.memory_gb * 2**30)
-        remote = ray.remote(_call).options(num_cpus=resources.cpus, num_gpus=resources.gpus, memory=memory,
-                                           max_retries=self.max_retries)
+        remote = ray.remote(max_calls=TASKS_PER_WORKER)(_call).options(
+            num_cpus=resources.cpus, num_gpus=resources.gpus, memory=memory, max_retries=self.max_retries)
         pending = {remote.remote(fn, *task): index for index, task in enumerate(tasks)}
         try:
             while pending:

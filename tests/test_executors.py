@@ -3,6 +3,7 @@ the sbatch file asks for what the tasks need, and a missing extra names the inst
 
 Task functions come from the standard library: Ray and submitit workers import a function by
 its module, and these test modules are not importable there."""
+import math
 import operator
 import os
 import stat
@@ -13,7 +14,7 @@ import pytest
 
 from infscale_dsl.cli import main
 from infscale_dsl.errors import LawError
-from infscale_dsl.executors import Resources, SlurmOptions, SubmititExecutor, make_executor
+from infscale_dsl.executors import TASKS_PER_WORKER, Resources, SlurmOptions, SubmititExecutor, make_executor
 
 needs_extras = pytest.mark.skipif(find_spec("ray") is None or find_spec("submitit") is None,
                                   reason="needs the [ray] and [slurm] extras")
@@ -47,6 +48,18 @@ def test_values_and_errors_come_back_per_task(on, workers, tmp_path):
     assert (outcomes[0].value, outcomes[2].value) == (0.5, 3.0)
     assert outcomes[0].error is None and outcomes[2].error is None
     assert "ZeroDivisionError" in outcomes[1].error  # one failure, the others still ran
+
+
+@needs_extras
+@pytest.mark.parametrize("on", ["ray"])
+def test_a_worker_process_is_replaced_after_a_few_tasks(on, tmp_path):
+    """Long-lived workers pile up what jaxlib's compiler never gives back (see TASKS_PER_WORKER)."""
+    n_tasks = 2 * TASKS_PER_WORKER + 1
+    outcomes = run_all(on, 2, os.getpid, [()] * n_tasks, tmp_path)  # (one worker runs in this process)
+    pids = [outcome.value for outcome in outcomes.values()]
+    assert None not in pids and os.getpid() not in pids
+    assert max(pids.count(pid) for pid in set(pids)) <= TASKS_PER_WORKER
+    assert len(set(pids)) >= math.ceil(n_tasks / TASKS_PER_WORKER)
 
 
 @needs_extras

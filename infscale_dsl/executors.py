@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 from .errors import ConfigError, Diagnostic, require_extra
 
 BACKENDS = ("local", "ray", "slurm", "slurm-local")  # slurm-local: the SLURM path, run on this machine
-# Tasks a Ray worker process runs before a fresh one replaces it. jaxlib 0.10's CPU compiler
+# Tasks a worker process runs (about; exactly, on Ray) before a fresh one replaces it. jaxlib 0.10's CPU compiler
 # keeps what it maps for compiled programs: each fit of a new table shape left about 3,000 more
 # memory mappings in the process, so one that ran some 24 fits hit the kernel's 65,530 and died
 # ("LLVM ERROR: Unable to allocate section memory").
@@ -95,18 +95,24 @@ class InProcess(Executor):
 
 
 class LocalProcesses(Executor):
-    """A pool of fresh Python processes on this machine (spawned: JAX's threads do not survive
-    fork). Its workers are not replaced after TASKS_PER_WORKER tasks: on Python 3.11,
-    ProcessPoolExecutor's max_tasks_per_child hung here once a worker was replaced."""
+    """Pools of fresh Python processes on this machine (spawned: JAX's threads do not survive
+    fork). A pool takes `workers * TASKS_PER_WORKER` tasks and is then replaced, so no process
+    runs more than that many (ProcessPoolExecutor's own max_tasks_per_child hung on Python 3.11)."""
 
     def __init__(self, workers: int):
         self.workers = workers
 
     def map(self, fn, tasks, resources=Resources()):
+        tasks = list(tasks)
+        per_pool = self.workers * TASKS_PER_WORKER
+        for start in range(0, len(tasks), per_pool):
+            yield from self._map_pool(fn, tasks[start:start + per_pool], start)
+
+    def _map_pool(self, fn, tasks, first_index: int):
         context = multiprocessing.get_context("spawn")
         pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
         try:
-            futures = {pool.submit(fn, *task): index for index, task in enumerate(tasks)}
+            futures = {pool.submit(fn, *task): first_index + i for i, task in enumerate(tasks)}
             for future in concurrent.futures.as_completed(futures):
                 try:
                     yield Outcome(futures[future], value=future.result())

@@ -39,6 +39,23 @@ def test_checks_on_a_law_that_follows_its_data_find_nothing():
     assert report["laws"]["loss"]["r2"] > 0.9 and report["laws"]["loss"]["noise_share"] < 0.3
 
 
+def test_an_input_held_at_one_value_is_noted_not_failed():
+    """The seed law on runs of one shape (R = 64 in every fitted row): the data cannot say how
+    loss moves with R, so the fit says predictions at other R rest on the priors."""
+    rng = np.random.default_rng(3)
+    N = np.exp(rng.uniform(np.log(1e7), np.log(1e9), 12))
+    D = 20 * N
+    law = (2.0 + 400 / N ** 0.34 + 400 / D ** 0.34) * (1 + 0.001 * 64 ** 0.34)
+    y = law * np.exp(0.01 * rng.standard_normal(12))
+    spec = load_spec("R = d_model / n_layers\nloss ~ (E + A/N^a + B/D^a) * (1 + eps * R^a)",
+                     columns=["N", "D", "d_model", "n_layers", "loss"])
+    inputs = {"N": N, "D": D, "R": np.full(12, 64.0)}
+    report = misfit_checks(spec, {"loss": law[None, :].repeat(10, 0)}, {"loss": y}, {"loss": inputs}, {"loss": 0.01})
+    assert report["problems"] == []
+    (note,) = report["notes"]
+    assert note.startswith("R takes one value (64) in the 12 fitted rows of loss")
+
+
 def test_a_noise_scale_near_the_data_spread_is_misfit():
     rng = np.random.default_rng(2)
     N = np.exp(rng.uniform(np.log(1e7), np.log(1e9), 30))

@@ -32,6 +32,9 @@ def test_roles_of_the_seed_law(table):
     assert compiled.log_reference["R"] == pytest.approx(np.log(32.0))
     # default priors read the response's scale: the offset's Gamma(2, rate) has its median as mean
     assert compiled.priors["E"].text == f"Gamma(2, {2 / table.loss.median():.4g})"
+    # a term added to a number is a correction to it: median 5 % of the number (here 1)
+    assert compiled.priors["eps"].text == f"Normal({np.log(0.05):.6g}, 2)"
+    assert compiled.priors["eps"].on.startswith("log(eps*R^alpha")
 
 
 def test_a_coefficient_used_twice_is_not_reparametrised():

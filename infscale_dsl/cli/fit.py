@@ -136,6 +136,7 @@ def format_summary(result) -> str:
     else:
         lines.append("DIAGNOSTICS FAILED: do not trust this posterior yet")
         lines.extend(f"  - {problem}" for problem in diagnostics["problems"])
+    lines.extend(f"note: {note}" for note in result.checks.get("notes", []))
     return "\n".join(lines)
 
 

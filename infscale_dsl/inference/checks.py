@@ -37,9 +37,10 @@ MIN_ROWS_PER_PARAMETER = 5  # below it the Pareto k check is reported, not part 
 def misfit_checks(spec: CheckedSpec, law_draws: Mapping[str, np.ndarray],
                   observed: Mapping[str, np.ndarray], inputs: Mapping[str, Mapping[str, np.ndarray]],
                   sigma: Mapping[str, float], idata=None) -> dict:
-    """Per response: r2, noise_share, trend {input: rho}, max_pareto_k; plus `problems`.
+    """Per response: r2, noise_share, trend {input: rho}, max_pareto_k; plus `problems` (they fail
+    the gate) and `notes` (they do not: an input the fitted rows hold at one value).
     law_draws[r] (S, n): the law per draw on r's rows; observed[r] (n,); inputs[r][x] (n,)."""
-    report: dict = {"laws": {}, "problems": []}
+    report: dict = {"laws": {}, "problems": [], "notes": []}
     pareto_k = _pareto_k(idata)
     for law in spec.laws:
         r = law.response
@@ -50,6 +51,7 @@ def misfit_checks(spec: CheckedSpec, law_draws: Mapping[str, np.ndarray],
         spread = float(np.std(y))
         r2 = 1 - float(np.sum(residual ** 2) / np.sum((y - y.mean()) ** 2)) if spread > 0 else float("nan")
         share = float(sigma[r] / spread) if spread > 0 else float("nan")
+        report["notes"] += _constant_inputs(spec, law, inputs[r])
         trend = {}
         if len(y) >= MIN_ROWS_FOR_TREND and np.all(np.isfinite(residual)):
             for name in spec.law_inputs(law):
@@ -65,6 +67,19 @@ def misfit_checks(spec: CheckedSpec, law_draws: Mapping[str, np.ndarray],
                              "max_pareto_k": _plain(k), "pareto_k_checked": bool(k_checked)}
         report["problems"] += _problems(r, r2, share, trend, k if k_checked else None)
     return report
+
+
+def _constant_inputs(spec: CheckedSpec, law, inputs: Mapping[str, np.ndarray]) -> list[str]:
+    """A note per input of the law that takes one value in the fitted rows: the data say nothing
+    about how the response moves with it (the seed law on 6 runs of one shape: R = 64 in all)."""
+    notes = []
+    for name in spec.law_inputs(law):
+        x = np.asarray(inputs[name], dtype=float)
+        if len(x) > 1 and np.ptp(x) == 0:
+            notes.append(f"{name} takes one value ({x[0]:.4g}) in the {len(x)} fitted rows of {law.response}: "
+                         f"how {law.response} moves with {name} comes from the priors alone, and so do "
+                         f"predictions at other values of {name}")
+    return notes
 
 
 def _problems(response: str, r2: float, share: float, trend: dict, k: float | None) -> list[str]:

@@ -8,10 +8,10 @@ groups arviz's tools expect (`complete_inference_data`): `az.summary(idata)` and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import arviz as az
 import numpy as np
 import pandas as pd
 
@@ -20,6 +20,8 @@ from . import folder as fitfolder
 from ..language.ast import CheckedSpec
 
 if TYPE_CHECKING:
+    import arviz as az
+
     from ..model.compile import CompiledModel
     from ..model.data import PreparedData
 
@@ -33,7 +35,7 @@ PRIOR_DRAWS = 500  # prior and prior-predictive draws stored with a fit (one cha
 class FitResult:
     spec: CheckedSpec
     method: str  # "nuts" | "map"
-    idata: az.InferenceData
+    idata: az.InferenceData | fitfolder.StoredInferenceData  # the latter: a loaded fit, read as needed
     levels: dict[str, tuple[str, ...]]
     data_ranges: dict[str, tuple[float, float]]  # data/derived name -> observed (min, max)
     n_obs: dict[str, int]  # response -> rows fitted
@@ -46,10 +48,12 @@ class FitResult:
     checks: dict = field(default_factory=dict)  # posterior-predictive checks (checks.py)
     # response -> input -> its values on the fitted rows: predictions measure from their hull
     support: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    table: pd.DataFrame = field(init=False, repr=False)  # per-parameter summary
 
-    def __post_init__(self):
-        self.table = _summarise(self)
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """The per-parameter summary (see summary()), computed when first needed: `predict`
+        does not need it, nor arviz, which computes R-hat and ESS."""
+        return _summarise(self)
 
     def __repr__(self) -> str:
         verdict = "diagnostics ok" if self.diagnostics["ok"] else "DIAGNOSTICS FAILED"
@@ -136,6 +140,8 @@ class FitResult:
 
     def to_arviz(self) -> az.InferenceData:
         """The draws as arviz InferenceData (see complete_inference_data for its groups)."""
+        if isinstance(self.idata, fitfolder.StoredInferenceData):
+            self.idata = self.idata.to_inference_data()
         return self.idata
 
     def summary_json(self) -> dict:
@@ -169,6 +175,8 @@ class FitResult:
 
 
 def _summarise(result: FitResult) -> pd.DataFrame:
+    import arviz as az
+
     posterior = result.idata.posterior[list(result.spec.parameters)]
     several_chains = posterior.sizes["chain"] > 1 and posterior.sizes["draw"] > 3
     r_hat = az.rhat(posterior) if several_chains else None
@@ -222,6 +230,7 @@ def complete_inference_data(compiled: "CompiledModel", data: "PreparedData", ida
     prior, prior_predictive  PRIOR_DRAWS draws of the parameters from their priors, and the
                              runs they imply on the fitted rows.
     """
+    import arviz as az
     import jax  # here, not at the top: reading a fit folder needs no JAX
 
     spec = compiled.spec

@@ -99,6 +99,7 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
         mc_error_basis="sqrt(p (1 - p) / ESS), ESS the smallest bulk ESS (arviz, over chains) among the "
                        "parameters of the law and its noise scale",
         conditions=[str(c) for c in options.targets + options.budgets], candidates=[], notes=notes,
+        warnings=list(result.checks.get("notes", [])),  # an input the fitted rows hold at one value
     )
     if options.loss_unit:
         report.units[response] = options.loss_unit

@@ -37,7 +37,7 @@ def compare_fits(fits: dict[str, FitResult], response: str | None = None) -> Com
     if len(set(n_rows.values())) > 1:
         raise DataError(Diagnostic(f"the models were fitted on different rows of {response!r}: {n_rows}",
                                    hint="fit every model on the same table"))
-    idatas = {name: r.idata for name, r in fits.items()}
+    idatas = {name: r.to_arviz() for name, r in fits.items()}
     high, good = {}, {}
     with warnings.catch_warnings():
         # arviz warns of high Pareto k per call; `describe` names the rows once instead

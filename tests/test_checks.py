@@ -2,6 +2,7 @@
 fails the gate, and the report built on it says NOT RELIABLE."""
 import numpy as np
 import pandas as pd
+import pytest
 
 from infscale_dsl.inference.checks import misfit_checks
 from infscale_dsl.inference.fit import fit
@@ -12,6 +13,7 @@ from infscale_dsl.report.conditions import Condition
 LAW = "loss ~ E + A/N^alpha + B/D^beta"
 
 
+@pytest.mark.slow
 def test_chinchilla_law_on_loss_that_rises_with_N_fails_the_gate():
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"N": np.exp(rng.uniform(np.log(1e7), np.log(1e9), 40))})

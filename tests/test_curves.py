@@ -111,6 +111,7 @@ def test_a_point_fit_reads_tau_and_sigma_from_the_runs_mean_residuals(curves):
     assert 0.5 * spread < float(draws["tau_loss"][0]) < 2 * spread
 
 
+@pytest.mark.slow
 def test_declared_sigma_and_tau_priors_with_few_rows_per_run(tmp_path, capsys):
     """Runs of 2 rows: the offsets are sampled non-centred; sigma, declared, is sampled too."""
     table = curve_table(chinchilla, n_runs=12, fractions=(0.5, 1.0), seed=2)

@@ -29,6 +29,7 @@ def bent():
     return fit(spec, train, chains=2, warmup=300, draws=300, seed=0)
 
 
+@pytest.mark.slow
 def test_intervals_beyond_the_data_cover_a_law_that_bends_there(bent):
     far = pd.DataFrame({"N": [1e9, 3e9, 1e10, 3e10]})  # 2.3 to 5.7 log units beyond the data
     frame = predict(bent, far)
@@ -40,6 +41,7 @@ def test_intervals_beyond_the_data_cover_a_law_that_bends_there(bent):
     assert not ((q05 <= y) & (y <= q95)).any()
 
 
+@pytest.mark.slow
 def test_intervals_widen_with_distance_and_not_inside(bent):
     inside = pd.DataFrame({"N": [3e6, 1e7, 3e7]})
     outside = pd.DataFrame({"N": [1e9, 1e10, 1e11]})

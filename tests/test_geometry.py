@@ -66,6 +66,7 @@ def test_the_joint_offset_sum_keeps_the_priors(chinchilla_runs):
     assert stats.kstest(log_term[::5], stats.norm(np.log(y_ref), 3.0).cdf).pvalue > 0.01
 
 
+@pytest.mark.slow
 def test_integrating_sigma_out_gives_the_posterior_of_sampling_it():
     """`loss ~ E` on 6 runs: the fit (sigma integrated out, then drawn from its conditional)
     against a hand-written NumPyro model that samples sigma^2 ~ InverseGamma beside E."""
@@ -92,6 +93,7 @@ def test_integrating_sigma_out_gives_the_posterior_of_sampling_it():
         assert np.quantile(got["sigma_loss"], q) == pytest.approx(np.quantile(sigma, q), abs=0.1 * np.std(sigma))
 
 
+@pytest.mark.slow
 def test_draws_continue_until_the_gate_is_met(chinchilla_runs):
     spec = load_spec(CHINCHILLA, columns=chinchilla_runs.columns)
     # 4 x 50 draws cannot reach the gate's bulk ESS of 400: blocks of 50 follow, up to 400

@@ -45,6 +45,7 @@ def fits_or_says_why(name: str, rows: int | None) -> None:
 FAST = ("bian2025", "muennighoff2023")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FAST)
 def test_fit_on_as_many_rows_as_parameters(name):
     fits_or_says_why(name, None)

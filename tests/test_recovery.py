@@ -7,6 +7,7 @@ covers; a biased compiler or sampler misses by far more. How often the intervals
 draws is measured by benchmarks/calibration.py (88.3 % for nominal 90 %)."""
 import numpy as np
 import pandas as pd
+import pytest
 
 from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import load_spec
@@ -29,6 +30,7 @@ def covers(result, truth):
             for name, value in truth.items()}
 
 
+@pytest.mark.slow
 def test_recovers_chinchilla_law():
     rng = np.random.default_rng(1)
     table = grid(rng, 80)
@@ -40,6 +42,7 @@ def test_recovers_chinchilla_law():
     assert all(covers(result, truth | {"sigma_loss": 0.01}).values()), result.summary()
 
 
+@pytest.mark.slow
 def test_recovers_inference_aware_law_with_tied_exponent():
     rng = np.random.default_rng(2)
     table = grid(rng, 80)
@@ -53,6 +56,7 @@ def test_recovers_inference_aware_law_with_tied_exponent():
     assert all(covers(result, truth).values()), result.summary()
 
 
+@pytest.mark.slow
 def test_recovers_a_grouped_parameter():
     rng = np.random.default_rng(6)
     table = grid(rng, 90)
@@ -73,6 +77,7 @@ def test_recovers_a_grouped_parameter():
     assert result.levels == {"family": ("dense", "moe", "ssm")}
 
 
+@pytest.mark.slow
 def test_recovers_two_laws_on_their_own_rows():
     """A loss law and a latency law in one file; each row has one of the two responses."""
     rng = np.random.default_rng(4)
@@ -95,6 +100,7 @@ def test_recovers_two_laws_on_their_own_rows():
     assert all(covers(result, loss_truth | latency_truth).values()), result.summary()
 
 
+@pytest.mark.slow
 def test_studentt_noise_on_the_identity_scale_shrugs_off_outliers():
     """Heavy-tailed noise: a few runs 10 % off do not pull the law away from the truth."""
     rng = np.random.default_rng(5)

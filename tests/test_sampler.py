@@ -67,6 +67,7 @@ def runs():
     return pd.DataFrame({"N": n, "loss": (300 * n**-0.3 + 1.8) * np.exp(0.01 * rng.standard_normal(60))})
 
 
+@pytest.mark.slow
 def test_auto_keeps_the_laplace_metric_when_the_fit_passes(runs):
     spec = check(parse(SPEC, "power.law"), runs.columns)
     result = fit(spec, runs, seed=0)  # the defaults: 4 chains x 500 draws after 500 warm-up
@@ -85,6 +86,7 @@ def test_mixing_in_the_first_quarter_of_warm_up_is_measured_per_draw():
     assert _ess_per_draw(sticky) < 0.2
 
 
+@pytest.mark.slow
 def test_adapt_re_estimates_the_metric_in_one_run(runs):
     spec = check(parse(SPEC, "power.law"), runs.columns)
     result = fit(spec, runs, warmup=300, draws=300, max_draws=300, seed=0, mass="adapt")
@@ -110,6 +112,7 @@ def test_unknown_mass_matrix_is_refused(runs):
         fit(spec, runs, mass="diagonal")
 
 
+@pytest.mark.slow
 def test_a_declared_prior_on_a_coefficient_is_not_read_as_data(runs):
     # the prior on A enters the model as a factor site; the log-likelihood keeps only the law's rows
     source = SPEC.replace("loss ~", "A ~ LogNormal(5, 3)\nloss ~")

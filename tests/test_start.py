@@ -48,6 +48,7 @@ def main27(shared_data, tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_the_seed_main_fit_starts_at_every_seed(main27):
     table = pd.read_csv(main27 / "main27.csv")
     spec = load_spec(main27 / "spec.law", columns=table.columns)
@@ -56,6 +57,7 @@ def test_the_seed_main_fit_starts_at_every_seed(main27):
         assert np.isfinite(result.draws["E"]).all(), seed
 
 
+@pytest.mark.slow
 def test_the_seed_main_fit_starts_with_one_xla_thread(main27):
     """XLA's reductions on one thread take another numerical path than on several."""
     flags = "--xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false"

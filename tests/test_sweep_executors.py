@@ -54,6 +54,7 @@ def ray_instance():
     ray.shutdown()
 
 
+@pytest.mark.slow
 @needs_extras
 def test_local_ray_and_submitit_give_the_same_table(sweep_file, tmp_path, ray_instance):
     sweep = load_sweep(sweep_file())

@@ -90,3 +90,27 @@ def test_one_decisive_run_fails_the_gate_only_with_enough_rows_per_parameter():
         assert report["laws"]["loss"]["max_pareto_k"] > 1.0
         assert report["laws"]["loss"]["pareto_k_checked"] is checked
         assert any(p.startswith("influence") for p in report["problems"]) is checked
+
+
+@pytest.mark.slow
+def test_data_constrained_law_recovers_b_and_a_free_prior_on_b_is_flagged():
+    """Issue 9's second case: Muennighoff's law with B's old default, Normal(0, 2.5), passed the
+    gate with B at 13 (truth 1488) and a noise scale 20 times the truth. B now gets the role of a
+    scale (LogNormal(log y_ref, 5)) and is recovered; written back in by hand, the old prior fails
+    the gate. One synthetic table of 48 runs (simulate.py, sigma 0.01), RD and RN at defaults."""
+    from infscale_dsl.prediction.simulate import PUBLISHED, published_table
+
+    entry = PUBLISHED["muennighoff2023"]
+    table = published_table("muennighoff2023", 48, seed=0)
+    source = "\n".join(line for line in entry.spec().source.splitlines() if not line.startswith(("RD ~", "RN ~")))
+    result = fit(load_spec(source, columns=table.columns), table, seed=0)
+    assert result.diagnostics["ok"], result.diagnostics["problems"]
+    summary = result.summary()
+    assert summary.loc["B", "q05"] < entry.params["B"] < summary.loc["B", "q95"]
+    assert 0.7 * entry.sigma < summary.loc["sigma_loss", "median"] < 1.3 * entry.sigma
+
+    # no draws beyond the first 500 per chain: this fit does not mix, and more draws would not help
+    old_prior = fit(load_spec(source + "\nB ~ Normal(0, 2.5)\n", columns=table.columns), table, seed=0, max_draws=500)
+    assert not old_prior.diagnostics["ok"]
+    report = build_report(old_prior, table.head(2), ReportOptions(targets=[Condition("loss", "<=", 3.0)]))
+    assert not report.reliable

@@ -119,3 +119,27 @@ def test_a_declared_prior_on_a_coefficient_is_not_read_as_data(runs):
     result = fit(check(parse(source, "power.law"), runs.columns), runs, chains=2, warmup=20, draws=20, max_draws=20)
     assert list(result.idata.log_likelihood.data_vars) == ["loss"]
     assert result.idata.log_likelihood["loss"].shape == (2, 20, 60)
+
+
+def test_a_second_fit_of_the_same_structure_lowers_and_compiles_nothing(runs):
+    """Compiled programs are kept per model structure, with the data as arguments: a second fit
+    of the same spec to a table of the same shape traces its programs from nothing again, but
+    lowers none (a lowering is what a program costs before XLA or the disk cache sees it).
+    numpyro's model set-up runs traced, and the prior draws are one program each: run op by op,
+    each op was a program of its own, ~250 per fit read back from the disk cache in a new process."""
+    spec = check(parse("loss ~ E + A/N^alpha"), columns=runs.columns)
+    settings = dict(chains=2, warmup=60, draws=60, max_draws=60, mass="adapt")
+    fit(spec, runs, seed=0, **settings)
+    lowered = []
+
+    def listen(event, duration, **kwargs):
+        if event == "/jax/core/compile/jaxpr_to_mlir_module_duration":
+            lowered.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        other = runs.assign(loss=runs["loss"] * 1.01)  # other values, the same shapes
+        fit(spec, other, seed=1, **settings)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert lowered == []

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import misfit_checks
-from ..model.compile import CompiledModel, compile_spec, law_value
+from ..model.compile import CompiledModel, compile_spec, kept_jit, law_value
 from ..model.data import PreparedData, prepare
 from ..datasets import cache_dir
 from ..errors import Diagnostic, SpecError
@@ -119,8 +119,12 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
     flat |= noise
     result.samples |= {name: values.reshape(chains, draws) for name, values in noise.items()}
 
+    # one jitted program over all draws, kept per structure (run op by op, numpyro's loop over
+    # draws is a program of its own in every fit)
+    pointwise = kept_jit(("log-likelihood",) + compiled.structure_key(data),
+                         lambda draws, inputs: log_likelihood(model, draws, inputs, parallel=True))
     log_lik = {}
-    for name, values in log_likelihood(model, flat, inputs).items():
+    for name, values in pointwise(flat, inputs).items():
         if not name.startswith("obs_"):
             continue  # a declared prior on a coefficient enters as a factor site, not data
         law = compiled.spec.law_for(name.removeprefix("obs_"))

@@ -41,10 +41,9 @@ class PointFit:
 
 @dataclass
 class _Functions:
-    draw_starts: object  # (key, inputs) -> unconstrained starts, each (n_starts, ...)
-    objective_many: object  # (starts, inputs) -> (n_starts,)
-    refine_many: object  # (starts, inputs) -> (refined starts, objective values)
-    constrain: object  # (unconstrained, inputs) -> constrained sites and deterministics
+    # (key, inputs) -> (the best point, unconstrained; the same constrained, with the
+    # deterministics; its objective): starts drawn, scored, the best refined, in one program
+    search: object
 
 
 def robust_loss(residual, kind: str, delta: float):
@@ -63,22 +62,17 @@ def point_fit(compiled: CompiledModel, data: PreparedData, *, seed: int = 0,
         _COMPILED[key] = _build(compiled, inputs, n_starts, n_refine, loss, delta, max_iter)
     functions = _COMPILED[key]
 
-    starts = functions.draw_starts(jax.random.PRNGKey(seed), inputs)
-    values = functions.objective_many(starts, inputs)
-    best = jnp.argsort(values)[:n_refine]
-    refined, final_values = functions.refine_many(jax.tree.map(lambda x: x[best], starts), inputs)
-    winner = int(jnp.nanargmin(final_values))
-    point = jax.tree.map(lambda x: x[winner], refined)
-    params = {k: np.asarray(v) for k, v in functions.constrain(point, inputs).items() if ":" not in k}
+    point, constrained, value = functions.search(jax.random.PRNGKey(seed), inputs)
+    params = {k: np.asarray(v) for k, v in constrained.items() if ":" not in k}
     _set_noise_scales(compiled, params, inputs)
-    return PointFit(params, {k: np.asarray(v) for k, v in point.items()}, float(final_values[winner]))
+    return PointFit(params, {k: np.asarray(v) for k, v in point.items()}, float(value))
 
 
 def _build(compiled: CompiledModel, inputs: dict, n_starts: int, n_refine: int, loss: str,
            delta: float, max_iter: int) -> _Functions:
     # noise scales that NUTS integrates out are set from the residuals after, not searched
     start_model = compiled.model(likelihood=False, start_mode=True, collapse=True)
-    trace = initialize_model(jax.random.PRNGKey(0), start_model, model_args=(inputs,)).model_trace
+    trace = initialize_traced(start_model, inputs).model_trace
     sites = [name for name, site in trace.items() if site["type"] == "sample"]
 
     def draw_starts(key, inputs):
@@ -101,15 +95,41 @@ def _build(compiled: CompiledModel, inputs: dict, n_starts: int, n_refine: int, 
             total = total + jnp.sum(robust_loss(residual, loss, delta))
         return jnp.where(jnp.isfinite(total), total, jnp.inf)
 
-    def refine_many(starts, inputs):
-        return jax.vmap(lambda x0: lbfgs(lambda x: objective(x, inputs), x0, max_iter))(starts)
+    def search(key, inputs):
+        starts = draw_starts(key, inputs)  # each site (n_starts, ...)
+        values = jax.vmap(objective, in_axes=(0, None))(starts, inputs)  # (n_starts,)
+        best = jnp.argsort(values)[:n_refine]
+        refine = jax.vmap(lambda x0: lbfgs(lambda x: objective(x, inputs), x0, max_iter))
+        refined, final_values = refine(jax.tree.map(lambda x: x[best], starts))  # (n_refine, ...)
+        winner = jnp.nanargmin(final_values)
+        point = jax.tree.map(lambda x: x[winner], refined)
+        return point, constrain(point, inputs), final_values[winner]
 
-    return _Functions(
-        draw_starts=jax.jit(draw_starts),
-        objective_many=jax.jit(jax.vmap(objective, in_axes=(0, None))),
-        refine_many=jax.jit(refine_many),
-        constrain=jax.jit(constrain),
-    )
+    return _Functions(search=jax.jit(search))
+
+
+def initialize_traced(model, inputs: dict, **options):
+    """numpyro's `initialize_model(model, model_args=(inputs,), **options)`, run on abstract
+    values (jax.eval_shape), so that nothing compiles. Run as it is, it evaluates the model, its
+    potential and the gradient at the start op by op, and outside `jax.jit` each op is a
+    program of its own: ~160 of the 275 a warm Chinchilla fit from the shell read back from the
+    disk cache, 2.5 s. The model trace holds abstract values (its names and types are what
+    callers read), and the potential and postprocess functions, built with `dynamic_args=True`,
+    read the model arguments they are given. Where the model ties a value of the trace into
+    them (a tracer would leak), it runs as numpyro runs it."""
+    found = {}
+
+    def initialize(inputs):
+        found["info"] = initialize_model(jax.random.PRNGKey(0), model, model_args=(inputs,), **options)
+        return found["info"].param_info.z
+
+    try:
+        z = jax.eval_shape(initialize, inputs)
+        if options.get("dynamic_args"):  # the functions must not hold values of that trace
+            jax.eval_shape(lambda inputs, z: found["info"].potential_fn(inputs)(z), inputs, z)
+    except jax.errors.UnexpectedTracerError:
+        return initialize_model(jax.random.PRNGKey(0), model, model_args=(inputs,), **options)
+    return found["info"]
 
 
 def lbfgs(objective, x0, max_iter: int):

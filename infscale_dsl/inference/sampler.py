@@ -39,10 +39,9 @@ from jax.flatten_util import ravel_pytree
 from numpyro.diagnostics import effective_sample_size
 from numpyro.infer.hmc import hmc
 from numpyro.infer.initialization import init_to_value
-from numpyro.infer.util import initialize_model
 from tqdm.auto import tqdm
 
-from .pointfit import lbfgs
+from .pointfit import initialize_traced, lbfgs
 
 PROGRESS_EVERY = 25  # iterations between progress-bar updates (each one is a host callback)
 MASS_CHOICES = ("auto", "laplace", "adapt")
@@ -72,8 +71,7 @@ class Sampler:
         self.max_draws = max(draws, max_draws or draws)
         self.target_accept, self.progress = target_accept, progress
         self._bar = None
-        self._info = initialize_model(jax.random.PRNGKey(0), model, model_args=(inputs,), dynamic_args=True,
-                                      init_strategy=init_to_value(values=point))
+        self._info = initialize_traced(model, inputs, dynamic_args=True, init_strategy=init_to_value(values=point))
         self._phases: dict[tuple, object] = {}  # (adapt_mass, warm-up steps, draws) -> compiled run
         potential_fn = self._info.potential_fn
 

@@ -20,7 +20,7 @@ What the compiler does so that NUTS samples well with no tuning by the user:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
@@ -42,6 +42,19 @@ SHARES_SUFFIX = "__shares"  # sampling site of an offset sum: its terms' log-sha
 GROUP_Z_SUFFIX = "__z"  # standard-normal sampling site of a grouped parameter
 CENTRED_MIN_ROWS = 8  # rows in every level above which a grouped parameter is sampled centred
 
+
+
+_KEPT: dict[tuple, Callable] = {}  # key -> jitted function, for the life of the process
+
+
+def kept_jit(key: tuple, function: Callable) -> Callable:
+    """`jax.jit(function)`, the first one given under `key`: a second fit of the same structure
+    then reuses its compiled program instead of compiling (or loading) it again."""
+    import jax
+
+    if key not in _KEPT:
+        _KEPT[key] = jax.jit(function)
+    return _KEPT[key]
 
 @dataclass
 class CompiledModel:
@@ -90,10 +103,14 @@ class CompiledModel:
         """Independent draws (shape) of each prior-only parameter."""
         import jax
 
-        draws = {}
-        for name, name_key in zip(self.prior_only, jax.random.split(key, max(1, len(self.prior_only)))):
-            draws[name] = np.asarray(self.priors[name].build(scales).sample(name_key, shape))
-        return draws
+        def draw(scales, key):  # one jitted program, not one per op
+            keys = jax.random.split(key, max(1, len(self.prior_only)))
+            return {name: self.priors[name].build(scales).sample(name_key, shape)
+                    for name, name_key in zip(self.prior_only, keys)}
+
+        draw = kept_jit(("prior only", shape) + self.spec_key(), draw)
+        scales = {name: np.asarray(value) for name, value in scales.items()}
+        return {name: np.asarray(value) for name, value in draw(scales, key).items()}
 
     @property
     def collapsed(self) -> tuple[str, ...]:
@@ -275,10 +292,14 @@ class CompiledModel:
 
     def structure_key(self, data: PreparedData) -> tuple:
         """Everything compiled code depends on besides `inputs`: the spec and the shapes."""
+        return self.spec_key() + (tuple((r, len(i)) for r, i in data.rows.items()), self.centred,
+                                  self.runs is not None and self.runs.centred)
+
+    def spec_key(self) -> tuple:
+        """What compiled code that reads no rows (the priors' draws) depends on: the spec and
+        its levels."""
         return (self.spec.source, tuple(sorted(self.spec.data)), tuple(self.spec.parameters),
-                tuple((r, len(i)) for r, i in data.rows.items()),
-                tuple((g, len(v)) for g, v in sorted(self.levels.items())), self.centred,
-                self.runs is not None and self.runs.centred)
+                tuple((g, len(v)) for g, v in sorted(self.levels.items())))
 
     # ---- what `show` prints -----------------------------------------------------------------
 

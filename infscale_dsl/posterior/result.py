@@ -262,28 +262,37 @@ def draw_prior(compiled: "CompiledModel", scales: dict, key, n_draws: int) -> di
     (n_draws, levels) for a grouped one. Drawn in the model's sample order, each prior reading
     the data's scales and the draws of the parameters before it. A coefficient's default prior
     is on the log of its term at the data's typical X (compile.py); its draws are turned back
-    into the coefficient as the model does."""
+    into the coefficient as the model does. One jitted program: drawn op by op, each op would
+    be a program of its own (~50 for Chinchilla's law)."""
     import jax
+    import jax.numpy as jnp
 
     from ..language.evaluate import evaluate
+    from ..model.compile import kept_jit
 
     spec = compiled.spec
-    env = dict(spec.constants) | {name: np.asarray(value) for name, value in scales.items()}
-    order = compiled.sample_order()
-    draws = {}
-    for name, name_key in zip(order, jax.random.split(key, len(order))):
-        choice, group = compiled.priors[name], spec.parameters[name].group
-        distribution = choice.build(env).expand((n_draws,))
-        if group is None:
-            value = np.asarray(distribution.sample(name_key))
-        else:
-            value = np.asarray(distribution.sample(name_key, (len(compiled.levels[group]),))).T
-        if compiled.roles.role[name] == "coefficient" and choice.source == "default":
-            term = compiled.roles.term_for(name)
-            shift = sum(evaluate(e, env, np) * env[f"log_ref:{base}"] for base, e in term.powers)
-            value = np.exp(value - shift)
-        env[name] = draws[name] = value
-    return draws
+
+    def draw(scales, key):
+        env = dict(spec.constants) | dict(scales)
+        order = compiled.sample_order()
+        draws = {}
+        for name, name_key in zip(order, jax.random.split(key, len(order))):
+            choice, group = compiled.priors[name], spec.parameters[name].group
+            distribution = choice.build(env).expand((n_draws,))
+            if group is None:
+                value = distribution.sample(name_key)
+            else:
+                value = distribution.sample(name_key, (len(compiled.levels[group]),)).T
+            if compiled.roles.role[name] == "coefficient" and choice.source == "default":
+                term = compiled.roles.term_for(name)
+                shift = sum(evaluate(e, env, jnp) * env[f"log_ref:{base}"] for base, e in term.powers)
+                value = jnp.exp(value - shift)
+            env[name] = draws[name] = value
+        return draws
+
+    draw = kept_jit(("prior", n_draws) + compiled.spec_key(), draw)
+    scales = {name: np.asarray(value) for name, value in scales.items()}
+    return {name: np.asarray(value) for name, value in draw(scales, key).items()}
 
 
 def new_runs(compiled: "CompiledModel", data: "PreparedData", draws: dict[str, np.ndarray],

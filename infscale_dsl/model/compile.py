@@ -42,8 +42,6 @@ SHARES_SUFFIX = "__shares"  # sampling site of an offset sum: its terms' log-sha
 GROUP_Z_SUFFIX = "__z"  # standard-normal sampling site of a grouped parameter
 CENTRED_MIN_ROWS = 8  # rows in every level above which a grouped parameter is sampled centred
 
-
-
 _KEPT: dict[tuple, Callable] = {}  # key -> jitted function, for the life of the process
 
 
@@ -55,6 +53,7 @@ def kept_jit(key: tuple, function: Callable) -> Callable:
     if key not in _KEPT:
         _KEPT[key] = jax.jit(function)
     return _KEPT[key]
+
 
 @dataclass
 class CompiledModel:

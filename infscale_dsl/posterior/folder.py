@@ -70,7 +70,7 @@ def read(folder: str | Path) -> dict:
                                    hint="pass the folder written by `infscale-dsl fit SPEC TABLE -o FOLDER`"))
     meta, summary = _json(folder, "fit.json"), _json(folder, "summary.json")
     source = _file(folder, "spec.law", Path.read_text)
-    idata = _file(folder, "posterior.nc", _netcdf)
+    idata = _file(folder, "posterior.nc", StoredInferenceData)
     fit_id = meta.get("fit_id")
     if fit_id is None:
         raise _damaged(folder, "fit.json", "has no fit id (written by an older infscale-dsl?)")
@@ -124,10 +124,6 @@ def _file(folder: Path, name: str, read):
         raise _damaged(folder, name, "is not text") from None
     except Exception as error:  # h5py, netCDF4 and xarray raise many types for a cut-short file
         raise _damaged(folder, name, f"cannot be read ({type(error).__name__}: {error})") from None
-
-
-def _netcdf(path: Path) -> "StoredInferenceData":
-    return StoredInferenceData(path)
 
 
 class StoredInferenceData:

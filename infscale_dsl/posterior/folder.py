@@ -156,9 +156,6 @@ class StoredInferenceData:
                 self._read[group] = dataset.load()
         return self._read[group]
 
-    def __getitem__(self, group: str):
-        return getattr(self, group)
-
     def to_inference_data(self):
         import arviz as az
 

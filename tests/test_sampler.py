@@ -123,8 +123,8 @@ def test_a_declared_prior_on_a_coefficient_is_not_read_as_data(runs):
 
 def test_a_second_fit_of_the_same_structure_lowers_and_compiles_nothing(runs):
     """Compiled programs are kept per model structure, with the data as arguments: a second fit
-    of the same spec to a table of the same shape traces its programs from nothing again, but
-    lowers none (a lowering is what a program costs before XLA or the disk cache sees it).
+    of the same spec to a table of the same shape reuses them and lowers none (a lowering is
+    what a program costs before XLA or the disk cache sees it).
     numpyro's model set-up runs traced, and the prior draws are one program each: run op by op,
     each op was a program of its own, ~250 per fit read back from the disk cache in a new process."""
     spec = check(parse("loss ~ E + A/N^alpha"), columns=runs.columns)

@@ -23,8 +23,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from ..language.ast import CheckedSpec
-from ..language.evaluate import names_in
-from ..model.likelihood import Likelihood
+from ..model.likelihood import Likelihood, law_parameters
 
 MIN_R2 = 0.5  # the law explains at least half of the response's variance on its scale
 MAX_NOISE_SHARE = 0.7  # sigma at most 70 % of the response's standard deviation
@@ -60,7 +59,7 @@ def misfit_checks(spec: CheckedSpec, law_draws: Mapping[str, np.ndarray],
                     rho, p = spearmanr(x, residual)
                     trend[name] = (float(rho), float(p))
         k = pareto_k.get(r)
-        n_parameters = len({n for n in names_in(law.expr) if n in spec.parameters})
+        n_parameters = len(law_parameters(spec, law))
         k_checked = k is not None and len(y) >= MIN_ROWS_PER_PARAMETER * n_parameters
         report["laws"][r] = {"r2": _plain(r2), "noise_share": _plain(share),
                              "trend": {n: _plain(rho) for n, (rho, _) in trend.items()},

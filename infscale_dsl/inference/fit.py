@@ -68,6 +68,7 @@ def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, wa
          delta: float, n_starts: int) -> FitResult:
     data = prepare(spec, table, filename=filename)
     compiled = compile_spec(spec, data)
+    spec = compiled.spec  # the noise of a law that declares none is now set from its rows
     start = point_fit(compiled, data, seed=seed, loss=loss, delta=delta, n_starts=n_starts)
     if not np.isfinite(start.objective):
         raise SpecError(_no_finite_start(spec, n_starts))

@@ -154,6 +154,7 @@ class Noise:
     family: str  # "Normal" | "StudentT"
     scale: str  # "log" | "identity"
     nu: float | None = None  # StudentT degrees of freedom (fixed)
+    default: bool = False  # the spec declares no noise: the table decides (likelihood.with_default_noise)
 
 
 @dataclass(frozen=True)

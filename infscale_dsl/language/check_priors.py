@@ -128,7 +128,7 @@ class PriorChecks:
     def noise_for(self, response: str) -> Noise:
         declared = self.noises.get(response)
         if declared is None:
-            return Noise("Normal", "log")
+            return Noise("Normal", "log", default=True)
         family = declared.distribution
         if family.name not in NOISE_FAMILIES:
             self.error(family.span, f"unknown noise family '{family.name}'", "noise is Normal or StudentT(nu=4)")

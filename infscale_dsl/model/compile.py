@@ -19,16 +19,16 @@ What the compiler does so that NUTS samples well with no tuning by the user:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
 from . import curves
 from ..errors import Diagnostic, SpecError
-from .likelihood import Likelihood
+from .likelihood import ROBUST_ROWS_PER_PARAMETER, Likelihood, law_parameters, noise_text, with_default_noise
 from ..language.ast import CheckedSpec, Law
-from ..language.distributions import bind_arguments
+from ..language.distributions import DEFAULT_NU, bind_arguments
 from ..language.evaluate import evaluate, names_in
 from .priors import Prior, choose_priors
 from .roles import OffsetSum, PowerTerm, Roles, find_roles
@@ -67,6 +67,7 @@ class CompiledModel:
     joint: tuple[OffsetSum, ...] = ()  # offset sums sampled jointly (see `joint_sums`)
     centred: tuple[str, ...] = ()  # grouped parameters sampled centred (see the module's notes)
     runs: curves.RunGrouping | None = None  # `curves by`: runs and rows per run of the fitted rows
+    n_rows: dict[str, int] = field(default_factory=dict)  # response -> fitted rows
 
     # ---- evaluation -------------------------------------------------------------------------
 
@@ -298,15 +299,26 @@ class CompiledModel:
         """What compiled code that reads no rows (the priors' draws) depends on: the spec and
         its levels."""
         return (self.spec.source, tuple(sorted(self.spec.data)), tuple(self.spec.parameters),
-                tuple((g, len(v)) for g, v in sorted(self.levels.items())))
+                tuple((g, len(v)) for g, v in sorted(self.levels.items())),
+                tuple(law.noise for law in self.spec.laws))  # a default noise depends on the table
 
     # ---- what `show` prints -----------------------------------------------------------------
+
+    def _noise_source(self, law) -> str:
+        """Why the law has its noise, where the spec declares none: the table decided."""
+        if not law.noise.default:
+            return " (declared)"
+        rule = (f"StudentT(nu={DEFAULT_NU:g}) on log with {ROBUST_ROWS_PER_PARAMETER} or more fitted rows "
+                f"per law parameter, else Normal on log; declare `{law.response} noise ...` to choose")
+        if law.response not in self.n_rows:
+            return f" (default without a table: {rule})"
+        n_parameters = len(law_parameters(self.spec, law))
+        return f" (default: {self.n_rows[law.response]} rows for {n_parameters} parameters; {rule})"
 
     def describe(self) -> str:
         lines = [f"spec: {self.spec.filename}"]
         for law in self.spec.laws:
-            noise = law.noise.family + (f"(nu={law.noise.nu:g})" if law.noise.nu else "")
-            lines.append(f"law {law.response}: {noise} noise on the {law.noise.scale} scale, "
+            lines.append(f"law {law.response}: noise {noise_text(law.noise)}{self._noise_source(law)}, "
                          f"scale parameter {law.sigma}; beyond the fitted data, misfit grows by "
                          f"{law.drift} per log unit of distance in {', '.join(self.spec.law_inputs(law)) or '-'}")
         if self.spec.derived:
@@ -370,8 +382,11 @@ def law_value(spec: CheckedSpec, law: Law, params: Mapping[str, object],
 
 
 def compile_spec(spec: CheckedSpec, data: PreparedData | None) -> CompiledModel:
-    """Roles, priors and centring references for `spec` on the rows of `data`. Without data
-    (for `show`) the priors' scales and the references stay symbolic."""
+    """Roles, priors, centring references and the default noise for `spec` on the rows of `data`.
+    Without data (for `show`) the priors' scales and the references stay symbolic, and an
+    undeclared noise stays Normal on log."""
+    n_rows = {} if data is None else {r: len(i) for r, i in data.rows.items()}
+    spec = with_default_noise(spec, n_rows)
     roles = find_roles(spec)
     if data is None:
         priors = choose_priors(spec, roles, None, None, {t.coefficient: t.text for t in roles.terms})
@@ -392,7 +407,7 @@ def compile_spec(spec: CheckedSpec, data: PreparedData | None) -> CompiledModel:
     priors = choose_priors(spec, roles, y_ref, y_sd, term_texts)
     return CompiledModel(spec, roles, priors, log_reference, y_ref, y_sd, dict(data.levels),
                          joint_sums(spec, roles, priors), _well_observed_groups(spec, data),
-                         curves.grouping(spec, data.levels, data.values, data.rows))
+                         curves.grouping(spec, data.levels, data.values, data.rows), n_rows)
 
 
 def _term_at(term: PowerTerm, log_reference: Mapping[str, float]) -> str:

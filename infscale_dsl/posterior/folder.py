@@ -19,10 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import DataError, Diagnostic
 from ..files import check_output_folder, recover_folder, replace_folder
+from ..language.ast import Noise
+from ..model.likelihood import with_noise
 
 FILES = ("posterior.nc", "summary.json", "spec.law", "fit.json")
 REFIT = "refit it: infscale-dsl fit SPEC TABLE -o {folder}"
@@ -45,7 +48,8 @@ def write(result, folder: str | Path) -> Path:
             "data_ranges": {k: list(v) for k, v in result.data_ranges.items()},
             "n_obs": result.n_obs, "left_out": result.left_out, "data_sha256": result.data_sha256,
             "columns": list(result.columns), "objective": result.objective, "priors": result.priors,
-            "sampler": result.sampler, "checks": result.checks, "support": result.support}
+            "sampler": result.sampler, "checks": result.checks, "support": result.support,
+            "noise": {law.response: asdict(law.noise) for law in result.spec.laws}}
     groups = {group: getattr(result.idata, group) for group in result.idata.groups()}
     groups["posterior"] = groups["posterior"].assign_attrs(fit_id=fit_id)  # a copy: result stays as it was
 
@@ -97,6 +101,10 @@ def read(folder: str | Path) -> dict:
     except (TypeError, ValueError, AttributeError):
         raise _damaged(folder, "fit.json", "holds entries of the wrong kind (edited by hand?)") from None
     spec = check(parse(source, spec_filename), kwargs["columns"])
+    try:  # the noise as fitted: an undeclared one depends on the table (folders before it: Normal)
+        spec = with_noise(spec, {r: Noise(**n) for r, n in meta.get("noise", {}).items()})
+    except TypeError:
+        raise _damaged(folder, "fit.json", "holds a noise entry of the wrong kind (edited by hand?)") from None
     missing = [name for name in spec.parameters if name not in idata.posterior]
     if missing:
         raise _damaged(folder, "posterior.nc", f"has no draws of {', '.join(missing)}")

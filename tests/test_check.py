@@ -25,7 +25,7 @@ def test_the_one_line_spec():
     spec = load_spec("loss ~ A/N^a + B/D^b + E")
     assert list(spec.parameters) == ["A", "N", "a", "B", "D", "b", "E", "sigma_loss", "drift_loss"]
     assert set(spec.data) == {"loss"}
-    assert spec.laws[0].noise == Noise("Normal", "log")
+    assert spec.laws[0].noise == Noise("Normal", "log", default=True)  # the table decides (likelihood.py)
 
 
 def test_columns_make_undeclared_names_data():

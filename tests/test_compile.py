@@ -58,3 +58,30 @@ def test_a_factor_of_a_power_of_a_non_data_base_is_a_positive_scale():
     assert compiled.roles.role["B"] == "scale" and compiled.roles.role["RD"] == "free"
     assert compiled.roles.role["A"] == "coefficient"
     assert compiled.priors["B"].text == "LogNormal(log(y_ref), 5)"
+
+
+@pytest.mark.parametrize("rows, family", [(49, "Normal"), (50, "StudentT")])
+def test_a_law_without_declared_noise_gets_studentt_from_ten_rows_per_parameter(rows, family, capsys):
+    # the seed law has 5 parameters (E, A, alpha, B, eps): StudentT(nu=4) from 50 fitted rows
+    rng = np.random.default_rng(1)
+    many = pd.DataFrame({"N": 10 ** rng.uniform(7, 9, rows), "D": 10 ** rng.uniform(9, 11, rows),
+                         "d_model": 256.0, "n_layers": 8.0, "loss": rng.uniform(2.5, 3.5, rows)})
+    spec = load_spec(SEED_LAW, columns=COLUMNS)
+    compiled = compile_spec(spec, prepare(spec, many))
+    assert compiled.spec.laws[0].noise.family == family
+    assert compiled.spec.laws[0].noise.nu == (4.0 if family == "StudentT" else None)
+    assert f"noise {family}" in compiled.describe()
+    assert f"(default: {rows} rows for 5 parameters;" in compiled.describe()
+    # sigma is integrated out under the default Normal only
+    assert compiled.collapsed == (("sigma_loss",) if family == "Normal" else ())
+    # declared noise is kept whatever the table
+    declared = load_spec(SEED_LAW + "loss noise Normal on log\n", columns=COLUMNS)
+    kept = compile_spec(declared, prepare(declared, many))
+    assert kept.spec.laws[0].noise.family == "Normal" and "noise Normal on log (declared)" in kept.describe()
+
+
+def test_show_without_a_table_says_the_table_decides_the_noise(tmp_path, capsys):
+    (tmp_path / "law.law").write_text("data N : positive\ndata loss : positive\nloss ~ A/N^a + E\n")
+    assert main(["show", str(tmp_path / "law.law")]) == 0
+    out = capsys.readouterr().out
+    assert "noise Normal on log (default without a table: StudentT(nu=4) on log with 10 or more" in out

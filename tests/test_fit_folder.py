@@ -14,6 +14,8 @@ import pytest
 from infscale_dsl import files
 from infscale_dsl.errors import LawError
 from infscale_dsl.language import load_spec
+from infscale_dsl.language.ast import Noise
+from infscale_dsl.model.likelihood import with_default_noise
 from infscale_dsl.posterior.result import FitResult
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +44,19 @@ def test_every_file_carries_the_fit_id_and_the_folder_round_trips(tmp_path):
     assert (folder / "spec.law").read_text() == SPEC  # the spec itself stays as written; fit.json holds its hash
     assert fitted_value(folder) == 2.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit"]  # no temporaries left
+
+
+def test_the_noise_as_fitted_comes_back_and_older_folders_keep_normal(tmp_path):
+    # a law that declares no noise gets it from its table (StudentT on many rows): the folder
+    # must give predictions the noise the fit used, not the one the spec text reads as
+    fitted = hand_made_fit()
+    fitted.spec = with_default_noise(fitted.spec, {"loss": 50})
+    folder = fitted.save(tmp_path / "fit")
+    assert FitResult.load(folder).spec.laws[0].noise == Noise("StudentT", "log", 4.0, default=True)
+    meta = json.loads((folder / "fit.json").read_text())
+    del meta["noise"]  # as written before the table chose the default noise: Normal then
+    (folder / "fit.json").write_text(json.dumps(meta))
+    assert FitResult.load(folder).spec.laws[0].noise == Noise("Normal", "log", default=True)
 
 
 def test_saving_again_replaces_the_fit_whole(tmp_path):

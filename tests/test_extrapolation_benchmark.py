@@ -10,7 +10,7 @@ from infscale_dsl.executors import InProcess, LocalProcesses
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the benchmark's modules import as benchmarks.*, here and in its workers
-from benchmarks.extrapolation import Settings, run_all  # noqa: E402
+from benchmarks.extrapolation import Settings, coverage_p, run_all  # noqa: E402
 from benchmarks.tasks import Task  # noqa: E402
 
 # the point fit and the seed paper's baseline: seconds per fit, both deterministic at a fixed seed
@@ -38,3 +38,10 @@ def test_worker_processes_give_the_sequential_rows(capsys):
         ("tiny_a", "infscale-dsl"), ("tiny_a", "curve_fit"), ("tiny_b", "infscale-dsl"), ("tiny_b", "curve_fit")]
     pd.testing.assert_frame_equal(parallel.drop(columns="wall_s"), sequential.drop(columns="wall_s"), rtol=1e-9)
     assert len(capsys.readouterr().out.splitlines()) == 8  # each row printed as its fit finished
+
+
+def test_a_task_is_judged_by_its_coverage_p_value_not_by_a_range():
+    # 4 of 4 covered is what calibrated 90 % intervals give two times in three
+    assert coverage_p(4, 4) == 1.0
+    assert coverage_p(234, 234) < 1e-9  # 234 of 234: far too wide
+    assert coverage_p(19, 30) < 0.001 and coverage_p(27, 30) > 0.5  # 0.63 too narrow; 0.90 fine

@@ -39,6 +39,12 @@ def test_recovers_chinchilla_law():
     table["loss"] = law * np.exp(0.01 * rng.standard_normal(len(table)))
     spec = load_spec("loss ~ E + A/N^alpha + B/D^beta", columns=table.columns)
     result = fit(spec, table, **SETTINGS)
+    # 80 rows for 5 parameters: the default noise is StudentT(nu=4), whose scale is not the
+    # simulated Normal's SD; with the noise the data were drawn with, sigma is recovered too
+    assert result.spec.laws[0].noise.family == "StudentT"
+    assert all(covers(result, truth).values()), result.summary()
+    declared = load_spec("loss ~ E + A/N^alpha + B/D^beta\nloss noise Normal on log\n", columns=table.columns)
+    result = fit(declared, table, **SETTINGS)
     assert all(covers(result, truth | {"sigma_loss": 0.01}).values()), result.summary()
 
 

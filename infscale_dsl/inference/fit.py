@@ -109,8 +109,9 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
     inputs = compiled.inputs(data)
     key = (compiled.structure_key(data), chains, warmup, draws, max_draws, target_accept, progress)
     if key not in _SAMPLERS:
-        _SAMPLERS[key] = Sampler(compiled.model(collapse=True), inputs, start.params, chains=chains, warmup=warmup,
-                                 draws=draws, max_draws=max_draws, target_accept=target_accept, progress=progress)
+        _SAMPLERS[key] = Sampler(compiled.model(collapse=True), inputs, start.params, key=key, chains=chains,
+                                 warmup=warmup, draws=draws, max_draws=max_draws, target_accept=target_accept,
+                                 progress=progress)
     result = _SAMPLERS[key].run(jax.random.PRNGKey(seed), start.unconstrained, inputs, mass, MIN_ESS,
                                 enough=_gate_met(compiled))
     draws = result.diverging.shape[1]  # at least the draws asked for; more if the gate wanted them

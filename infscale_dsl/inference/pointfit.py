@@ -28,6 +28,7 @@ from ..model import curves
 from ..model.compile import CompiledModel
 from ..model.data import PreparedData
 from ..model.likelihood import Likelihood
+from .programs import StoredProgram
 
 _COMPILED: dict[tuple, "_Functions"] = {}  # structure key -> compiled functions
 
@@ -59,7 +60,7 @@ def point_fit(compiled: CompiledModel, data: PreparedData, *, seed: int = 0,
     inputs = compiled.inputs(data)
     key = (compiled.structure_key(data), n_starts, n_refine, loss, delta, max_iter)
     if key not in _COMPILED:
-        _COMPILED[key] = _build(compiled, inputs, n_starts, n_refine, loss, delta, max_iter)
+        _COMPILED[key] = _build(compiled, inputs, key, n_starts, n_refine, loss, delta, max_iter)
     functions = _COMPILED[key]
 
     point, constrained, value = functions.search(jax.random.PRNGKey(seed), inputs)
@@ -68,7 +69,7 @@ def point_fit(compiled: CompiledModel, data: PreparedData, *, seed: int = 0,
     return PointFit(params, {k: np.asarray(v) for k, v in point.items()}, float(value))
 
 
-def _build(compiled: CompiledModel, inputs: dict, n_starts: int, n_refine: int, loss: str,
+def _build(compiled: CompiledModel, inputs: dict, key: tuple, n_starts: int, n_refine: int, loss: str,
            delta: float, max_iter: int) -> _Functions:
     # noise scales that NUTS integrates out are set from the residuals after, not searched
     start_model = compiled.model(likelihood=False, start_mode=True, collapse=True)
@@ -105,7 +106,7 @@ def _build(compiled: CompiledModel, inputs: dict, n_starts: int, n_refine: int, 
         point = jax.tree.map(lambda x: x[winner], refined)
         return point, constrain(point, inputs), final_values[winner]
 
-    return _Functions(search=jax.jit(search))
+    return _Functions(search=StoredProgram(("point fit",) + key, jax.jit(search)))
 
 
 def initialize_traced(model, inputs: dict, **options):

@@ -42,6 +42,7 @@ from numpyro.infer.initialization import init_to_value
 from tqdm.auto import tqdm
 
 from .pointfit import initialize_traced, lbfgs
+from .programs import StoredProgram
 
 PROGRESS_EVERY = 25  # iterations between progress-bar updates (each one is a host callback)
 MASS_CHOICES = ("auto", "laplace", "adapt")
@@ -61,11 +62,14 @@ class Chains:
 
 
 class Sampler:
-    def __init__(self, model, inputs: dict, point: dict, *, chains: int, warmup: int, draws: int,
+    def __init__(self, model, inputs: dict, point: dict, *, key: tuple, chains: int, warmup: int, draws: int,
                  target_accept: float, progress: bool, max_draws: int | None = None):
         """`point`: constrained values of every sampling site where the law is finite (the
         point fit's). numpyro traces the model there once; its own default, a random point,
-        can make the law NaN (a negative base under a fractional power) and fail at random."""
+        can make the law NaN (a negative base under a fractional power) and fail at random.
+        `key` names the model structure and these settings: compiled programs are kept under
+        it, on disk too (programs.py)."""
+        self.key = key
         self.chains, self.warmup, self.draws = chains, warmup, draws
         self.chain_method, self.chain_method_fallback = chain_method(chains)
         self.max_draws = max(draws, max_draws or draws)
@@ -87,7 +91,7 @@ class Sampler:
             flat_starts = jnp.where(finite[:, None], flat_starts, flat_mode)
             return jax.vmap(unravel)(flat_starts), inverse_mass
 
-        self._chain_starts = jax.jit(chain_starts)
+        self._chain_starts = StoredProgram(("chain starts",) + key, jax.jit(chain_starts))
 
     def run(self, key, point: dict, inputs: dict, mass: str = "auto", target_ess: float = 400,
             enough: Callable[[dict], bool] | None = None) -> Chains:
@@ -200,10 +204,11 @@ class Sampler:
         """`one_chain` mapped over chains (a CPU device each where there are enough), compiled
         once and kept under `key`."""
         if key not in self._phases:
-            if self.chain_method == "parallel":
-                self._phases[key] = jax.pmap(one_chain, in_axes=in_axes)
-            else:
-                self._phases[key] = jax.jit(jax.vmap(one_chain, in_axes=in_axes))
+            parallel = self.chain_method == "parallel"
+            traced = jax.pmap(one_chain, in_axes=in_axes) if parallel else jax.jit(jax.vmap(one_chain, in_axes=in_axes))
+            # a progress bar is a host callback, which a stored program cannot hold
+            self._phases[key] = StoredProgram(("sampler phase", key, self.chain_method) + self.key, traced,
+                                              devices=self.chains if parallel else 1, store=not self.progress)
         return self._phases[key]
 
     def _advance(self) -> None:

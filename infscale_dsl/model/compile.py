@@ -47,11 +47,13 @@ _KEPT: dict[tuple, Callable] = {}  # key -> jitted function, for the life of the
 
 def kept_jit(key: tuple, function: Callable) -> Callable:
     """`jax.jit(function)`, the first one given under `key`: a second fit of the same structure
-    then reuses its compiled program instead of compiling (or loading) it again."""
+    then reuses its compiled program, in this process and (inference/programs.py) in the next."""
     import jax
 
+    from ..inference.programs import StoredProgram
+
     if key not in _KEPT:
-        _KEPT[key] = jax.jit(function)
+        _KEPT[key] = StoredProgram(key, jax.jit(function))
     return _KEPT[key]
 
 

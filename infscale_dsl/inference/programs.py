@@ -1,0 +1,163 @@
+"""Compiled programs kept on disk by model structure, so that a new process neither traces nor compiles.
+
+JAX's own disk cache (`use_compilation_cache` in fit.py) skips compiling, but finds its entry
+by the lowered program, so every new process still traces and lowers each function first: for
+a warm `infscale-dsl fit` of Chinchilla that was most of its 14 s. Here a jitted or pmapped
+function is wrapped with a key that says what it computes (the model structure, as the
+in-process caches use it); its compiled program is stored with `jax.experimental.
+serialize_executable` under that key and the arguments' shapes, and a later process loads it
+and runs it without tracing anything.
+
+    search = StoredProgram(("point fit",) + structure_key, jax.jit(search))
+    search(key, inputs)      # compiles (or loads) on the first call for these shapes
+
+The key must name everything the function reads besides its arguments, as it already must for
+the in-process caches (CompiledModel.structure_key). To that the store adds what else could
+change the program: the versions of jax, jaxlib and numpyro, a fingerprint of this package's
+source, the backend and its device count, and whether x64 is on. A program that fails to load (a damaged or
+foreign file) is compiled again and stored anew. Programs live in <cache>/programs
+(datasets.cache_dir), at most MAX_BYTES of them; deleting the folder is always safe. A function with a host callback
+(a progress bar) cannot be serialised: `StoredProgram(..., store=False)` only compiles it.
+"""
+from __future__ import annotations
+
+import hashlib
+import pickle
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Callable
+
+import jax
+
+from ..datasets import cache_dir
+from ..files import atomic_write
+
+FORMAT = 1  # bump when what a stored file holds changes
+MAX_BYTES = 2 * 1024 ** 3  # the folder's size limit: the least recently used programs go first
+
+
+class StoredProgram:
+    def __init__(self, key: tuple, traced: Callable, *, devices: int = 1, store: bool = True):
+        """`traced`: a `jax.jit` or `jax.pmap` of the function; `key`: what it computes;
+        `devices`: how many it runs on (a pmap's count; a program loaded back runs on the first
+        `devices` local devices, as JAX placed it when it compiled)."""
+        self.key, self.traced, self.devices, self.store = key, traced, devices, store
+        self._compiled: dict[str, Callable] = {}  # arguments' signature -> compiled program
+
+    def __call__(self, *args):
+        signature = f"{_signature(args)}|{jax.dtypes.canonicalize_dtype(float)}"  # x64: on inside fits only
+        program = self._compiled.get(signature)
+        if program is None:
+            program = self._compiled[signature] = self._load_or_compile(signature, args)
+        return program(*args)
+
+    def _load_or_compile(self, signature: str, args: tuple) -> Callable:
+        if not self.store:
+            return self.traced.lower(*args).compile()
+        path = program_folder() / f"{_digest(repr(self.key), signature, _environment())}.bin"
+        if path.is_file():
+            _register_lapack()
+            try:
+                payload, in_tree, out_tree = pickle.loads(path.read_bytes())
+                program = deserialize_and_load(payload, in_tree, out_tree, jax.local_devices()[:self.devices])
+                path.touch()  # recently used: the last to go when the folder is trimmed
+                return program
+            except Exception:  # damaged, cut short or from another build: compile it again
+                path.unlink(missing_ok=True)
+        with _outside_jax_cache():
+            compiled = self.traced.lower(*args).compile()
+        try:
+            blob = pickle.dumps(serialize(compiled))
+        except Exception:  # not serialisable (a host callback): run it, keep nothing
+            return compiled
+        atomic_write(path, lambda temp: Path(temp).write_bytes(blob))
+        _trim(path.parent, MAX_BYTES)
+        return compiled
+
+
+@contextmanager
+def _outside_jax_cache():
+    """Compile for real, not read from JAX's own disk cache: an executable read from there
+    serialises without its object code ("Function ... not found" when loaded back). JAX reads
+    its switch once per process, hence the resets."""
+    from jax.experimental.compilation_cache.compilation_cache import reset_cache
+
+    enabled = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    reset_cache()
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_compilation_cache", enabled)
+        reset_cache()
+
+
+@cache
+def _register_lapack() -> None:
+    """jaxlib registers its LAPACK kernels (eigh, cholesky, ...) when it first lowers one; a
+    program loaded back that calls them in a process that lowered none would crash. Lowering
+    one small decomposition (nothing compiles) registers them all."""
+    import numpy as np
+
+    jax.jit(jax.numpy.linalg.eigh).lower(np.eye(2))
+
+
+def program_folder() -> Path:
+    return cache_dir() / "programs"
+
+
+def _trim(folder: Path, max_bytes: int) -> None:
+    """Delete the least recently used programs until the folder holds at most `max_bytes` (a
+    Chinchilla fit stores ~12 MB)."""
+    files = sorted(folder.glob("*.bin"), key=lambda p: p.stat().st_mtime, reverse=True)
+    total = 0
+    for path in files:
+        total += path.stat().st_size
+        if total > max_bytes:
+            path.unlink(missing_ok=True)
+
+
+def serialize(compiled):
+    from jax.experimental.serialize_executable import serialize as serialize_executable
+
+    return serialize_executable(compiled)
+
+
+def deserialize_and_load(payload, in_tree, out_tree, devices):
+    from jax.experimental.serialize_executable import deserialize_and_load as load
+
+    return load(payload, in_tree, out_tree, execution_devices=devices)
+
+
+def _signature(args: tuple) -> str:
+    """The arguments' tree, shapes, dtypes and weak types: what a compiled program accepts."""
+    leaves, tree = jax.tree.flatten(args)
+    shapes = [(tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x).__name__)),
+               getattr(x, "weak_type", not hasattr(x, "dtype"))) for x in leaves]  # a Python number is weak
+    return f"{tree}|{shapes}"
+
+
+@cache
+def _environment() -> str:
+    import jaxlib
+    import numpyro
+
+    backend = jax.default_backend()
+    return repr((FORMAT, jax.__version__, jaxlib.__version__, numpyro.__version__, _source_fingerprint(),
+                 backend, jax.local_device_count()))
+
+
+@cache
+def _source_fingerprint() -> str:
+    """A hash of this package's Python source: a program traced by other code is not reused."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:40]

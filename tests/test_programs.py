@@ -1,0 +1,100 @@
+"""Compiled programs kept on disk (inference/programs.py): a new process runs a stored program
+without tracing it, with the same results, and a damaged file is compiled again."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from infscale_dsl.inference import programs
+from infscale_dsl.inference.programs import StoredProgram
+
+REPO = Path(__file__).resolve().parents[1]
+
+# a decomposition (jaxlib registers its LAPACK kernels only when it lowers one: a process that
+# loads the program must do so first) and a loop, as the sampler's programs have
+SCRIPT = textwrap.dedent("""
+    import json, jax, jax.numpy as jnp, numpy as np
+    from infscale_dsl.inference.programs import StoredProgram
+    traced = []
+
+    def f(x):
+        traced.append(1)  # runs only when JAX traces f
+        values, _ = jnp.linalg.eigh(x @ x.T)
+        return jax.lax.fori_loop(0, 10, lambda i, v: v * 0.9 + 1.0, values)
+
+    program = StoredProgram(("test program", 1), jax.jit(f))
+    x = np.arange(12.0).reshape(3, 4) / 10
+    print(json.dumps({"value": np.asarray(program(x)).tolist(), "traced": len(traced)}))
+""")
+
+
+def run_script(cache: Path) -> dict:
+    env = os.environ | {"INFSCALE_DSL_CACHE": str(cache), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_new_process_runs_the_stored_program_without_tracing_it(tmp_path):
+    first, second = run_script(tmp_path), run_script(tmp_path)
+    assert first["traced"] == 1 and second["traced"] == 0
+    assert second["value"] == first["value"]
+    assert len(list((tmp_path / "programs").glob("*.bin"))) == 1
+
+
+def test_a_damaged_program_is_compiled_again(tmp_path):
+    first = run_script(tmp_path)
+    (stored,) = (tmp_path / "programs").glob("*.bin")
+    stored.write_bytes(b"cut short")
+    again = run_script(tmp_path)
+    assert again["traced"] == 1 and again["value"] == first["value"]
+    assert stored.stat().st_size > 1000  # stored anew
+
+
+def test_each_key_and_argument_shape_has_its_own_program(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFSCALE_DSL_CACHE", str(tmp_path))
+    double, triple = (StoredProgram(("scale", k), jax.jit(lambda x, k=k: k * x)) for k in (2, 3))
+    assert float(double(jnp.ones(2))[0]) == 2.0 and float(triple(jnp.ones(2))[0]) == 3.0
+    assert double(jnp.ones(3)).shape == (3,)
+    assert len(list((tmp_path / "programs").glob("*.bin"))) == 3
+
+
+def test_the_folder_is_trimmed_least_recently_used_first(tmp_path):
+    for age, name in enumerate(["new", "middle", "old"]):
+        path = tmp_path / f"{name}.bin"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1e9 - age, 1e9 - age))
+    programs._trim(tmp_path, 250)
+    assert sorted(p.stem for p in tmp_path.glob("*.bin")) == ["middle", "new"]
+
+
+@pytest.mark.slow
+def test_a_fit_in_a_new_process_loads_its_programs_and_gives_the_same_posterior(tmp_path):
+    # the CLI twice on one cache: the second fit traces and compiles none of the stored programs
+    table = REPO / "examples" / "data" / "cpu_small_runs.parquet"
+    env = os.environ | {"INFSCALE_DSL_CACHE": str(tmp_path / "cache")}
+    draws, stored = {}, {}
+    for run in ("first", "second"):
+        started = time.time()
+        argv = [sys.executable, "-m", "infscale_dsl", "fit", str(REPO / "models" / "chinchilla.law"), str(table),
+                "-o", str(tmp_path / run), "-q", "--warmup", "100", "--draws", "100", "--chains", "2"]
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
+        assert done.returncode in (0, 1), done.stderr[-2000:]
+        import arviz as az
+
+        draws[run] = az.from_netcdf(str(tmp_path / run / "posterior.nc")).posterior
+        stored[run] = {p.name: p.stat().st_mtime for p in (tmp_path / "cache" / "programs").glob("*.bin")}
+    for name in ("E", "A", "alpha", "B", "beta", "sigma_loss"):
+        np.testing.assert_array_equal(draws["second"][name].values, draws["first"][name].values)
+    # point fit, chain starts, sampler phases, prior draws, log-likelihood: none new the second time,
+    # and every one read back (a program is touched when loaded)
+    assert len(stored["first"]) >= 5 and stored["second"].keys() == stored["first"].keys()
+    assert all(mtime >= started for mtime in stored["second"].values())

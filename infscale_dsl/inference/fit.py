@@ -107,13 +107,12 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
 
     model = compiled.model()
     inputs = compiled.inputs(data)
-    key = (compiled.structure_key(data), chains, warmup, draws, max_draws, target_accept, progress)
+    key = (compiled.structure_key(data), chains, warmup, draws, max_draws, target_accept)
     if key not in _SAMPLERS:
         _SAMPLERS[key] = Sampler(compiled.model(collapse=True), inputs, start.params, key=key, chains=chains,
-                                 warmup=warmup, draws=draws, max_draws=max_draws, target_accept=target_accept,
-                                 progress=progress)
+                                 warmup=warmup, draws=draws, max_draws=max_draws, target_accept=target_accept)
     result = _SAMPLERS[key].run(jax.random.PRNGKey(seed), start.unconstrained, inputs, mass, MIN_ESS,
-                                enough=_gate_met(compiled))
+                                enough=_gate_met(compiled), progress=progress)
     draws = result.diverging.shape[1]  # at least the draws asked for; more if the gate wanted them
     result.samples |= compiled.draw_prior_only(jax.random.PRNGKey(seed + 1), inputs["scales"], (chains, draws))
     flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in result.samples.items()}

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 from .pointfit import initialize_traced, lbfgs
 from .programs import StoredProgram
 
-PROGRESS_EVERY = 25  # iterations between progress-bar updates (each one is a host callback)
+PROGRESS_EVERY = 25  # NUTS steps per compiled call at most: the progress bar moves between calls
 MASS_CHOICES = ("auto", "laplace", "adapt")
 SAFETY = 2.0  # keep the Laplace metric if warm-up shows this many times the ESS per draw needed
 
@@ -63,7 +63,7 @@ class Chains:
 
 class Sampler:
     def __init__(self, model, inputs: dict, point: dict, *, key: tuple, chains: int, warmup: int, draws: int,
-                 target_accept: float, progress: bool, max_draws: int | None = None):
+                 target_accept: float, max_draws: int | None = None):
         """`point`: constrained values of every sampling site where the law is finite (the
         point fit's). numpyro traces the model there once; its own default, a random point,
         can make the law NaN (a negative base under a fractional power) and fail at random.
@@ -73,10 +73,11 @@ class Sampler:
         self.chains, self.warmup, self.draws = chains, warmup, draws
         self.chain_method, self.chain_method_fallback = chain_method(chains)
         self.max_draws = max(draws, max_draws or draws)
-        self.target_accept, self.progress = target_accept, progress
+        self.target_accept = target_accept
         self._bar = None
         self._info = initialize_traced(model, inputs, dynamic_args=True, init_strategy=init_to_value(values=point))
-        self._phases: dict[tuple, object] = {}  # (adapt_mass, warm-up steps, draws) -> compiled run
+        self._phases: dict[tuple, StoredProgram] = {}  # what a program runs -> the program
+        self._kernels: dict[tuple, tuple] = {}  # (adapt_mass, warm-up steps) -> numpyro's NUTS functions
         potential_fn = self._info.potential_fn
 
         def chain_starts(key, point, inputs):
@@ -94,27 +95,27 @@ class Sampler:
         self._chain_starts = StoredProgram(("chain starts",) + key, jax.jit(chain_starts))
 
     def run(self, key, point: dict, inputs: dict, mass: str = "auto", target_ess: float = 400,
-            enough: Callable[[dict], bool] | None = None) -> Chains:
+            enough: Callable[[dict], bool] | None = None, progress: bool = False) -> Chains:
         """Sample, starting near `point` (the point fit, unconstrained); `mass` as in
         MASS_CHOICES: "auto" picks the metric after the first quarter of warm-up, keeping the
         Laplace one if it mixes well enough there to reach twice `target_ess` over all draws.
-        While `enough(samples)` is false, blocks of `draws` more draws follow, up to `max_draws`."""
+        While `enough(samples)` is false, blocks of `draws` more draws follow, up to `max_draws`.
+        `progress` shows a bar."""
         start_key, first_key, second_key = jax.random.split(key, 3)
         point = {name: value for name, value in point.items() if name in self._info.param_info.z}
         starts, inverse_mass = self._chain_starts(start_key, point, inputs)
         total = self.chains * (self.warmup + self.draws)
-        with tqdm(total=total, desc="NUTS", unit="it", disable=not self.progress) as self._bar:
-            if mass == "adapt":
-                first_steps = 0
-                samples, diverging, state, steps = self._phase(True, self.warmup, self.draws)(
-                    jax.random.split(second_key, self.chains), starts, inverse_mass, jnp.ones(self.chains), inputs)
-                chosen, note = "adapt", "metric re-estimated in warm-up windows from the Laplace approximation"
-            else:
-                first = self.warmup // 4  # a quarter to judge the Laplace metric, the rest to adapt one
-                z, step_size, flat, first_steps = self._phase(False, first, 0)(
-                    jax.random.split(first_key, self.chains), starts, inverse_mass, jnp.ones(self.chains), inputs)
-                settled = np.asarray(flat)[:, first // 2:]  # (chains, n, d), once the step size settled
-                covariance = _covariance(settled)
+        with tqdm(total=total, desc="NUTS", unit="it", disable=not progress) as self._bar:
+            first = 0 if mass == "adapt" else self.warmup // 4  # a quarter to judge the Laplace metric
+            metric, step_size, chosen = inverse_mass, jnp.ones(self.chains), "adapt"
+            note = "metric re-estimated in warm-up windows from the Laplace approximation"
+            gradients = 0
+            if first:
+                state = self._start(False, first)(jax.random.split(first_key, self.chains), starts, metric,
+                                                  step_size, inputs)
+                state, (flat, _, _, steps) = self._steps(state, inputs, False, first, first)
+                gradients += int(np.sum(steps))
+                settled = flat[:, first // 2:]  # (chains, n, d), once the step size settled
                 per_draw = _ess_per_draw(settled)
                 # twice the ESS per draw the gate needs: a quarter of warm-up measures it roughly,
                 # and a metric that only just passes there can fail the gate after (the seed's
@@ -125,95 +126,94 @@ class Sampler:
                 chosen = "laplace" if keep else "adapt"
                 note = (f"first quarter of warm-up with the Laplace metric: ESS {per_draw:.2f} per draw, "
                         f"{need:.2f} wanted: " + ("metric kept" if keep else "metric re-estimated in the rest of warm-up"))
-                metric = inverse_mass if keep else jnp.asarray(covariance)
-                samples, diverging, state, steps = self._phase(not keep, self.warmup - first, self.draws)(
-                    jax.random.split(second_key, self.chains), z, metric, step_size, inputs)
-            samples = jax.tree.map(np.asarray, samples)
-            diverging = np.asarray(diverging)
-            drawn, gradients = self.draws, int(np.sum(first_steps)) + int(np.sum(steps))
-            while enough is not None and drawn + self.draws <= self.max_draws and not enough(samples):
-                self._bar.total += self.chains * self.draws
-                more, more_diverging, state, steps = self._more_draws(self.draws)(state, inputs)
+                metric = inverse_mass if keep else jnp.asarray(_covariance(settled))
+                starts, step_size = state.z, state.adapt_state.step_size
+            adapt, rest = chosen == "adapt", self.warmup - first
+            state = self._start(adapt, rest)(jax.random.split(second_key, self.chains), starts, metric,
+                                             step_size, inputs)
+            state, (_, _, _, steps) = self._steps(state, inputs, adapt, rest, rest)
+            gradients += int(np.sum(steps))
+            samples, diverging, drawn = None, None, 0
+            while drawn < self.draws or (enough is not None and drawn + self.draws <= self.max_draws
+                                         and not enough(samples)):
+                if drawn >= self.draws:
+                    self._bar.total += self.chains * self.draws
+                state, (_, more, more_diverging, steps) = self._steps(state, inputs, adapt, rest, self.draws)
                 gradients += int(np.sum(steps))
-                samples = jax.tree.map(lambda a, b: np.concatenate([a, np.asarray(b)], axis=1), samples, more)
-                diverging = np.concatenate([diverging, np.asarray(more_diverging)], axis=1)
+                samples = more if samples is None else jax.tree.map(
+                    lambda a, b: np.concatenate([a, b], axis=1), samples, more)
+                diverging = more_diverging if diverging is None else np.concatenate([diverging, more_diverging], axis=1)
                 drawn += self.draws
             if drawn > self.draws:
                 note += f"; {drawn} draws per chain to reach the gate's ESS and R-hat"
-            self._bar.update(self._bar.total - self._bar.n)
         return Chains(samples, diverging, chosen, note, self.chain_method, self.chain_method_fallback, gradients)
 
-    def _phase(self, adapt_mass: bool, warmup: int, draws: int):
-        """The compiled run of `warmup` steps then `draws` draws over all chains: (keys, starts,
-        inverse mass, first step sizes (chains,), inputs) -> with draws, (constrained samples,
-        diverging) each (chains, draws, ...); without, (last unconstrained state, its step size,
-        flat warm-up draws (chains, warmup, d)); each also with its chains' leapfrog steps (chains,)."""
-        key = (adapt_mass, warmup, draws)
-        # each phase gets its own kernel: numpyro's functional hmc keeps its warm-up settings
-        # in the closure that init_kernel fills
-        init_kernel, sample_kernel = hmc(potential_fn_gen=self._info.potential_fn, algo="NUTS")
-        postprocess = self._info.postprocess_fn
-        progress = self.progress
+    def _steps(self, state, inputs: dict, adapt_mass: bool, warmup: int, count: int):
+        """`count` NUTS steps of every chain from `state`, in chunks of at most PROGRESS_EVERY
+        (the progress bar moves between them): the last state, and per step (chains, count, ...)
+        the flat unconstrained draws, the constrained sites, divergences and leapfrog steps."""
+        chunk = max(d for d in range(1, min(count, PROGRESS_EVERY) + 1) if count % d == 0)
+        run = self._chunk(adapt_mass, warmup, chunk)
+        parts = []
+        for _ in range(count // chunk):
+            state, outputs = run(state, inputs)
+            parts.append(jax.tree.map(np.asarray, outputs))  # waits for the chunk: the bar is honest
+            if self._bar is not None:
+                self._bar.update(min(self.chains * chunk, self._bar.total - self._bar.n))
+        return state, jax.tree.map(lambda *a: np.concatenate(a, axis=1), *parts)
+
+    def _start(self, adapt_mass: bool, warmup: int):
+        """The compiled start of a run of `warmup` warm-up steps: (keys, starts, inverse mass,
+        first step sizes (chains,), inputs) -> every chain's first NUTS state."""
+        init_kernel, _ = self._kernel(adapt_mass, warmup)
 
         def one_chain(key, start, inverse_mass, step_size, inputs):
-            state = init_kernel(start, num_warmup=warmup, step_size=step_size, dense_mass=True,
-                                inverse_mass_matrix=inverse_mass,
-                                adapt_mass_matrix=adapt_mass, target_accept_prob=self.target_accept,
-                                model_args=(inputs,), rng_key=key)
+            return init_kernel(start, num_warmup=warmup, step_size=step_size, dense_mass=True,
+                               inverse_mass_matrix=inverse_mass, adapt_mass_matrix=adapt_mass,
+                               target_accept_prob=self.target_accept, model_args=(inputs,), rng_key=key)
 
-            def step(state, i):
-                state = sample_kernel(state, model_args=(inputs,))
-                if progress:
-                    jax.lax.cond(i % PROGRESS_EVERY == 0,
-                                 lambda: jax.debug.callback(self._advance), lambda: None)
-                return state, (ravel_pytree(state.z)[0], state.z, state.diverging, state.num_steps)
+        return self._over_chains(("start", adapt_mass, warmup), one_chain, (0, 0, None, 0, None))
 
-            state, (flat, _, _, warmup_steps) = jax.lax.scan(step, state, jnp.arange(warmup))
-            if not draws:
-                return state.z, state.adapt_state.step_size, flat, jnp.sum(warmup_steps)
-            state, (_, z, diverging, steps) = jax.lax.scan(step, state, jnp.arange(warmup, warmup + draws))
-            # constrained sites (draws, ...)
-            return jax.vmap(postprocess(inputs))(z), diverging, state, jnp.sum(warmup_steps) + jnp.sum(steps)
-
-        return self._over_chains(key, one_chain, (0, 0, None, 0, None))
-
-    def _more_draws(self, draws: int):
-        """The compiled continuation of every chain's final state by `draws` draws: (states,
-        inputs) -> (constrained samples, diverging, states), as `_phase`'s draws."""
-        init_kernel, sample_kernel = hmc(potential_fn_gen=self._info.potential_fn, algo="NUTS")
-        postprocess, progress = self._info.postprocess_fn, self.progress
+    def _chunk(self, adapt_mass: bool, warmup: int, steps: int):
+        """The compiled run of `steps` NUTS steps from every chain's state, in a run of `warmup`
+        warm-up steps (the state counts its steps: past `warmup` they are draws, and nothing
+        adapts): (states, inputs) -> (states, (flat draws, constrained sites, diverging,
+        leapfrog steps), each (chains, steps, ...))."""
+        init_kernel, sample_kernel = self._kernel(adapt_mass, warmup)
+        postprocess = self._info.postprocess_fn
 
         def one_chain(state, inputs):
-            # fills the kernel's closure; no warm-up steps, so the state's adapted step size
-            # and metric are kept
-            init_kernel(state.z, num_warmup=0, dense_mass=True, model_args=(inputs,), rng_key=state.rng_key)
+            # numpyro's functional kernel keeps its warm-up schedule in the closure that
+            # init_kernel fills; filled the same way as at the start, its result is not needed
+            init_kernel(state.z, num_warmup=warmup, dense_mass=True, adapt_mass_matrix=adapt_mass,
+                        target_accept_prob=self.target_accept, model_args=(inputs,), rng_key=state.rng_key)
 
-            def step(state, i):
+            def step(state, _):
                 state = sample_kernel(state, model_args=(inputs,))
-                if progress:
-                    jax.lax.cond(i % PROGRESS_EVERY == 0,
-                                 lambda: jax.debug.callback(self._advance), lambda: None)
-                return state, (state.z, state.diverging, state.num_steps)
+                return state, (ravel_pytree(state.z)[0], state.z, state.diverging, state.num_steps)
 
-            state, (z, diverging, steps) = jax.lax.scan(step, state, jnp.arange(draws))
-            return jax.vmap(postprocess(inputs))(z), diverging, state, jnp.sum(steps)
+            state, (flat, z, diverging, leapfrogs) = jax.lax.scan(step, state, None, length=steps)
+            return state, (flat, jax.vmap(postprocess(inputs))(z), diverging, leapfrogs)
 
-        return self._over_chains(("more", draws), one_chain, (0, None))
+        return self._over_chains(("chunk", adapt_mass, warmup, steps), one_chain, (0, None))
+
+    def _kernel(self, adapt_mass: bool, warmup: int):
+        """numpyro's functional NUTS for one kind of run; each kind gets its own, since
+        init_kernel keeps the run's warm-up settings in the closure it fills."""
+        key = (adapt_mass, warmup)
+        if key not in self._kernels:
+            self._kernels[key] = hmc(potential_fn_gen=self._info.potential_fn, algo="NUTS")
+        return self._kernels[key]
 
     def _over_chains(self, key, one_chain, in_axes):
         """`one_chain` mapped over chains (a CPU device each where there are enough), compiled
-        once and kept under `key`."""
+        once and kept under `key`, on disk too (programs.py)."""
         if key not in self._phases:
             parallel = self.chain_method == "parallel"
             traced = jax.pmap(one_chain, in_axes=in_axes) if parallel else jax.jit(jax.vmap(one_chain, in_axes=in_axes))
-            # a progress bar is a host callback, which a stored program cannot hold
-            self._phases[key] = StoredProgram(("sampler phase", key, self.chain_method) + self.key, traced,
-                                              devices=self.chains if parallel else 1, store=not self.progress)
+            self._phases[key] = StoredProgram(("sampler", key, self.chain_method) + self.key, traced,
+                                              devices=self.chains if parallel else 1)
         return self._phases[key]
-
-    def _advance(self) -> None:
-        if self._bar is not None:
-            self._bar.update(PROGRESS_EVERY)
 
 
 def chain_method(chains: int) -> tuple[str, str | None]:

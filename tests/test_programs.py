@@ -59,6 +59,14 @@ def test_a_damaged_program_is_compiled_again(tmp_path):
     assert stored.stat().st_size > 1000  # stored anew
 
 
+def test_a_cache_that_cannot_be_written_costs_a_compile_not_the_run(tmp_path, monkeypatch):
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    monkeypatch.setenv("INFSCALE_DSL_CACHE", str(blocked))
+    program = StoredProgram(("cannot store",), jax.jit(lambda x: x + 1))
+    assert float(program(jnp.zeros(()))) == 1.0
+
+
 def test_each_key_and_argument_shape_has_its_own_program(tmp_path, monkeypatch):
     monkeypatch.setenv("INFSCALE_DSL_CACHE", str(tmp_path))
     double, triple = (StoredProgram(("scale", k), jax.jit(lambda x, k=k: k * x)) for k in (2, 3))

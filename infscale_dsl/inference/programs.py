@@ -61,18 +61,20 @@ class StoredProgram:
             try:
                 payload, in_tree, out_tree = pickle.loads(path.read_bytes())
                 program = deserialize_and_load(payload, in_tree, out_tree, jax.local_devices()[:self.devices])
-                path.touch()  # recently used: the last to go when the folder is trimmed
-                return program
             except Exception:  # damaged, cut short or from another build: compile it again
-                path.unlink(missing_ok=True)
+                _quietly(path.unlink, missing_ok=True)
+            else:
+                _quietly(path.touch)  # recently used: the last to go when the folder is trimmed
+                return program
         with _outside_jax_cache():
             compiled = self.traced.lower(*args).compile()
         try:
             blob = pickle.dumps(serialize(compiled))
         except Exception:  # not serialisable (a host callback): run it, keep nothing
             return compiled
-        atomic_write(path, lambda temp: Path(temp).write_bytes(blob))
-        _trim(path.parent, MAX_BYTES)
+        # a read-only or full disk costs the next process a compile, never this fit
+        _quietly(atomic_write, path, lambda temp: Path(temp).write_bytes(blob))
+        _quietly(_trim, path.parent, MAX_BYTES)
         return compiled
 
 
@@ -101,6 +103,13 @@ def _register_lapack() -> None:
     import numpy as np
 
     jax.jit(jax.numpy.linalg.eigh).lower(np.eye(2))
+
+
+def _quietly(action: Callable, *args, **kwargs) -> None:
+    try:
+        action(*args, **kwargs)
+    except OSError:
+        pass
 
 
 def program_folder() -> Path:

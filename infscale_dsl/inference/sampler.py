@@ -5,7 +5,10 @@ sampling itself for a small law. This module builds the same sampler from numpyr
 NUTS kernel (`numpyro.infer.hmc.hmc`, dense mass matrix, step size adapted during warm-up),
 maps it over chains with `jax.pmap` (one CPU device per chain) or `jax.vmap`, and keeps the
 compiled functions per model structure with the data as arguments: a second fit of the same
-spec to data of the same shapes runs without tracing or compiling.
+spec to data of the same shapes runs without tracing or compiling, in this process and, as the
+programs are stored on disk (programs.py), in the next. NUTS runs in compiled chunks of at most
+PROGRESS_EVERY steps from the chains' states, and the progress bar moves between chunks: a
+host callback inside a program, as numpyro's own bar uses, could not be stored.
 
 Every run starts from a Laplace approximation: the posterior mode, found by L-BFGS from the
 point fit, and the inverse Hessian there. Each chain starts at its own draw from it, so that

@@ -16,8 +16,8 @@ the in-process caches (CompiledModel.structure_key). To that the store adds what
 change the program: the versions of jax, jaxlib and numpyro, a fingerprint of this package's
 source, the backend and its device count, and whether x64 is on. A program that fails to load (a damaged or
 foreign file) is compiled again and stored anew. Programs live in <cache>/programs
-(datasets.cache_dir), at most MAX_BYTES of them; deleting the folder is always safe. A function with a host callback
-(a progress bar) cannot be serialised: `StoredProgram(..., store=False)` only compiles it.
+(datasets.cache_dir), at most MAX_BYTES of them; deleting the folder is always safe. A program that cannot be
+serialised (one with a host callback, such as a progress bar inside it) runs, and is not kept.
 """
 from __future__ import annotations
 
@@ -38,11 +38,11 @@ MAX_BYTES = 2 * 1024 ** 3  # the folder's size limit: the least recently used pr
 
 
 class StoredProgram:
-    def __init__(self, key: tuple, traced: Callable, *, devices: int = 1, store: bool = True):
+    def __init__(self, key: tuple, traced: Callable, *, devices: int = 1):
         """`traced`: a `jax.jit` or `jax.pmap` of the function; `key`: what it computes;
         `devices`: how many it runs on (a pmap's count; a program loaded back runs on the first
         `devices` local devices, as JAX placed it when it compiled)."""
-        self.key, self.traced, self.devices, self.store = key, traced, devices, store
+        self.key, self.traced, self.devices = key, traced, devices
         self._compiled: dict[str, Callable] = {}  # arguments' signature -> compiled program
 
     def __call__(self, *args):
@@ -53,8 +53,6 @@ class StoredProgram:
         return program(*args)
 
     def _load_or_compile(self, signature: str, args: tuple) -> Callable:
-        if not self.store:
-            return self.traced.lower(*args).compile()
         path = program_folder() / f"{_digest(repr(self.key), signature, _environment())}.bin"
         if path.is_file():
             _register_lapack()
@@ -70,7 +68,7 @@ class StoredProgram:
             compiled = self.traced.lower(*args).compile()
         try:
             blob = pickle.dumps(serialize(compiled))
-        except Exception:  # not serialisable (a host callback): run it, keep nothing
+        except Exception:  # not serialisable (a host callback, a closed-over constant): run it, keep nothing
             return compiled
         # a read-only or full disk costs the next process a compile, never this fit
         _quietly(atomic_write, path, lambda temp: Path(temp).write_bytes(blob))

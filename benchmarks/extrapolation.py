@@ -8,8 +8,9 @@ Tasks are defined in benchmarks/tasks.py; the trajectory tasks (opt_finals, opt_
 opt_curves, opt_curves_3 and sweep_*) compare final-loss fits with whole-curve fits. For each task and method it prints the median absolute
 relative error of the predicted median (MARE), the coverage of the 90 % interval over the
 held-out runs and its two-sided binomial p-value against 0.90 (`p`: few held-out runs cannot
-show a coverage between 0.80 and 0.97, so a task is judged by p), the mean width of that interval
-relative to the truth, the number held out, the wall time and, for infscale-dsl, whether the fit passed its diagnostics gate. Methods:
+show a coverage between 0.80 and 0.97, so a task is judged by p), the mean width of that
+interval relative to the truth, the number held out, the wall time and, for infscale-dsl,
+whether the fit passed its diagnostics gate. Methods:
 - infscale-dsl: `fit` at its defaults (4 chains x 500 + 500), `predict`'s median and 90 %
   interval of a new run;
 - curve_fit: least squares on raw loss, the seed paper's method (benchmarks/baselines.py);
@@ -137,7 +138,7 @@ def coverage_p(covered: int, held_out: int) -> float:
 def format_row(row: dict) -> str:
     if row.get("error"):
         return f"{row['task']:<22} {row['method']:<16} CRASH {row['error']}"
-    gate = "" if row["gate_ok"] is None or pd.isna(row["gate_ok"]) else ("ok" if row["gate_ok"] else "FAILED")
+    gate = "" if pd.isna(row["gate_ok"]) else ("ok" if row["gate_ok"] else "FAILED")  # None or a CSV's NaN
     p = coverage_p(row["covered"], row["n_test"]) if np.isfinite(row["coverage90"]) else np.nan
     return (f"{row['task']:<22} {row['method']:<16} {100 * row['mare']:7.2f} % {row['coverage90']:6.2f} "
             f"{p:6.2f} {100 * row['rel_width90']:7.2f} % {row['n_test']:5d} {row['wall_s']:8.1f} s  {gate}")

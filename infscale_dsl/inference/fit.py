@@ -5,8 +5,9 @@
     result.save("fit/")       # posterior.nc, summary.json, spec.law, fit.json
 
 Fits run in float64 (inside `jax.enable_x64`, not switched on for the whole process): power
-laws over N ~ 1e11 and log-scale noise of 1e-3 need it. Compiled programs are kept per model structure in the process
-(sampler.py) and on disk (see `use_compilation_cache`). NUTS chains run in parallel when JAX
+laws over N ~ 1e11 and log-scale noise of 1e-3 need it. The fit's programs are kept per model
+structure, in the process and on disk (programs.py); the few small ones left go through JAX's
+own disk cache (`use_compilation_cache`). NUTS chains run in parallel when JAX
 has a device per chain (the CLI asks for them with numpyro.set_host_device_count before JAX
 starts), else vectorised.
 """
@@ -199,9 +200,9 @@ def _point_idata(compiled: CompiledModel, start: PointFit):
 
 def use_compilation_cache() -> None:
     """Keep compiled XLA programs on disk (<cache>/jax, see datasets.cache_dir) unless the user
-    chose a JAX cache already, so that the next CLI call reads its programs from a file. Every
-    program is kept, however fast it compiled: numpyro's model set-up runs op by op, and the
-    ~180 tiny programs that makes took 5 s of a 20 s second call to compile (now 13 s)."""
+    chose a JAX cache already, so that the next CLI call reads from a file the small programs
+    that programs.py does not store (single operations outside the fit's jitted functions).
+    Every program is kept, however fast it compiled."""
     if jax.config.jax_compilation_cache_dir is None:
         jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)

@@ -85,3 +85,38 @@ def test_show_without_a_table_says_the_table_decides_the_noise(tmp_path, capsys)
     assert main(["show", str(tmp_path / "law.law")]) == 0
     out = capsys.readouterr().out
     assert "noise Normal on log (default without a table: StudentT(nu=4) on log with 10 or more" in out
+
+
+@pytest.mark.parametrize("noise", ["", "loss noise StudentT(nu=4) on log\n", "loss noise Normal on identity\n"])
+def test_padding_rows_add_nothing_to_the_density(table, noise):
+    """A law's rows are padded to compile.bucket_size so nearby table sizes share compiled
+    programs: on 9 rows (padded to 10) the model's log density, with sigma integrated out or
+    sampled, and the point fit's residuals, equal those of the 9 rows alone."""
+    import jax
+    from numpyro import handlers
+    from numpyro.infer.util import log_density
+
+    from infscale_dsl.model.compile import bucket_size
+
+    assert [bucket_size(n) for n in (1, 8, 9, 12, 17, 240, 1000)] == [8, 8, 10, 12, 20, 256, 1024]
+    assert all(n <= bucket_size(n) <= max(8, 1.25 * n) for n in range(1, 3000))
+    spec = load_spec(SEED_LAW + noise, columns=COLUMNS)
+    data = prepare(spec, table.iloc[:9])
+    compiled = compile_spec(spec, data)
+    with jax.enable_x64(True):  # as fit.py builds them
+        padded = compiled.inputs(data)
+    assert padded["laws"]["loss"]["N"].shape == (10,) and int(padded["masks"]["loss"].sum()) == 9
+    alone = jax.tree.map(lambda x: x, padded)
+    alone["laws"]["loss"] = {n: v[:9] for n, v in padded["laws"]["loss"].items()}
+    alone["masks"]["loss"] = padded["masks"]["loss"][:9]
+    collapse = not noise  # the default here (Normal on log, few rows) integrates sigma out
+    assert compiled.collapsed == (("sigma_loss",) if collapse else ())
+    model = compiled.model(collapse=collapse, start_mode=True)  # proper priors: a draw to score
+    with jax.enable_x64(True):
+        trace = handlers.trace(handlers.seed(model, 0)).get_trace(padded)
+        params = {name: site["value"] for name, site in trace.items()
+                  if site["type"] == "sample" and not site["is_observed"]}
+        density = [float(log_density(model, (inputs,), {}, params)[0]) for inputs in (padded, alone)]
+    np.testing.assert_allclose(density[0], density[1], rtol=1e-12)
+    assert np.isfinite(density[0])
+    np.testing.assert_array_equal(compiled.fitted_rows(padded, "loss")["loss"], table["loss"].to_numpy()[:9])

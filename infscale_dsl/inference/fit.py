@@ -130,14 +130,14 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
         if not name.startswith("obs_"):
             continue  # a declared prior on a coefficient enters as a factor site, not data
         law = compiled.spec.law_for(name.removeprefix("obs_"))
-        y = np.asarray(inputs["laws"][law.response][law.response])
-        values = np.asarray(values) + Likelihood.of(law).log_jacobian(y)  # the density of y itself
-        log_lik[law.response] = values.reshape(chains, draws, -1)
+        y = compiled.fitted_rows(inputs, law.response)[law.response]
+        values = np.asarray(values)[:, np.asarray(inputs["masks"][law.response])]  # (S, n): padding dropped
+        log_lik[law.response] = (values + Likelihood.of(law).log_jacobian(y)).reshape(chains, draws, -1)
     idata = az.from_dict(
         posterior=result.samples,
-        log_likelihood=log_lik,
+        log_likelihood=log_lik,  # the density of y itself, so laws on either scale compare
         sample_stats={"diverging": result.diverging},
-        observed_data={law.response: np.asarray(inputs["laws"][law.response][law.response])
+        observed_data={law.response: compiled.fitted_rows(inputs, law.response)[law.response]
                        for law in compiled.spec.laws},
     )
     idata = complete_inference_data(compiled, data, idata, seed)

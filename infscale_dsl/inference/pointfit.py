@@ -25,7 +25,7 @@ from numpyro.infer import Predictive
 from numpyro.infer.util import constrain_fn, initialize_model, unconstrain_fn
 
 from ..model import curves
-from ..model.compile import CompiledModel
+from ..model.compile import CompiledModel, law_value
 from ..model.data import PreparedData
 from ..model.likelihood import Likelihood
 from .programs import StoredProgram
@@ -93,7 +93,8 @@ def _build(compiled: CompiledModel, inputs: dict, key: tuple, n_starts: int, n_r
             residual = Likelihood.of(law).residual(rows[law.response], mu, jnp)
             if law.noise.scale == "identity":
                 residual = residual / inputs["scales"][f"y_ref:{law.response}"]
-            total = total + jnp.sum(robust_loss(residual, loss, delta))
+            mask = inputs["masks"][law.response]  # padding rows (compile.bucket_size) weigh nothing
+            total = total + jnp.sum(jnp.where(mask, robust_loss(residual, loss, delta), 0.0))
         return jnp.where(jnp.isfinite(total), total, jnp.inf)
 
     def search(key, inputs):
@@ -161,8 +162,9 @@ def _set_noise_scales(compiled: CompiledModel, params: dict, inputs: dict) -> No
     prior_only = compiled.draw_prior_only(jax.random.PRNGKey(0), inputs["scales"], (4001,))
     params.update({name: np.median(draws) for name, draws in prior_only.items()})
     for law in compiled.spec.laws:
-        rows = {k: np.asarray(v) for k, v in inputs["laws"][law.response].items()}
-        mu = np.asarray(compiled.law_value(law, params, rows))
+        rows = compiled.fitted_rows(inputs, law.response)
+        with np.errstate(all="ignore"):  # in NumPy: op by op in JAX, each op is a program of its own
+            mu = np.asarray(law_value(compiled.spec, law, params, rows, np))
         residual = Likelihood.of(law).residual(rows[law.response], mu)
         if compiled.spec.curves is not None:
             column = compiled.spec.curves.column

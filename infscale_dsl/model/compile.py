@@ -45,6 +45,16 @@ CENTRED_MIN_ROWS = 8  # rows in every level above which a grouped parameter is s
 _KEPT: dict[tuple, Callable] = {}  # key -> jitted function, for the life of the process
 
 
+def bucket_size(n_rows: int) -> int:
+    """The rows a law's inputs are padded to: the next of 8, 10, 12, 14, 16, 20, 24, 28, 32,
+    40, ... (at most 25 % more rows), so that compiled programs serve tables of nearby sizes:
+    a run added to a table, or backtests on its subsets, reuse them."""
+    if n_rows <= 8:
+        return 8
+    unit = 2 ** (n_rows.bit_length() - 3)  # n_rows / unit lies in [4, 8)
+    return -(-n_rows // unit) * unit
+
+
 def kept_jit(key: tuple, function: Callable) -> Callable:
     """`jax.jit(function)`, the first one given under `key`: a second fit of the same structure
     then reuses its compiled program, in this process and (inference/programs.py) in the next."""
@@ -133,7 +143,7 @@ class CompiledModel:
                 continue
             params = {n: np.asarray(v)[:, None] if self.spec.parameters[n].group is None else np.asarray(v)
                       for n, v in samples.items() if n in self.spec.parameters}
-            rows = {n: np.asarray(v) for n, v in inputs["laws"][law.response].items()}
+            rows = self.fitted_rows(inputs, law.response)
             mu = law_value(self.spec, law, params, rows, np)  # (S, n)
             if self.spec.curves is not None:
                 mu = np.asarray(curves.with_run_offsets(self.spec, law, mu, samples, rows))
@@ -250,17 +260,29 @@ class CompiledModel:
     def inputs(self, data: PreparedData) -> dict:
         """What the numpyro model reads, as a pytree of arrays, so compiled functions are
         reused for new data of the same shapes:
-        laws[response][name]: the values on that law's rows (n_law_rows,);
+        laws[response][name]: the values on that law's rows, padded to bucket_size rows
+            (n_bucket,) by repeating its first row, so a table a few rows longer or shorter
+            reuses the programs compiled for this one;
+        masks[response]: bool (n_bucket,), True on the law's own rows (the first n_law_rows);
         scales: y_ref:<response>, y_sd:<response> (defaults' scales), log_ref:<X> (centring)."""
         import jax.numpy as jnp
 
-        laws = {law.response: {n: jnp.asarray(np.asarray(v)[data.rows[law.response]])
-                               for n, v in data.values.items()}
-                for law in self.spec.laws}
+        laws, masks = {}, {}
+        for law in self.spec.laws:
+            rows = data.rows[law.response]
+            padded = np.concatenate([rows, np.repeat(rows[:1], bucket_size(len(rows)) - len(rows))])
+            laws[law.response] = {n: jnp.asarray(np.asarray(v)[padded]) for n, v in data.values.items()}
+            masks[law.response] = jnp.asarray(np.arange(len(padded)) < len(rows))
         scales = {f"y_ref:{r}": v for r, v in self.y_ref.items()}
         scales |= {f"y_sd:{r}": v for r, v in self.y_sd.items()}
         scales |= {f"log_ref:{x}": v for x, v in self.log_reference.items()}
-        return {"laws": laws, "scales": {k: jnp.asarray(v) for k, v in scales.items()}}
+        return {"laws": laws, "masks": masks, "scales": {k: jnp.asarray(v) for k, v in scales.items()}}
+
+    @staticmethod
+    def fitted_rows(inputs: dict, response: str) -> dict[str, np.ndarray]:
+        """The values of `inputs` on the law's own rows, without the padding, as NumPy arrays."""
+        mask = np.asarray(inputs["masks"][response])
+        return {name: np.asarray(values)[mask] for name, values in inputs["laws"][response].items()}
 
     def model(self, observed: bool = True, likelihood: bool = True, start_mode: bool = False,
               collapse: bool = False):
@@ -278,7 +300,7 @@ class CompiledModel:
             if not likelihood:
                 return
             for law in self.spec.laws:
-                law_rows = inputs["laws"][law.response]
+                law_rows, mask = inputs["laws"][law.response], inputs["masks"][law.response]
                 mu = self.law_value(law, params, law_rows)
                 if self.spec.curves is not None:
                     mu = curves.with_run_offsets(self.spec, law, mu, params, law_rows)
@@ -286,15 +308,16 @@ class CompiledModel:
                 if law.sigma in skip:
                     # a factor, not an observed site: LOO reads the full model's per-row sites
                     residual = noise.residual(law_rows[law.response], mu, jnp)
-                    numpyro.factor(f"{law.sigma}__integrated", noise.marginal_log_density(residual))
+                    numpyro.factor(f"{law.sigma}__integrated", noise.marginal_log_density(residual, mask))
                     continue
                 y = noise.observed(law_rows[law.response], jnp) if observed else None
-                numpyro.sample(f"obs_{law.response}", noise.distribution(mu, params[law.sigma]), obs=y)
+                # padding rows (see `inputs`) add nothing to the density
+                numpyro.sample(f"obs_{law.response}", noise.distribution(mu, params[law.sigma]).mask(mask), obs=y)
         return numpyro_model
 
     def structure_key(self, data: PreparedData) -> tuple:
         """Everything compiled code depends on besides `inputs`: the spec and the shapes."""
-        return self.spec_key() + (tuple((r, len(i)) for r, i in data.rows.items()), self.centred,
+        return self.spec_key() + (tuple((r, bucket_size(len(i))) for r, i in data.rows.items()), self.centred,
                                   self.runs is not None and self.runs.centred)
 
     def spec_key(self) -> tuple:

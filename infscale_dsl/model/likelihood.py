@@ -128,14 +128,15 @@ class Likelihood:
         return self.on_log and self.noise.family == "Normal"
 
     @staticmethod
-    def marginal_log_density(residual):
-        """log of the density of the residuals (n,) with sigma integrated out under the
-        default prior: (2 pi)^(-n/2) b^a Gamma(a + n/2) / (Gamma(a) (b + SSR/2)^(a + n/2))."""
+    def marginal_log_density(residual, mask):
+        """log of the density of the residuals (n,) where `mask` (n,) is True, with sigma
+        integrated out under the default prior:
+        (2 pi)^(-n/2) b^a Gamma(a + n/2) / (Gamma(a) (b + SSR/2)^(a + n/2))."""
         import jax.numpy as jnp
         from jax.scipy.special import gammaln
 
-        n, a, b = residual.shape[-1], NOISE_SHAPE, NOISE_RATE
-        half_ssr = 0.5 * jnp.sum(residual ** 2, axis=-1)
+        n, a, b = jnp.sum(mask, axis=-1), NOISE_SHAPE, NOISE_RATE
+        half_ssr = 0.5 * jnp.sum(jnp.where(mask, residual, 0.0) ** 2, axis=-1)
         return (-0.5 * n * jnp.log(2 * jnp.pi) + a * jnp.log(b) + gammaln(a + n / 2) - gammaln(a)
                 - (a + n / 2) * jnp.log(b + half_ssr))
 

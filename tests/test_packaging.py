@@ -39,13 +39,15 @@ def test_console_script_lists_every_command():
 
 
 @pytest.mark.slow
-def test_wheel_ships_the_grammar(tmp_path):
+def test_wheel_ships_the_grammar_and_the_ready_specs(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
                    check=True)
     wheel = next(tmp_path.glob("infscale_dsl-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "infscale_dsl/grammars/law.lark" in names
     assert "infscale_dsl/language/parse.py" in names
+    # simulate.PUBLISHED draws tables from these specs
+    assert {f"infscale_dsl/models/{p.name}" for p in (ROOT / "models").glob("*.law")} <= set(names)
 
 
 def test_api_names_stay_functions_after_their_submodules_load():

@@ -23,7 +23,9 @@ from ..language import load_spec
 from ..language.ast import CheckedSpec
 from ..language.evaluate import names_in
 
-MODELS = Path(__file__).resolve().parents[2] / "models"
+# the ready specs: inside an installed wheel, else the repository's models/ folder
+_PACKAGE = Path(__file__).resolve().parents[1]
+MODELS = _PACKAGE / "models" if (_PACKAGE / "models").is_dir() else _PACKAGE.parent / "models"
 
 
 def simulate(spec: CheckedSpec, params: Mapping[str, object], inputs: pd.DataFrame, *,

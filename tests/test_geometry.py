@@ -117,3 +117,44 @@ def test_grouped_parameters_are_centred_where_every_level_has_many_rows(chinchil
     assert "centred: at least 8 rows" in compile_spec(spec, prepare(spec, many)).describe()
     assert compile_spec(spec, prepare(spec, few)).centred == ()
     assert "E__z ~ Normal(0, 1)" in compile_spec(spec, prepare(spec, few)).describe()
+
+
+SEED_LAW = "R = d_model / n_layers\nloss ~ (E + A/N^alpha + B/D^alpha) * (1 + eps * R^alpha)\n"
+
+
+@pytest.fixture(scope="module")
+def one_shape_runs():
+    """6 runs of the seed paper's law, all of one shape (R = 64), as in its few-run ablation:
+    the data pin down the sum times the shape factor, not either alone."""
+    n = np.geomspace(8e7, 3e8, 6)
+    d = 20 * n * np.array([1, 1, 1, 1, 1, 8])
+    loss = (1.5 + 400 / n**0.3 + 1800 / d**0.3) * (1 + 0.02 * 64**0.3)
+    return pd.DataFrame({"N": n, "D": d, "d_model": 1024.0, "n_layers": 16.0, "loss": loss})
+
+
+@pytest.mark.parametrize("law", [SEED_LAW, "R = d_model / n_layers\nloss ~ (1 + eps * R^alpha) * (E + A/N^alpha + B/D^alpha)\n"])
+def test_a_sum_times_a_shape_factor_is_sampled_as_their_product(one_shape_runs, law):
+    """The sum's joint site is the log of the whole law at typical X (sum times factor), so
+    runs of one shape, which fix only the product, leave no ridge between E, A, B and eps;
+    a prior-only run checks that every prior is as `show` prints it."""
+    spec = load_spec(law, columns=one_shape_runs.columns)
+    compiled = compile_spec(spec, prepare(spec, one_shape_runs))
+    assert [(s.offset, s.factor) for s in compiled.joint] == [("E", "eps")]
+    assert "times 1 + eps*R^alpha" in compiled.describe()
+    with jax.enable_x64(True):
+        draws = run_nuts(compiled.model(likelihood=False, collapse=True), compiled.inputs(
+            prepare(spec, one_shape_runs)), samples=2000)
+    y_ref = compiled.y_ref["loss"]
+    assert stats.kstest(draws["E"][::5], stats.gamma(2.0, scale=y_ref / 2.0).cdf).pvalue > 0.01
+    log_term = np.log(draws["A"]) - draws["alpha"] * compiled.log_reference["N"]
+    assert stats.kstest(log_term[::5], stats.norm(np.log(y_ref), 3.0).cdf).pvalue > 0.01
+    eps_term = np.log(draws["eps"]) + draws["alpha"] * compiled.log_reference["R"]
+    prior = compiled.priors["eps"].build({"y_ref:loss": y_ref})
+    assert stats.kstest(eps_term[::5], stats.norm(float(prior.loc), float(prior.scale)).cdf).pvalue > 0.01
+
+
+def test_a_sum_times_something_else_keeps_the_plain_joint_sum():
+    # a factor with two terms, or a sum times data, is not the shape factor
+    for law in ("loss ~ (E + A/N^alpha) * (1 + eps * R^alpha + c * N^beta)\n", "loss ~ (E + A/N^alpha) * R\n"):
+        roles = find_roles(load_spec(law, columns=["N", "R", "loss"]))
+        assert [s.factor for s in roles.sums] == [None]

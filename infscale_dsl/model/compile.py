@@ -161,15 +161,15 @@ class CompiledModel:
         order = self.sample_order()
         # an offset sum is sampled where its last member comes in the order: all its members'
         # hyperparameters and exponents are there by then
-        joint_at = {max((offset_sum.offset,) + offset_sum.coefficients, key=order.index): offset_sum
-                    for offset_sum in self.joint}
+        joint_at = {max((s.offset,) + s.coefficients + ((s.factor,) if s.factor else ()), key=order.index): s
+                    for s in self.joint}
         in_joint = {n for offset_sum in self.joint for n in (offset_sum.offset,) + offset_sum.coefficients}
         for name in order:
             parameter, choice = self.spec.parameters[name], self.priors[name]
             if name in joint_at:
                 params |= self._sample_offset_sum(joint_at[name], params, start_mode)
-            if name in self.prior_only or name in in_joint or name in skip:
-                continue
+            if name in self.prior_only or name in in_joint or name in skip or name in params:
+                continue  # (in params: a sum's factor, sampled with the sum)
             if parameter.group is not None:
                 params[name] = self._sample_grouped(name, params)
             elif self.roles.role[name] == "coefficient":
@@ -218,7 +218,11 @@ class CompiledModel:
         the log-shares w_j = log(T_j / E): the data pin s down wherever they are, while E
         traded against a coefficient and its exponent (a curved ridge in E, log_ref) becomes a
         nearly straight one in (w, exponent). The map (s, w) -> (log E, log_ref) has Jacobian 1,
-        so the priors of E (times E, for log E) and of the log_refs enter as factors unchanged."""
+        so the priors of E (times E, for log E) and of the log_refs enter as factors unchanged.
+        Where the sum is multiplied by a factor `k + eps * R^alpha` (the seed paper's law), s is
+        the log of the product: the sum's log is s - log(k + eps R^alpha at typical R). Runs of
+        one shape pin down only the product, and sampling the sum alone would tie it to eps
+        along a ridge; the shift has Jacobian 1 too, so every prior is still unchanged."""
         import jax
         import jax.numpy as jnp
         import numpyro
@@ -226,6 +230,7 @@ class CompiledModel:
 
         offset, coefficients = offset_sum.offset, offset_sum.coefficients
         y_ref = params[f"y_ref:{offset_sum.response}"]
+        values = {}
         if start_mode:  # proper priors to draw starts from
             log_sum = numpyro.sample(offset + LOG_SUM_SUFFIX, dist.Normal(jnp.log(y_ref), 1.0))
             shares = numpyro.sample(offset + SHARES_SUFFIX, dist.Normal(0.0, 3.0).expand([len(coefficients)]).to_event(1))
@@ -233,8 +238,16 @@ class CompiledModel:
             log_sum = numpyro.sample(offset + LOG_SUM_SUFFIX, dist.ImproperUniform(dist.constraints.real, (), ()))
             shares = numpyro.sample(offset + SHARES_SUFFIX, dist.ImproperUniform(
                 dist.constraints.real_vector, (), (len(coefficients),)))
+        if offset_sum.factor is not None:
+            factor = offset_sum.factor
+            if factor not in params:  # last in the sampling order: sampled here, before the sum needs it
+                values[factor] = params[factor] = self._sample_coefficient(factor, params, start_mode)
+            term = self.roles.term_for(factor)
+            log_term = jnp.log(params[factor]) + sum(evaluate(e, params, jnp) * params[f"log_ref:{base}"]
+                                                     for base, e in term.powers)
+            log_sum = log_sum - jnp.logaddexp(np.log(self.roles.added_to[factor]), log_term)
         log_parts = log_sum + jax.nn.log_softmax(jnp.concatenate([jnp.zeros(1), shares]))  # (1 + k,)
-        values = {offset: numpyro.deterministic(offset, jnp.exp(log_parts[0]))}
+        values[offset] = numpyro.deterministic(offset, jnp.exp(log_parts[0]))
         if not start_mode:
             numpyro.factor(offset + "__prior", self.priors[offset].build(params).log_prob(values[offset]) + log_parts[0])
         for j, name in enumerate(coefficients):
@@ -364,8 +377,10 @@ class CompiledModel:
                              f"the log of its term at typical values ({refs})")
         for offset_sum in self.joint:
             parts = ", ".join((offset_sum.offset,) + offset_sum.coefficients)
+            times = "" if offset_sum.factor is None else \
+                f", times {self.roles.added_to[offset_sum.factor]:g} + {self.roles.term_for(offset_sum.factor).text}"
             lines.append(f"{parts} are sampled jointly as {offset_sum.offset}{LOG_SUM_SUFFIX}, the log of "
-                         f"{offset_sum.offset} plus the terms at typical values, and "
+                         f"{offset_sum.offset} plus the terms{times} at typical values, and "
                          f"{offset_sum.offset}{SHARES_SUFFIX}, each term's log-share against "
                          f"{offset_sum.offset}; their priors are unchanged")
         for sigma in self.collapsed:

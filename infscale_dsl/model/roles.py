@@ -49,6 +49,9 @@ class OffsetSum:
     offset: str
     coefficients: tuple[str, ...]
     response: str
+    # a coefficient whose term multiplies the whole sum as `(k + eps * R^alpha)`, as in the seed
+    # paper's law: the data see the sum times that factor, so compile.py samples their product
+    factor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,8 +202,19 @@ def _offset_sums(spec: CheckedSpec, role: dict[str, str], terms: list[PowerTerm]
             products = [p for a in addends for p in _added_products(a, spec)]
             added = tuple(t.coefficient for t in terms if any(t.node is p for p in products))
             if len(offsets) == 1 and added and offsets[0] not in {s.offset for s in sums}:
-                sums.append(OffsetSum(offsets[0], added, law.response))
+                sums.append(OffsetSum(offsets[0], added, law.response, _factor_of(law.expr, chain, terms)))
     return sums
+
+
+def _factor_of(law: Expr, chain: Expr, terms: list[PowerTerm]) -> str | None:
+    """The coefficient c where the law is `chain * (k + c * X^e ...)` (either order), k > 0."""
+    if not (isinstance(law, Binary) and law.op == "*"):
+        return None
+    other = law.right if law.left is chain else law.left if law.right is chain else None
+    addends = list(_addends(other)) if other is not None else []
+    if len(addends) != 2 or not any(isinstance(a, Number) and a.value > 0 for a in addends):
+        return None
+    return next((t.coefficient for t in terms if any(t.node is a for a in addends)), None)
 
 
 def _added_to_numbers(spec: CheckedSpec, terms: list[PowerTerm]) -> dict[str, float]:

@@ -203,8 +203,8 @@ class CompiledModel:
         import jax.numpy as jnp
         import numpyro
 
-        term, choice = self.roles.term_for(name), self.priors[name]
-        shift = sum(evaluate(e, params, jnp) * params[f"log_ref:{base}"] for base, e in term.powers)
+        choice = self.priors[name]
+        shift = self._log_shift(name, params)
         value = numpyro.deterministic(name, jnp.exp(log_ref - shift))
         if choice.source == "declared" and declared_prior:
             # the user's prior is on the coefficient; d(value)/d(log_ref) = value
@@ -212,6 +212,12 @@ class CompiledModel:
         elif choice.source == "default" and default_prior:
             numpyro.factor(name + "__prior", choice.build(params).log_prob(log_ref))
         return value
+
+    def _log_shift(self, coefficient: str, params: dict):
+        """log(term / coefficient) at typical X: sum_i e_i * mean(log X_i) over its powers."""
+        import jax.numpy as jnp
+
+        return sum(evaluate(e, params, jnp) * params[f"log_ref:{base}"] for base, e in self.roles.term_for(coefficient).powers)
 
     def _sample_offset_sum(self, offset_sum: OffsetSum, params: dict, start_mode: bool) -> dict:
         """E + T_1 + ... + T_k at typical X (T_j = exp(log_ref_j)), sampled as its log, s, and
@@ -242,9 +248,7 @@ class CompiledModel:
             factor = offset_sum.factor
             if factor not in params:  # last in the sampling order: sampled here, before the sum needs it
                 values[factor] = params[factor] = self._sample_coefficient(factor, params, start_mode)
-            term = self.roles.term_for(factor)
-            log_term = jnp.log(params[factor]) + sum(evaluate(e, params, jnp) * params[f"log_ref:{base}"]
-                                                     for base, e in term.powers)
+            log_term = jnp.log(params[factor]) + self._log_shift(factor, params)
             log_sum = log_sum - jnp.logaddexp(np.log(self.roles.added_to[factor]), log_term)
         log_parts = log_sum + jax.nn.log_softmax(jnp.concatenate([jnp.zeros(1), shares]))  # (1 + k,)
         values[offset] = numpyro.deterministic(offset, jnp.exp(log_parts[0]))

@@ -106,3 +106,43 @@ def test_a_fit_in_a_new_process_loads_its_programs_and_gives_the_same_posterior(
     # and every one read back (a program is touched when loaded)
     assert len(stored["first"]) >= 5 and stored["second"].keys() == stored["first"].keys()
     assert all(mtime >= started for mtime in stored["second"].values())
+
+
+def memory_maps() -> int:
+    with open("/proc/self/maps") as maps:
+        return sum(1 for _ in maps)
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="counts memory maps in /proc (Linux)")
+def test_a_process_that_compiles_many_structures_keeps_a_bounded_number_of_memory_maps():
+    # A fit keeps its programs by structure; kept for the life of the process, a session of
+    # twenty-odd structures ran out of memory maps (65,530) and aborted inside XLA.
+    # The traced functions outlive their programs, as a model's functions do: JAX's own caches,
+    # keyed by them, keep the executables until they are cleared.
+    functions = []
+
+    def compile_structures(keep, count: int) -> int:
+        before = memory_maps()
+        for k in range(count):
+            functions.append(lambda x, k=k: jnp.sin(x) ** k + jnp.cos(x) * k)
+            program = keep(("structure", k), lambda: jax.jit(functions[-1]))
+            program(jnp.ones(3)).block_until_ready()
+        return memory_maps() - before
+
+    compile_structures(programs.RecentPrograms(4).get, 4)  # the first compile maps XLA's own code
+    unbounded: dict = {}
+    grown_unbounded = compile_structures(lambda key, build: unbounded.setdefault(key, build()), 40)
+    recent = programs.RecentPrograms(4)
+    grown_recent = compile_structures(recent.get, 40)
+    assert len(recent) == 4
+    assert grown_unbounded >= 40  # each program held maps at least one
+    assert grown_recent <= 0.5 * grown_unbounded, (grown_recent, grown_unbounded)
+
+
+def test_recent_programs_builds_once_and_drops_the_least_recently_used():
+    built = []
+    recent = programs.RecentPrograms(2)
+    for key in ["a", "b", "a", "c", "a", "b"]:
+        recent.get(key, lambda key=key: built.append(key) or key.upper())
+    assert built == ["a", "b", "c", "b"]  # "b" was dropped when "c" came, "a" stayed in use
+    assert recent.get("a", lambda: "rebuilt") == "A"

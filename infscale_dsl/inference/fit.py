@@ -28,6 +28,7 @@ from ..language.ast import CheckedSpec
 from ..model.likelihood import Likelihood
 from ..posterior.result import MAX_R_HAT, MIN_ESS, FitResult, complete_inference_data
 from .pointfit import PointFit, point_fit
+from .programs import RecentPrograms
 from .sampler import MASS_CHOICES, Sampler
 
 METHODS = ("nuts", "map")
@@ -98,7 +99,7 @@ def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, wa
                                      "gradients": chosen.gradients})
 
 
-_SAMPLERS: dict[tuple, Sampler] = {}  # structure key and settings -> compiled sampler
+_SAMPLERS = RecentPrograms(8)  # structure key and settings -> compiled sampler
 
 
 def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, chains: int,
@@ -109,10 +110,10 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
     model = compiled.model()
     inputs = compiled.inputs(data)
     key = (compiled.structure_key(data), chains, warmup, draws, max_draws, target_accept)
-    if key not in _SAMPLERS:
-        _SAMPLERS[key] = Sampler(compiled.model(collapse=True), inputs, start.params, key=key, chains=chains,
-                                 warmup=warmup, draws=draws, max_draws=max_draws, target_accept=target_accept)
-    result = _SAMPLERS[key].run(jax.random.PRNGKey(seed), start.unconstrained, inputs, mass, MIN_ESS,
+    sampler = _SAMPLERS.get(key, lambda: Sampler(compiled.model(collapse=True), inputs, start.params, key=key,
+                                                 chains=chains, warmup=warmup, draws=draws, max_draws=max_draws,
+                                                 target_accept=target_accept))
+    result = sampler.run(jax.random.PRNGKey(seed), start.unconstrained, inputs, mass, MIN_ESS,
                                 enough=_gate_met(compiled), progress=progress)
     draws = result.diverging.shape[1]  # at least the draws asked for; more if the gate wanted them
     result.samples |= compiled.draw_prior_only(jax.random.PRNGKey(seed + 1), inputs["scales"], (chains, draws))

@@ -28,9 +28,9 @@ from ..model import curves
 from ..model.compile import CompiledModel, law_value
 from ..model.data import PreparedData
 from ..model.likelihood import Likelihood
-from .programs import StoredProgram
+from .programs import RecentPrograms, StoredProgram
 
-_COMPILED: dict[tuple, "_Functions"] = {}  # structure key -> compiled functions
+_COMPILED = RecentPrograms(8)  # structure key and settings -> compiled functions
 
 
 @dataclass
@@ -59,9 +59,7 @@ def point_fit(compiled: CompiledModel, data: PreparedData, *, seed: int = 0,
               delta: float = 1e-3, max_iter: int = 200) -> PointFit:
     inputs = compiled.inputs(data)
     key = (compiled.structure_key(data), n_starts, n_refine, loss, delta, max_iter)
-    if key not in _COMPILED:
-        _COMPILED[key] = _build(compiled, inputs, key, n_starts, n_refine, loss, delta, max_iter)
-    functions = _COMPILED[key]
+    functions = _COMPILED.get(key, lambda: _build(compiled, inputs, key, n_starts, n_refine, loss, delta, max_iter))
 
     point, constrained, value = functions.search(jax.random.PRNGKey(seed), inputs)
     params = {k: np.asarray(v) for k, v in constrained.items() if ":" not in k}

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from collections import OrderedDict
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Hashable, TypeVar
 
 import jax
 
@@ -35,6 +36,40 @@ from ..files import atomic_write
 
 FORMAT = 1  # bump when what a stored file holds changes
 MAX_BYTES = 2 * 1024 ** 3  # the folder's size limit: the least recently used programs go first
+
+Kept = TypeVar("Kept")
+
+
+class RecentPrograms:
+    """The compiled programs of the `size` model structures used last in this process.
+
+    Every compiled program holds memory maps of its code. Kept for the life of the process,
+    a session that fits many structures (a backtest over laws, the law corpus) ran past the
+    kernel's limit of 65,530 maps after about twenty fits and aborted inside XLA. When one
+    structure is dropped, JAX's own caches are cleared as well, since they hold the same
+    executables; programs still kept here are not touched (they are held directly), and a
+    dropped one comes back from the disk store (StoredProgram) without compiling.
+
+        samplers = RecentPrograms(8)
+        sampler = samplers.get(structure_key, lambda: Sampler(...))
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._kept: OrderedDict[Hashable, object] = OrderedDict()
+
+    def get(self, key: Hashable, build: Callable[[], Kept]) -> Kept:
+        if key in self._kept:
+            self._kept.move_to_end(key)
+            return self._kept[key]
+        kept = self._kept[key] = build()
+        if len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+            jax.clear_caches()
+        return kept
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
 
 class StoredProgram:

@@ -20,6 +20,7 @@ What the compiler does so that NUTS samples well with no tuning by the user:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
@@ -42,7 +43,7 @@ SHARES_SUFFIX = "__shares"  # sampling site of an offset sum: its terms' log-sha
 GROUP_Z_SUFFIX = "__z"  # standard-normal sampling site of a grouped parameter
 CENTRED_MIN_ROWS = 8  # rows in every level above which a grouped parameter is sampled centred
 
-_KEPT: dict[tuple, Callable] = {}  # key -> jitted function, for the life of the process
+KEPT_PROGRAMS = 32  # jitted functions kept in the process (inference/programs.py: RecentPrograms)
 
 
 def bucket_size(n_rows: int) -> int:
@@ -62,9 +63,14 @@ def kept_jit(key: tuple, function: Callable) -> Callable:
 
     from ..inference.programs import StoredProgram
 
-    if key not in _KEPT:
-        _KEPT[key] = StoredProgram(key, jax.jit(function))
-    return _KEPT[key]
+    return _kept_programs().get(key, lambda: StoredProgram(key, jax.jit(function)))
+
+
+@cache
+def _kept_programs():
+    from ..inference.programs import RecentPrograms
+
+    return RecentPrograms(KEPT_PROGRAMS)
 
 
 @dataclass

@@ -136,3 +136,19 @@ def test_the_report_modules_import_one_another_without_a_cycle():
         return any(m == goal or (m not in seen and reaches(m, goal, seen | {m})) for m in imports.get(start, ()))
 
     assert not [m for m in imports if reaches(m, m, set())]
+
+
+def test_a_report_written_in_two_formats_draws_each_figure_once(tmp_path, monkeypatch):
+    from infscale_dsl.report import figures
+    from infscale_dsl.report.figure_data import FRONTIER_TITLE
+
+    calls = []
+    frontier_plot = figures.DRAWERS[FRONTIER_TITLE]
+    monkeypatch.setitem(figures.DRAWERS, FRONTIER_TITLE, lambda data: calls.append(1) or frontier_plot(data))
+    report = small_report(reliable=True)
+    html_text = write_report(report, tmp_path / "r.html").read_text()
+    write_report(report, tmp_path / "r.md")
+    assert len(calls) == 1
+    (png,) = tmp_path.glob("r_*.png")
+    assert base64.b64encode(png.read_bytes()).decode() in html_text  # the same image in both
+    assert not list(tmp_path.glob(".*.tmp"))  # written whole, nothing temporary left behind

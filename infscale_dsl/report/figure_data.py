@@ -5,7 +5,7 @@ library.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -78,6 +78,8 @@ class FigureData:
     fan: ComputeFan | None = None  # needs a law of N and D
     probability: BudgetProbability | None = None  # needs a loss target and a reliable fit
     parameters: dict[str, np.ndarray] | None = None  # name -> (S,) draws; None for a point fit
+    # title -> PNG, filled by figures.draw: a report written as .html and as .md draws once
+    drawn: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     def titles(self) -> list[str]:
         """The figures' titles in the report's order: the one list the JSON and the drawing read."""

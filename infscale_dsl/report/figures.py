@@ -23,5 +23,9 @@ DRAWERS: dict[str, Callable[[FigureData], bytes]] = {
 
 
 def draw(figures: FigureData) -> dict[str, bytes]:
-    """Title -> PNG of every figure the data holds, in the report's order."""
-    return {title: DRAWERS[title](figures) for title in figures.titles()}
+    """Title -> PNG of every figure the data holds, in the report's order; each is drawn once
+    (matplotlib takes seconds for the pair plot) and kept in `figures.drawn`."""
+    for title in figures.titles():
+        if title not in figures.drawn:
+            figures.drawn[title] = DRAWERS[title](figures)
+    return {title: figures.drawn[title] for title in figures.titles()}

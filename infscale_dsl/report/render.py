@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ConfigError, Diagnostic
-from ..files import STDIO
+from ..files import STDIO, atomic_write
 from .document import Report, to_dict, to_json
 from .figures import draw
 
@@ -193,7 +193,7 @@ def to_markdown(report: Report, figure_dir: Path, stem: str) -> str:
         else:
             _, title, image = block
             name = f"{stem}_{slug(title)}.png"
-            (figure_dir / name).write_bytes(image)
+            atomic_write(figure_dir / name, lambda temp, image=image: Path(temp).write_bytes(image))
             lines += [f"![{title}]({name})", ""]
     return "\n".join(lines)
 
@@ -243,9 +243,10 @@ def write_report(report: Report, path: str | Path) -> Path | str:
                                      filename=str(path), hint="name the output .html, .md or .json"))
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".json":
-        path.write_text(to_json(report) + "\n")
+        text = to_json(report) + "\n"
     elif path.suffix == ".md":
-        path.write_text(to_markdown(report, path.parent, path.stem))
+        text = to_markdown(report, path.parent, path.stem)
     else:
-        path.write_text(to_html(report))
-    return path
+        text = to_html(report)
+    # a report cut short by a kill would read as a whole one: it appears complete or not at all
+    return atomic_write(path, lambda temp: Path(temp).write_text(text))

@@ -52,7 +52,8 @@ def misfit_checks(spec: CheckedSpec, law_draws: Mapping[str, np.ndarray],
         share = float(sigma[r] / spread) if spread > 0 else float("nan")
         report["notes"] += _constant_inputs(spec, law, inputs[r])
         trend = {}
-        if len(y) >= MIN_ROWS_FOR_TREND and np.all(np.isfinite(residual)):
+        # a trend needs residuals that vary (an exact fit has none to rank)
+        if len(y) >= MIN_ROWS_FOR_TREND and np.all(np.isfinite(residual)) and np.ptp(residual) > 0:
             for name in spec.law_inputs(law):
                 x = np.asarray(inputs[r][name], dtype=float)
                 if np.ptp(x) > 0:

@@ -26,10 +26,10 @@ from typing import Any, Callable, Iterator
 from .errors import ConfigError, Diagnostic, require_extra
 
 BACKENDS = ("local", "ray", "slurm", "slurm-local")  # slurm-local: the SLURM path, run on this machine
-# Tasks a worker process runs (about; exactly, on Ray) before a fresh one replaces it. jaxlib 0.10's CPU compiler
-# keeps what it maps for compiled programs: each fit of a new table shape left about 3,000 more
-# memory mappings in the process, so one that ran some 24 fits hit the kernel's 65,530 and died
-# ("LLVM ERROR: Unable to allocate section memory").
+# Tasks a worker process runs (about; exactly, on Ray) before a fresh one replaces it. jaxlib 0.10's CPU
+# compiler keeps what it maps for compiled programs (about 2,600 memory mappings per structure fitted);
+# a process keeps only recent structures' programs (inference/programs.py), and a fresh worker
+# also returns whatever else a long-lived process gathers.
 TASKS_PER_WORKER = 4
 
 

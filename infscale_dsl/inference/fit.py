@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import misfit_checks
-from ..model.compile import CompiledModel, compile_spec, kept_jit, law_value
+from ..model.compile import CompiledModel, compile_spec, law_value
 from ..model.data import PreparedData, prepare
 from ..datasets import cache_dir
 from ..errors import Diagnostic, SpecError
@@ -28,7 +28,7 @@ from ..language.ast import CheckedSpec
 from ..model.likelihood import Likelihood
 from ..posterior.result import MAX_R_HAT, MIN_ESS, FitResult, complete_inference_data
 from .pointfit import PointFit, point_fit
-from .programs import RecentPrograms
+from .programs import RecentPrograms, kept_jit
 from .sampler import MASS_CHOICES, Sampler
 
 METHODS = ("nuts", "map")

@@ -111,6 +111,21 @@ class StoredProgram:
         return compiled
 
 
+KEPT_PROGRAMS = 32  # jitted functions kept in the process by kept_jit
+
+
+def kept_jit(key: tuple, function: Callable) -> Callable:
+    """`jax.jit(function)`, the first one given under `key`: a second fit of the same structure
+    then reuses its compiled program, in this process (among the KEPT_PROGRAMS used last) and,
+    stored on disk, in the next."""
+    return _kept_programs().get(key, lambda: StoredProgram(key, jax.jit(function)))
+
+
+@cache
+def _kept_programs() -> RecentPrograms:
+    return RecentPrograms(KEPT_PROGRAMS)
+
+
 @contextmanager
 def _outside_jax_cache():
     """Compile for real, not read from JAX's own disk cache: an executable read from there

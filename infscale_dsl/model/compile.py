@@ -20,16 +20,15 @@ What the compiler does so that NUTS samples well with no tuning by the user:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from . import curves
 from ..errors import Diagnostic, SpecError
-from .likelihood import ROBUST_ROWS_PER_PARAMETER, Likelihood, law_parameters, noise_text, with_default_noise
+from .likelihood import Likelihood, with_default_noise
 from ..language.ast import CheckedSpec, Law
-from ..language.distributions import DEFAULT_NU, bind_arguments
+from ..language.distributions import bind_arguments
 from ..language.evaluate import evaluate, names_in
 from .priors import Prior, choose_priors
 from .roles import OffsetSum, PowerTerm, Roles, find_roles
@@ -43,7 +42,6 @@ SHARES_SUFFIX = "__shares"  # sampling site of an offset sum: its terms' log-sha
 GROUP_Z_SUFFIX = "__z"  # standard-normal sampling site of a grouped parameter
 CENTRED_MIN_ROWS = 8  # rows in every level above which a grouped parameter is sampled centred
 
-KEPT_PROGRAMS = 32  # jitted functions kept in the process (inference/programs.py: RecentPrograms)
 
 
 def bucket_size(n_rows: int) -> int:
@@ -54,23 +52,6 @@ def bucket_size(n_rows: int) -> int:
         return 8
     unit = 2 ** (n_rows.bit_length() - 3)  # n_rows / unit lies in [4, 8)
     return -(-n_rows // unit) * unit
-
-
-def kept_jit(key: tuple, function: Callable) -> Callable:
-    """`jax.jit(function)`, the first one given under `key`: a second fit of the same structure
-    then reuses its compiled program, in this process and (inference/programs.py) in the next."""
-    import jax
-
-    from ..inference.programs import StoredProgram
-
-    return _kept_programs().get(key, lambda: StoredProgram(key, jax.jit(function)))
-
-
-@cache
-def _kept_programs():
-    from ..inference.programs import RecentPrograms
-
-    return RecentPrograms(KEPT_PROGRAMS)
 
 
 @dataclass
@@ -125,6 +106,8 @@ class CompiledModel:
             keys = jax.random.split(key, max(1, len(self.prior_only)))
             return {name: self.priors[name].build(scales).sample(name_key, shape)
                     for name, name_key in zip(self.prior_only, keys)}
+
+        from ..inference.programs import kept_jit  # here: `show` and `check` need no JAX
 
         draw = kept_jit(("prior only", shape) + self.spec_key(), draw)
         scales = {name: np.asarray(value) for name, value in scales.items()}
@@ -352,64 +335,11 @@ class CompiledModel:
 
     # ---- what `show` prints -----------------------------------------------------------------
 
-    def _noise_source(self, law) -> str:
-        """Why the law has its noise, where the spec declares none: the table decided."""
-        if not law.noise.default:
-            return " (declared)"
-        rule = (f"StudentT(nu={DEFAULT_NU:g}) on log with {ROBUST_ROWS_PER_PARAMETER} or more fitted rows "
-                f"per law parameter, else Normal on log; declare `{law.response} noise ...` to choose")
-        if law.response not in self.n_rows:
-            return f" (default without a table: {rule})"
-        n_parameters = len(law_parameters(self.spec, law))
-        return f" (default: {self.n_rows[law.response]} rows for {n_parameters} parameters; {rule})"
-
     def describe(self) -> str:
-        lines = [f"spec: {self.spec.filename}"]
-        for law in self.spec.laws:
-            lines.append(f"law {law.response}: noise {noise_text(law.noise)}{self._noise_source(law)}, "
-                         f"scale parameter {law.sigma}; beyond the fitted data, misfit grows by "
-                         f"{law.drift} per log unit of distance in {', '.join(self.spec.law_inputs(law)) or '-'}")
-        if self.spec.derived:
-            lines.append("derived: " + ", ".join(d.name for d in self.spec.derived))
-        lines.append("")
-        lines.append(f"{'parameter':<12} {'role':<12} {'prior':<34} {'source':<9} over")
-        for name in self.spec.parameters:
-            choice, role = self.priors[name], self.roles.role[name]
-            group = self.spec.parameters[name].group
-            label = f"{name}[{group}]" if group else name
-            lines.append(f"{label:<12} {role:<12} {choice.text:<34} {choice.source:<9} {choice.on}")
-        lines.append("")
-        for term in self.roles.terms:
-            refs = ", ".join(f"mean log {b} = {self.log_reference[b]:.4g}" if b in self.log_reference
-                             else f"mean log {b}" for b in dict.fromkeys(b for b, _ in term.powers))
-            if not any(term.coefficient in offset_sum.coefficients for offset_sum in self.joint):
-                lines.append(f"{term.coefficient} is sampled as {term.coefficient}{LOG_REF_SUFFIX}, "
-                             f"the log of its term at typical values ({refs})")
-        for offset_sum in self.joint:
-            parts = ", ".join((offset_sum.offset,) + offset_sum.coefficients)
-            times = "" if offset_sum.factor is None else \
-                f", times {self.roles.added_to[offset_sum.factor]:g} + {self.roles.term_for(offset_sum.factor).text}"
-            lines.append(f"{parts} are sampled jointly as {offset_sum.offset}{LOG_SUM_SUFFIX}, the log of "
-                         f"{offset_sum.offset} plus the terms{times} at typical values, and "
-                         f"{offset_sum.offset}{SHARES_SUFFIX}, each term's log-share against "
-                         f"{offset_sum.offset}; their priors are unchanged")
-        for sigma in self.collapsed:
-            lines.append(f"{sigma} is integrated out while sampling, then drawn for each draw from "
-                         f"its conditional given that draw's residuals")
-        for name, parameter in self.spec.parameters.items():
-            if not parameter.group:
-                continue
-            levels = f"{name} varies by {parameter.group} ({len(self.levels.get(parameter.group, ()))} levels)"
-            if name in self.centred:
-                lines.append(f"{levels}, centred: at least {CENTRED_MIN_ROWS} rows in every level")
-            else:
-                lines.append(f"{levels}, non-centred: {name}{GROUP_Z_SUFFIX} ~ Normal(0, 1) per level")
-        if self.runs is not None:
-            lines += self.runs.describe(self.spec)
-        elif self.spec.curves is not None:
-            lines.append(f"curves by {self.spec.curves.column}: each run's rows share an offset on the "
-                         f"noise's scale (tau_<response>); give a table to see how many runs")
-        return "\n".join(lines)
+        """What `infscale-dsl show` prints: the noise, every prior and how each parameter is sampled."""
+        from .describe import describe
+
+        return describe(self)
 
 
 def law_value(spec: CheckedSpec, law: Law, params: Mapping[str, object],

@@ -268,7 +268,7 @@ def draw_prior(compiled: "CompiledModel", scales: dict, key, n_draws: int) -> di
     import jax.numpy as jnp
 
     from ..language.evaluate import evaluate
-    from ..model.compile import kept_jit
+    from ..inference.programs import kept_jit
 
     spec = compiled.spec
 

@@ -62,7 +62,7 @@ class LawFunction:
         return [np.log(np.array(point)) for point in itertools.product(*grids)]
 
 
-def _take(values: dict, rows: np.ndarray) -> dict:
+def take(values: dict, rows: np.ndarray) -> dict:
     return {k: np.asarray(v)[rows] for k, v in values.items()}
 
 
@@ -99,7 +99,7 @@ def _huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r ** 2, delta * (a - 0.5 * delta))
 
 
-def _huber_fit(f: LawFunction, x: dict, log_y: np.ndarray, starts, delta: float, refine: int = 32,
+def huber_fit(f: LawFunction, x: dict, log_y: np.ndarray, starts, delta: float, refine: int = 32,
                maxiter: int = 15000):
     def objective(theta):
         r = np.log(f(x, theta)) - log_y
@@ -118,7 +118,7 @@ def _huber_fit(f: LawFunction, x: dict, log_y: np.ndarray, starts, delta: float,
 def huber_bootstrap(f: LawFunction, train: pd.DataFrame, test: pd.DataFrame, *, bootstraps: int = 200,
                     delta: float = 1e-3, seed: int = 0):
     x, y = f.inputs(train), train[f.law.response].to_numpy(float)
-    theta = _huber_fit(f, x, np.log(y), f.starts(y), delta)
+    theta = huber_fit(f, x, np.log(y), f.starts(y), delta)
     residuals = np.log(y) - np.log(f(x, theta))
     xt = f.inputs(test)
     median = f(xt, theta)
@@ -126,7 +126,7 @@ def huber_bootstrap(f: LawFunction, train: pd.DataFrame, test: pd.DataFrame, *, 
     predicted = []
     for _ in range(bootstraps):
         rows = rng.integers(0, len(y), len(y))
-        refit = _huber_fit(f, _take(x, rows), np.log(y[rows]), [theta], delta, maxiter=300)
+        refit = huber_fit(f, take(x, rows), np.log(y[rows]), [theta], delta, maxiter=300)
         predicted.append(f(xt, refit) * np.exp(rng.choice(residuals, len(median))))
     predicted = np.array(predicted)
     return median, np.nanquantile(predicted, 0.05, axis=0), np.nanquantile(predicted, 0.95, axis=0)

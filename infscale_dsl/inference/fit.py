@@ -114,7 +114,7 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
                                                  chains=chains, warmup=warmup, draws=draws, max_draws=max_draws,
                                                  target_accept=target_accept))
     result = sampler.run(jax.random.PRNGKey(seed), start.unconstrained, inputs, mass, MIN_ESS,
-                                enough=_gate_met(compiled), progress=progress)
+                         enough=_gate_met(compiled), progress=progress)
     draws = result.diverging.shape[1]  # at least the draws asked for; more if the gate wanted them
     result.samples |= compiled.draw_prior_only(jax.random.PRNGKey(seed + 1), inputs["scales"], (chains, draws))
     flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in result.samples.items()}

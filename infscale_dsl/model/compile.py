@@ -43,7 +43,6 @@ GROUP_Z_SUFFIX = "__z"  # standard-normal sampling site of a grouped parameter
 CENTRED_MIN_ROWS = 8  # rows in every level above which a grouped parameter is sampled centred
 
 
-
 def bucket_size(n_rows: int) -> int:
     """The rows a law's inputs are padded to: the next of 8, 10, 12, 14, 16, 20, 24, 28, 32,
     40, ... (at most 25 % more rows), so that compiled programs serve tables of nearby sizes:

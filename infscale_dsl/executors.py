@@ -111,6 +111,7 @@ class LocalProcesses(Executor):
     def _map_pool(self, fn, tasks, first_index: int):
         context = multiprocessing.get_context("spawn")
         pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
+        done = False
         try:
             futures = {pool.submit(fn, *task): first_index + i for i, task in enumerate(tasks)}
             for future in concurrent.futures.as_completed(futures):
@@ -120,8 +121,12 @@ class LocalProcesses(Executor):
                     yield Outcome(futures[future], error="a worker process died (killed, or out of memory)")
                 except Exception as error:  # the worker's traceback rides along as the cause
                     yield Outcome(futures[future], error="".join(traceback.format_exception(error)))
+            done = True
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            # Every task done: wait for the idle workers to exit. A pool left closing in the
+            # background raced Python's exit hook ("Exception ignored ... Bad file descriptor").
+            # Stopped early (an error, Ctrl-C): cancel what has not started and do not wait.
+            pool.shutdown(wait=done, cancel_futures=True)
 
 
 class RayExecutor(Executor):

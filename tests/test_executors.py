@@ -63,6 +63,18 @@ def test_a_worker_process_is_replaced_after_a_few_tasks(on, most_per_process, tm
     assert len(set(pids)) >= math.ceil(n_tasks / most_per_process)
 
 
+def test_local_pools_are_gone_when_their_tasks_are_done(tmp_path):
+    """A pool left to close in the background raced Python's exit hook, which then printed an
+    "Exception ignored ... Bad file descriptor" traceback under the last line of a benchmark."""
+    import multiprocessing
+    import threading
+
+    outcomes = run_all("local", 2, os.getpid, [()] * (2 * TASKS_PER_WORKER + 1), tmp_path)  # two pools
+    assert all(outcome.error is None for outcome in outcomes.values())
+    assert multiprocessing.active_children() == []
+    assert not [t for t in threading.enumerate() if "ExecutorManager" in type(t).__name__]
+
+
 @needs_extras
 @pytest.mark.parametrize("on, workers", [("local", 2), ("ray", 2)])
 def test_a_dead_worker_is_an_error_not_a_hang(on, workers, tmp_path):

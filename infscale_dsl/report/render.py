@@ -241,7 +241,6 @@ def write_report(report: Report, path: str | Path) -> Path | str:
     if path.suffix not in FORMATS:
         raise ConfigError(Diagnostic(f"cannot write a report as {path.suffix or 'a file without extension'}",
                                      filename=str(path), hint="name the output .html, .md or .json"))
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".json":
         text = to_json(report) + "\n"
     elif path.suffix == ".md":

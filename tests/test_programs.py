@@ -108,6 +108,35 @@ def test_a_fit_in_a_new_process_loads_its_programs_and_gives_the_same_posterior(
     assert all(mtime >= started for mtime in stored["second"].values())
 
 
+@pytest.mark.slow
+def test_a_fit_whose_programs_are_stored_traces_no_model(tmp_path, monkeypatch):
+    # A new process that finds every program on disk need not run numpyro's model set-up
+    # (0.5 s of a warm fit from the shell); here, in one process, with the in-memory programs
+    # dropped as a new process has none.
+    import pandas as pd
+
+    from infscale_dsl.inference import fit as fit_module, pointfit
+    from infscale_dsl.language import load_spec
+    from infscale_dsl.model.compile import CompiledModel
+
+    monkeypatch.setenv("INFSCALE_DSL_CACHE", str(tmp_path))
+    table = pd.read_parquet(REPO / "examples" / "data" / "cpu_small_runs.parquet")
+    spec = load_spec(REPO / "models" / "chinchilla.law", columns=table.columns)
+    settings = dict(chains=2, warmup=60, draws=60, max_draws=60, seed=3)
+    first = fit_module.fit(spec, table, **settings)
+
+    monkeypatch.setattr(fit_module, "_SAMPLERS", programs.RecentPrograms(8))
+    monkeypatch.setattr(pointfit, "_COMPILED", programs.RecentPrograms(8))
+    programs._kept_programs.cache_clear()
+    model_runs = []
+    sample_parameters = CompiledModel.sample_parameters
+    monkeypatch.setattr(CompiledModel, "sample_parameters",
+                        lambda self, *a, **k: model_runs.append(1) or sample_parameters(self, *a, **k))
+    again = fit_module.fit(spec, table, **settings)
+    assert model_runs == []
+    np.testing.assert_array_equal(again.idata.posterior["alpha"].values, first.idata.posterior["alpha"].values)
+
+
 def memory_maps() -> int:
     with open("/proc/self/maps") as maps:
         return sum(1 for _ in maps)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import optax.tree_utils as otu
+from numpyro import handlers
 from numpyro.infer import Predictive
 from numpyro.infer.util import constrain_fn, initialize_model, unconstrain_fn
 
@@ -59,7 +60,7 @@ def point_fit(compiled: CompiledModel, data: PreparedData, *, seed: int = 0,
               delta: float = 1e-3, max_iter: int = 200) -> PointFit:
     inputs = compiled.inputs(data)
     key = (compiled.structure_key(data), n_starts, n_refine, loss, delta, max_iter)
-    functions = _COMPILED.get(key, lambda: _build(compiled, inputs, key, n_starts, n_refine, loss, delta, max_iter))
+    functions = _COMPILED.get(key, lambda: _build(compiled, key, n_starts, n_refine, loss, delta, max_iter))
 
     point, constrained, value = functions.search(jax.random.PRNGKey(seed), inputs)
     params = {k: np.asarray(v) for k, v in constrained.items() if ":" not in k}
@@ -67,14 +68,15 @@ def point_fit(compiled: CompiledModel, data: PreparedData, *, seed: int = 0,
     return PointFit(params, {k: np.asarray(v) for k, v in point.items()}, float(value))
 
 
-def _build(compiled: CompiledModel, inputs: dict, key: tuple, n_starts: int, n_refine: int, loss: str,
+def _build(compiled: CompiledModel, key: tuple, n_starts: int, n_refine: int, loss: str,
            delta: float, max_iter: int) -> _Functions:
     # noise scales that NUTS integrates out are set from the residuals after, not searched
     start_model = compiled.model(likelihood=False, start_mode=True, collapse=True)
-    trace = initialize_traced(start_model, inputs).model_trace
-    sites = [name for name, site in trace.items() if site["type"] == "sample"]
 
     def draw_starts(key, inputs):
+        # runs only while the program is traced: a program read from disk traces no model
+        trace = handlers.trace(handlers.seed(start_model, key)).get_trace(inputs)
+        sites = [name for name, site in trace.items() if site["type"] == "sample"]
         draws = Predictive(start_model, num_samples=n_starts, return_sites=sites)(key, inputs)
         # the model's own bijections (as NUTS uses) take each draw to the unconstrained space
         return jax.vmap(lambda one: unconstrain_fn(start_model, (inputs,), {}, one))(draws)

@@ -92,6 +92,39 @@ def parallel_chains(chains: int) -> bool:
     return jax.local_device_count() >= chains
 
 
+FIT_DEVICES = ("cpu", "gpu")
+
+
+def fit_device(device: str) -> None:
+    """Run this process's fits on `device`, as the CLI's `--device` does; call it before JAX
+    starts. "cpu" keeps JAX off any GPU (JAX_PLATFORMS=cpu): a scaling-law table is tens to
+    thousands of rows, NUTS's tree building waits on the device at every step, and on a GPU
+    JAX would also take 75 % of its memory from a training job running there. "gpu" leaves
+    JAX its default and requires a GPU; the chains then run vectorised on it."""
+    from .errors import ConfigError, Diagnostic
+
+    if device not in FIT_DEVICES:
+        raise ConfigError(Diagnostic(f"unknown device {device!r}", hint=f"use one of: {', '.join(FIT_DEVICES)}"))
+    if device == "cpu":
+        if not _jax_started():
+            os.environ["JAX_PLATFORMS"] = "cpu"  # for this process and the workers it starts
+            if "jax" in sys.modules:  # imported, so it read the variable already
+                sys.modules["jax"].config.update("jax_platforms", "cpu")
+        return
+    import jax
+
+    try:
+        backend = jax.default_backend()
+    except (RuntimeError, AssertionError) as error:  # JAX_PLATFORMS names no backend this machine has
+        backend, why = "cpu", f" ({str(error) or 'no backend that JAX_PLATFORMS names is here'})"
+    else:
+        why = ""
+    if backend == "cpu":
+        raise ConfigError(Diagnostic(f"--device gpu, but JAX sees no GPU here{why}",
+                                     hint='install JAX with GPU support (pip install -U "jax[cuda12]"), '
+                                          "unset JAX_PLATFORMS, or fit with --device cpu"))
+
+
 def _jax_started() -> bool:
     """Whether JAX has created its backends, and so read the device count from XLA_FLAGS."""
     if "jax" not in sys.modules:

@@ -210,3 +210,28 @@ def test_show_without_a_table_reads_the_spec_without_the_fitting_stack():
                           cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_fits_keep_jax_on_the_cpu_unless_told_otherwise(runs_csv, tmp_path):
+    """A fit sets JAX_PLATFORMS=cpu before JAX starts, so on a GPU machine it neither waits on
+    the GPU at every NUTS step nor takes its memory from a training job there; worker processes
+    inherit the setting."""
+    code = ("import json, os, sys\n"
+            "from infscale_dsl.cli import main\n"
+            f"code = main(['fit', {SPEC!r}, {str(runs_csv)!r}, '-o', {str(tmp_path / 'f')!r}, '--method', 'map', '-q'])\n"
+            "import jax\n"
+            "print(json.dumps([code, os.environ['JAX_PLATFORMS'], jax.config.jax_platforms, jax.default_backend()]))\n")
+    env = {k: v for k, v in os.environ.items() if k != "JAX_PLATFORMS"} | {"PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0, "cpu", "cpu", "cpu"]
+    summary = json.loads((tmp_path / "f" / "summary.json").read_text())
+    assert summary["sampler"]["device"] == "cpu"
+
+
+@pytest.mark.skipif(__import__("jax").default_backend() != "cpu", reason="this machine has a GPU")
+def test_device_gpu_without_a_gpu_is_bad_input(runs_csv, tmp_path, capsys):
+    assert main(["fit", SPEC, str(runs_csv), "-o", str(tmp_path / "f"), "--device", "gpu"]) == 2
+    error = capsys.readouterr().err
+    assert "--device gpu, but JAX sees no GPU here" in error and "--device cpu" in error
+    assert not (tmp_path / "f").exists()

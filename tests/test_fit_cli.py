@@ -47,6 +47,7 @@ def test_fit_folder_holds_posterior_summary_spec_and_data_hash(fitted, runs):
     assert sampler["draws"] == 100 and sampler["min_draws"] == 100 and sampler["max_draws"] == 100
     # the CLI asks for a CPU device per chain (the tests' JAX started with 2)
     assert sampler["chain_method"] == "parallel" and sampler["chain_method_fallback"] is None
+    assert sampler["device"] == "cpu"
     assert sampler["mass_note"].startswith("first quarter of warm-up with the Laplace metric: ESS ")
     assert sampler["mass_note"].endswith({"laplace": "1.00 wanted: metric kept",
                                           "adapt": "1.00 wanted: metric re-estimated in the rest of warm-up"}[sampler["mass"]])

@@ -62,6 +62,9 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
                         help="NUTS mass matrix: laplace keeps the inverse Hessian at the mode, adapt "
                              "re-estimates it during warm-up; auto keeps laplace unless the "
                              "Laplace metric mixes too slowly in the first quarter of warm-up")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="where JAX fits: cpu leaves any GPU alone (a fit is small and NUTS "
+                             "waits on the device at every step); gpu needs one, chains vectorised on it")
     parser.add_argument("--loss", choices=("huber", "studentt"), default="huber",
                         help="robust loss of the point fit")
     parser.add_argument("--delta", type=positive_float, default=1e-3, help="Huber delta on log residuals")
@@ -70,13 +73,15 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
 
 def fit_options(args: argparse.Namespace) -> dict:
     """Keyword arguments of `infscale_dsl.inference.fit.fit` from those options. Call it before JAX
-    starts: it asks for one CPU device per chain, so that chains run in parallel."""
-    from ..api import parallel_chains
+    starts: it keeps JAX on the device asked for and asks for one CPU device per chain, so that
+    chains run in parallel."""
+    from ..api import fit_device, parallel_chains
     from ..errors import ConfigError, Diagnostic
 
     if args.max_draws is not None and args.max_draws < args.draws:
         raise ConfigError(Diagnostic(f"--max-draws {args.max_draws} is below --draws {args.draws}",
                                      hint="give --max-draws at least --draws"))
+    fit_device(args.device)  # worker processes of backtest and compare inherit it
     parallel_chains(args.chains)
     from ..progress import show_progress
 

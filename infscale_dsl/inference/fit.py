@@ -89,12 +89,13 @@ def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, wa
         return fitted
 
     if method == "map":
-        return result(_point_idata(compiled, start), {"seed": seed, "loss": loss, "delta": delta})
+        return result(_point_idata(compiled, start), {"seed": seed, "loss": loss, "delta": delta,
+                                                      "device": jax.default_backend()})
     settings = dict(chains=chains, warmup=warmup, draws=draws, seed=seed, target_accept=target_accept)
     idata, chosen = _sample(compiled, data, start, mass=mass, progress=progress, max_draws=max_draws, **settings)
     return result(idata, settings | {"draws": int(idata.posterior.sizes["draw"]), "min_draws": draws,
                                      "max_draws": max_draws, "mass": chosen.mass, "mass_note": chosen.note,
-                                     "chain_method": chosen.chain_method,
+                                     "device": jax.default_backend(), "chain_method": chosen.chain_method,
                                      "chain_method_fallback": chosen.chain_method_fallback,
                                      "gradients": chosen.gradients})
 

@@ -182,7 +182,7 @@ def test_a_utf8_byte_order_mark_is_allowed(tmp_path):
 
 # --- learning curves: `curves by run` ------------------------------------------------------------
 
-CURVE_COLUMNS = ["run", "N", "D", "loss", "family"]
+CURVE_COLUMNS = ["run", "N", "D", "loss", "family", "latency", "n_layers"]
 
 
 def test_curves_by_adds_a_run_scale_per_law_and_keeps_the_run_column_out_of_the_data():
@@ -193,6 +193,19 @@ def test_curves_by_adds_a_run_scale_per_law_and_keeps_the_run_column_out_of_the_
     declared = load_spec("curves by run\ntau_loss ~ HalfNormal(0.05)\nloss ~ E + A/N^a", columns=CURVE_COLUMNS)
     assert declared.parameters["tau_loss"].prior.distribution.name == "HalfNormal"
     assert load_spec("loss ~ E + A/N^a", columns=CURVE_COLUMNS).curves is None
+
+
+def test_response_curves_by_makes_only_that_laws_rows_curves():
+    # a loss law on checkpoints and a latency law on rows that are not runs' checkpoints
+    spec = load_spec("loss curves by run\nloss ~ E + A/N^a\nlatency ~ c0 + c1 * n_layers", columns=CURVE_COLUMNS)
+    assert [law.response for law in spec.curve_laws] == ["loss"]
+    assert "tau_loss" in spec.parameters and "tau_latency" not in spec.parameters
+    assert spec.curves_text() == "loss curves by run"
+    both = load_spec("loss curves by run\nlatency curves by run\nloss ~ E + A/N^a\nlatency ~ c0 + c1 * n_layers",
+                     columns=CURVE_COLUMNS)
+    assert [law.response for law in both.curve_laws] == ["loss", "latency"]
+    every = load_spec("curves by run\nloss ~ E + A/N^a\nlatency ~ c0 + c1 * n_layers", columns=CURVE_COLUMNS)
+    assert len(every.curve_laws) == 2 and every.curves_text() == "curves by run"
 
 
 # (spec, [(line, column, message substring), ...]): every diagnostic of the file, in order
@@ -209,6 +222,14 @@ BAD_CURVES = [
     ("curves by family\ndata family : category\nE[family] ~ LogNormal(0, 1)\nloss ~ E + A/N^a",
      [(2, 1, "'family' is declared category data"), (3, 3, "'E' varies by 'family', the runs of `curves by family`")]),
     ("tau_loss ~ HalfNormal(0.05)\nloss ~ E + A/N^a", [(1, 1, "prior for 'tau_loss', which no law uses")]),
+    ("los curves by run\nloss ~ E + A/N^a", [(1, 1, "'los curves by run', but 'los' has no law")]),
+    ("curves by run\nloss curves by run\nloss ~ E + A/N^a",
+     [(2, 1, "a second 'curves by' (the first applies to every law) (first on line 1)")]),
+    ("loss curves by run\nloss curves by run\nloss ~ E + A/N^a", [(2, 1, "a second 'curves by' for 'loss'")]),
+    ("loss curves by run\nlatency curves by family\nloss ~ E + A/N^a\nlatency ~ c0 + c1 * n_layers",
+     [(2, 19, "runs named by 'family' here, by 'run' on line 1")]),
+    ("loss curves by run\ntau_latency ~ HalfNormal(0.1)\nloss ~ E + A/N^a\nlatency ~ c0 + c1 * n_layers",
+     [(2, 1, "prior for 'tau_latency', which no law uses")]),
 ]
 
 

@@ -111,6 +111,31 @@ def test_a_point_fit_reads_tau_and_sigma_from_the_runs_mean_residuals(curves):
     assert 0.5 * spread < float(draws["tau_loss"][0]) < 2 * spread
 
 
+def test_a_law_on_curves_beside_a_law_on_plain_rows(curves, tmp_path, capsys):
+    # `loss curves by run`: the loss rows are checkpoints; the latency rows, timed per shape,
+    # have no run id and no run offset
+    latency = pd.DataFrame({"n_layers": [2, 4, 8, 16, 2, 4, 8, 16], "d_model": [64] * 4 + [128] * 4})
+    latency["latency"] = (0.1 + 0.02 * latency["n_layers"]) * np.exp(
+        np.random.default_rng(1).normal(0.0, 0.01, len(latency)))
+    table = pd.concat([curves, latency], ignore_index=True)
+    text = "loss curves by run\nloss ~ E + A/N^alpha + B/D^beta\nlatency ~ c0 + c1 * n_layers\n"
+    result = fit(load_spec(text, columns=table.columns), table, **SMALL_NUTS)
+    assert "tau_loss" in result.draws and "tau_latency" not in result.draws
+    assert result.n_obs == {"loss": len(curves), "latency": len(latency)}
+    assert 0.015 < float(np.median(result.draws["c1"])) < 0.025
+    # two rows of one new run share their offset; latency rows are plain new rows
+    new = pd.DataFrame({"run": ["new", "new"], "N": 3e8, "D": [3e9, 6e9], "n_layers": [4, 4]})
+    draws = predict_draws(result, new)
+    log_loss = np.log(draws["loss"].observed)
+    assert np.corrcoef(log_loss[:, 0], log_loss[:, 1])[0, 1] > 0.8
+    assert np.all(np.isfinite(draws["latency"].observed))
+    # the same table under `curves by run` for every law: the latency rows lack run ids
+    (tmp_path / "every.law").write_text("curves by run\n" + text.split("\n", 1)[1])
+    table.to_csv(tmp_path / "runs.csv", index=False)
+    assert main(["check", str(tmp_path / "every.law"), str(tmp_path / "runs.csv")]) == 2
+    assert "column 'run' has no run id on some rows" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_declared_sigma_and_tau_priors_with_few_rows_per_run(tmp_path, capsys):
     """Runs of 2 rows: the offsets are sampled non-centred; sigma, declared, is sampled too."""

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     n_laws = len(spec.laws)
     summary = "; ".join(describe_rows(prepared).splitlines())
     if spec.curves is not None:
-        summary += f" in {len(prepared.levels[spec.curves.column])} runs (curves by {spec.curves.column})"
+        summary += f" in {len(prepared.levels[spec.curves.column])} runs ({spec.curves_text()})"
     print(f"ok: {args.spec}: {n_laws} law{'s' if n_laws != 1 else ''}, "
           f"{len(spec.parameters)} parameters; {summary}")
     return 0

@@ -166,7 +166,7 @@ def _set_noise_scales(compiled: CompiledModel, params: dict, inputs: dict) -> No
         with np.errstate(all="ignore"):  # in NumPy: op by op in JAX, each op is a program of its own
             mu = np.asarray(law_value(compiled.spec, law, params, rows, np))
         residual = Likelihood.of(law).residual(rows[law.response], mu)
-        if compiled.spec.curves is not None:
+        if compiled.spec.has_curves(law):
             column = compiled.spec.curves.column
             sigma, tau, offsets = curves.point_scales(residual, rows[column], len(compiled.levels[column]))
             params[law.sigma], params[law.run_scale] = np.asarray(sigma), np.asarray(tau)

@@ -81,10 +81,13 @@ class DataDecl:
 class CurvesDecl:
     """`curves by run`: the table holds learning curves, several rows (checkpoints) per training
     run, and column `run` says which run a row belongs to. Each law then adds a per-run offset
-    (curves.py), so that the checkpoints of one run do not count as independent runs."""
+    (curves.py), so that the checkpoints of one run do not count as independent runs.
+    `loss curves by run` does so for the law of loss alone: `responses` names the laws whose
+    rows are checkpoints, every law where it is empty."""
 
     column: str
     span: Span | None = field(default=None, compare=False)
+    responses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,19 @@ class CheckedSpec:
 
     def law_for(self, response: str) -> Law:
         return next(law for law in self.laws if law.response == response)
+
+    def has_curves(self, law: Law) -> bool:
+        """Whether the law's rows are checkpoints of runs, each run with its offset (curves.py)."""
+        return self.curves is not None and (not self.curves.responses or law.response in self.curves.responses)
+
+    @property
+    def curve_laws(self) -> tuple[Law, ...]:
+        return tuple(law for law in self.laws if self.has_curves(law))
+
+    def curves_text(self) -> str:
+        """The `curves by` declaration in words: `curves by run`, or `loss curves by run`."""
+        names = ", ".join(self.curves.responses)
+        return f"{names + ' ' if names else ''}curves by {self.curves.column}"
 
     @cached_property
     def derived_by_name(self) -> dict[str, Assign]:

@@ -44,7 +44,8 @@ class _Checker(PriorChecks):
         self.priors: dict[str, PriorDecl] = {}
         self.laws: dict[str, LawDecl] = {}
         self.noises: dict[str, NoiseDecl] = {}
-        self.curves: CurvesDecl | None = None
+        self.curves: CurvesDecl | None = None  # every `curves by` line merged
+        self.curves_lines: list[CurvesDecl] = []  # each as written, to locate errors
         self.parameters: set[str] = set()
         self.suggested: set[str] = set()  # names offered as "did you mean": not reported again
         self.unsound: set[int] = set()  # id() of expressions with a bad call: never evaluated
@@ -98,11 +99,7 @@ class _Checker(PriorChecks):
                                (f"did you mean '{close}'? " if close else "") + f"domains: {', '.join(DOMAINS)}")
                 self.require_column(statement.column, self.word_span(statement.span, statement.column))
             elif isinstance(statement, CurvesDecl):
-                if self.curves is not None:
-                    self.duplicate("a second 'curves by'", statement.span, self.curves.span)
-                    continue
-                self.curves = statement
-                self.require_column(statement.column, self.word_span(statement.span, statement.column))
+                self.add_curves(statement)
             elif isinstance(statement, Assign):
                 self.assigns[statement.name] = statement
             elif isinstance(statement, PriorDecl):
@@ -199,12 +196,42 @@ class _Checker(PriorChecks):
 
     # --- learning curves -----------------------------------------------------------------------
 
+    def add_curves(self, statement: CurvesDecl) -> None:
+        """`curves by run` (every law) or `loss curves by run` (one law, one line each): one
+        run column per file, and no law named twice."""
+        first = self.curves
+        self.curves_lines.append(statement)
+        if first is None:
+            self.curves = statement
+            self.require_column(statement.column, self.word_span(statement.span, statement.column))
+            return
+        if not first.responses or not statement.responses:
+            scope = ("" if first.responses == statement.responses else
+                     " (the first applies to every law)" if not first.responses else " (this one applies to every law)")
+            self.duplicate(f"a second 'curves by'{scope}", statement.span, first.span)
+        elif statement.responses[0] in first.responses:
+            self.duplicate(f"a second 'curves by' for '{statement.responses[0]}'", statement.span, first.span)
+        elif statement.column != first.column:
+            self.error(self.word_span(statement.span, statement.column),
+                       f"runs named by '{statement.column}' here, by '{first.column}' on line {first.span.line}",
+                       "a table has one column of run ids: name the same one on every 'curves by' line")
+        else:
+            self.curves = CurvesDecl(first.column, first.span, first.responses + statement.responses)
+
+
     def check_curves(self) -> None:
         """The column of `curves by` holds run ids, labels: nothing may read it as a number, and
         the runs' offsets are its only use."""
         if self.curves is None:
             return
         column = self.curves.column
+        for line in self.curves_lines:
+            for response in line.responses:
+                if response not in self.laws:
+                    close = suggest(response, self.laws, 0.6)
+                    self.error(self.word_span(line.span, response),
+                               f"'{response} curves by {line.column}', but '{response}' has no law",
+                               f"did you mean '{close}'?" if close else f"write a law first: {response} ~ ...")
         how = f"`curves by {column}` reads it as run ids (labels)"
         for decl in self.data.values():
             if decl.span is not None and column in (decl.name, decl.column):

@@ -36,9 +36,11 @@ class PriorChecks:
         """Parameters in order of first use in the laws (a prior's own parameters right after
         it), then one noise scale sigma_<response> per law, then one drift scale drift_<response>
         per law (the law's misfit beyond the fitted data, likelihood.py), then under `curves by`
-        one scale tau_<response> of the per-run offsets per law (curves.py)."""
-        prefixes = ("sigma_", "drift_") + (("tau_",) if self.curves is not None else ())
-        scales = [f"{prefix}{response}" for prefix in prefixes for response in self.laws]
+        one scale tau_<response> of the per-run offsets per law it covers (curves.py)."""
+        curve_laws = [] if self.curves is None else [r for r in self.laws if not self.curves.responses
+                                                     or r in self.curves.responses]
+        scales = [f"{prefix}{response}" for prefix in ("sigma_", "drift_") for response in self.laws]
+        scales += [f"tau_{response}" for response in curve_laws]
         self.parameters.update(scales)
 
         def dependencies(name: str) -> list[str]:
@@ -92,9 +94,14 @@ class PriorChecks:
             if prior.name not in used and prior.name not in self.suggested:
                 close = suggest(prior.name, used, 0.6)
                 hint = f"did you mean '{close}'?" if close else f"remove it or use '{prior.name}' in a law"
-                if prior.name.removeprefix("tau_") in self.laws:
+                response = prior.name.removeprefix("tau_")
+                if response in self.laws and self.curves is None:
                     hint = (f"'{prior.name}' scales per-run offsets of learning curves: declare the "
-                            "column of run ids first, e.g. `curves by run`")
+                            f"column of run ids first, e.g. `curves by run` (or `{response} curves by run` "
+                            "for this law alone)")
+                elif response in self.laws:
+                    hint = (f"'{prior.name}' scales per-run offsets of learning curves, and the rows of "
+                            f"{response} are not curves here: add `{response} curves by {self.curves.column}`")
                 self.error(prior.span, f"prior for '{prior.name}', which no law uses", hint)
             if prior.group is not None:
                 self.check_group(prior)

@@ -303,8 +303,9 @@ class _SpecBuilder(Transformer):
         return DataDecl(str(name), str(column or name), str(domain), _between(data, domain))
 
     def curves_decl(self, children):
-        curves, _, column = children  # "curves" "by" NAME
-        return CurvesDecl(str(column), _between(curves, column))
+        response, curves, _, column = children  # [NAME] "curves" "by" NAME
+        responses = () if response is None else (str(response),)
+        return CurvesDecl(str(column), _between(response or curves, column), responses)
 
     def assign(self, children):
         name, _, expr = children

@@ -133,7 +133,7 @@ class CompiledModel:
                       for n, v in samples.items() if n in self.spec.parameters}
             rows = self.fitted_rows(inputs, law.response)
             mu = law_value(self.spec, law, params, rows, np)  # (S, n)
-            if self.spec.curves is not None:
+            if self.spec.has_curves(law):
                 mu = np.asarray(curves.with_run_offsets(self.spec, law, mu, samples, rows))
             draws[law.sigma] = Likelihood.conditional_sigma(rng, Likelihood.of(law).residual(rows[law.response], mu))
         return draws
@@ -307,7 +307,7 @@ class CompiledModel:
             for law in self.spec.laws:
                 law_rows, mask = inputs["laws"][law.response], inputs["masks"][law.response]
                 mu = self.law_value(law, params, law_rows)
-                if self.spec.curves is not None:
+                if self.spec.has_curves(law):
                     mu = curves.with_run_offsets(self.spec, law, mu, params, law_rows)
                 noise = Likelihood.of(law)
                 if law.sigma in skip:

@@ -69,7 +69,9 @@ class RunGrouping:
 
     def describe(self, spec: CheckedSpec) -> list[str]:
         lines = [f"curves by {self.column}: rows are checkpoints of {self.n_runs} runs"]
-        for law in spec.laws:
+        if len(spec.curve_laws) < len(spec.laws):
+            lines[0] += f" for {', '.join(law.response for law in spec.curve_laws)}; the other laws' rows are runs"
+        for law in spec.curve_laws:
             low, median, high = self.rows_per_run[law.response]
             spread = f"{low} rows per run" if low == high else f"{low} to {high} rows per run (median {median:g})"
             form = (f"centred, {offsets_site(law)} per run" if self.centred else
@@ -99,7 +101,7 @@ def grouping(spec: CheckedSpec, levels: Mapping[str, tuple], values: Mapping[str
         return None
     column = spec.curves.column
     per_run = {}
-    for law in spec.laws:
+    for law in spec.curve_laws:
         counts = np.bincount(np.asarray(values[column])[rows[law.response]], minlength=len(levels[column]))
         counts = counts[counts > 0]
         per_run[law.response] = (int(counts.min()), float(np.median(counts)), int(counts.max()))
@@ -112,7 +114,7 @@ def sample_offsets(spec: CheckedSpec, runs: RunGrouping, params: Mapping[str, ob
     import numpyro.distributions as dist
 
     offsets = {}
-    for law in spec.laws:
+    for law in spec.curve_laws:
         tau = params[law.run_scale]
         if runs.centred:
             u = numpyro.sample(offsets_site(law), dist.Normal(0.0, tau).expand([runs.n_runs]).to_event(1))

@@ -188,11 +188,11 @@ class _Preparer:
                 self.problem(name, rows & self.inputs_valid(expr) & ~np.isfinite(self.values[name]),
                              f"derived variable '{name}' is not finite ({name} = {_text(self.spec.source, expr)})",
                              "look for zeros or huge values in the columns it reads; drop those rows")
-        if self.spec.curves is not None and self.with_responses:
+        if self.spec.has_curves(law) and self.with_responses:
             column = self.spec.curves.column
             self.problem(column, rows & ~self.valid[column], f"column '{column}' has no run id on some rows",
-                         f"every row of a learning curve names its run (curves by {column}): fill them "
-                         "or drop those rows")
+                         f"every row of a learning curve names its run ({self.spec.curves_text()}): "
+                         "fill them or drop those rows")
         for requirement in self.requirements(law):
             if self.declared_positive(requirement):
                 continue  # check_column has reported those rows already
@@ -279,3 +279,4 @@ def _text(source: str, expr) -> str:
     line = source.splitlines()[expr.span.line - 1]
     end = expr.span.end_column if expr.span.end_line == expr.span.line else len(line) + 1
     return line[expr.span.column - 1: end - 1]
+

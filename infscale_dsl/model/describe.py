@@ -52,8 +52,9 @@ def describe(compiled: CompiledModel) -> str:
     if compiled.runs is not None:
         lines += compiled.runs.describe(compiled.spec)
     elif compiled.spec.curves is not None:
-        lines.append(f"curves by {compiled.spec.curves.column}: each run's rows share an offset on the "
-                     f"noise's scale (tau_<response>); give a table to see how many runs")
+        which = ", ".join(law.response for law in compiled.spec.curve_laws)
+        lines.append(f"curves by {compiled.spec.curves.column} ({which}): each run's rows share an offset "
+                     f"on the noise's scale (tau_<response>); give a table to see how many runs")
     return "\n".join(lines)
 
 

@@ -268,7 +268,7 @@ def find_roles(spec: CheckedSpec) -> Roles:
     scales = {name for law in spec.laws for product, _ in _products(law.expr, spec)
               for name in [_scale_factor(product, candidates - coefficients, spec)] if name}
 
-    run_scales = {law.run_scale for law in spec.laws} if spec.curves is not None else set()
+    run_scales = {law.run_scale for law in spec.curve_laws}
     role = {}
     for name in spec.parameters:
         if name in coefficients:

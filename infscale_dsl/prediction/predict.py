@@ -52,7 +52,7 @@ def predict_draws(result: FitResult, table: pd.DataFrame, *, seed: int = 0,
         law_draws = np.asarray(law_value(spec, law, params, data.values, np))
         law_draws = np.broadcast_to(law_draws, (n_draws, data.n_rows)).astype(float)
         distance = distance_beyond(data.values, result.support.get(law.response, {}), data.n_rows)
-        run_offset = 0.0 if spec.curves is None else curves.new_run_offsets(spec, draws[law.run_scale], table, rng)
+        run_offset = curves.new_run_offsets(spec, draws[law.run_scale], table, rng) if spec.has_curves(law) else 0.0
         observed = Likelihood.of(law).draws(law_draws, draws[law.sigma][:, None],
                                             draws[law.drift][:, None], distance, rng, run_offset)
         out[law.response] = PredictiveDraws(law=law_draws, observed=observed, distance=distance)

@@ -117,8 +117,9 @@ def bound(p: Picker) -> str:
 
 def statement(p: Picker) -> str:
     kind = p.integer(0, 9)
-    if kind == 0 and p.chance(20):  # learning curves: grouped by any name, a column or not
-        return f"curves by {name(p)}"
+    if kind == 0 and p.chance(20):  # learning curves of every law or of one: any names, columns or not
+        response = f"{name(p)} " if p.chance(40) else ""
+        return f"{response}curves by {name(p)}"
     if kind == 0:
         column = f" = {p.choice(COLUMNS)}" if p.chance(30) else ""
         return f"data {name(p)}{column} : {p.choice(DOMAINS[:4] if p.sound else DOMAINS)}"

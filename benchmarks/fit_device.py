@@ -3,6 +3,10 @@ each from the shell (a new process), on tables of growing size.
 
     python benchmarks/fit_device.py                       # 4 sizes, both devices (a GPU machine)
     python benchmarks/fit_device.py --sizes 8x10 --devices cpu --draws 100    # a quick CPU check
+    python benchmarks/fit_device.py --devices gpu,cpu --limit-s 120           # a GPU window
+
+A fit that runs past --limit-s is stopped and reported as such: on 2 CPU cores 800 rows took
+54 s, and the time grows with the rows, so the largest tables are for the GPU.
 
 `fit` runs on the CPU by default (README, Fitting): a table of tens to thousands of runs is
 small, and NUTS waits on the device at every step of its trees. Tables of learning curves
@@ -45,14 +49,17 @@ def curves_table(runs: int, checkpoints: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"run": np.repeat(np.arange(runs), checkpoints), "N": n, "D": d, "loss": loss})
 
 
-def fit_once(folder: Path, table: Path, device: str, cache: Path, draws: int) -> dict:
+def fit_once(folder: Path, table: Path, device: str, cache: Path, draws: int, limit_s: float) -> dict:
     """One `infscale-dsl fit` in a new process: its wall time and what summary.json says."""
     out = folder / f"fit-{device}-{time.monotonic_ns()}"
     argv = [sys.executable, "-m", "infscale_dsl", "fit", str(folder / "curves.law"), str(table), "-o", str(out),
             "-q", "--device", device, "--warmup", str(draws), "--draws", str(draws)]
     env = os.environ | {"INFSCALE_DSL_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        return {"error": f"stopped after {limit_s:g} s (--limit-s)"}
     wall = time.perf_counter() - started
     if done.returncode == 2:  # bad input: here, no such device
         return {"error": done.stderr.strip().splitlines()[0]}
@@ -69,6 +76,7 @@ def main() -> None:
                         help="tables as RUNSxCHECKPOINTS, comma-separated (default: %(default)s)")
     parser.add_argument("--devices", default="cpu,gpu", help="comma-separated (default: %(default)s)")
     parser.add_argument("--draws", type=int, default=500, help="warm-up steps and draws per chain (default 500)")
+    parser.add_argument("--limit-s", type=float, default=600, help="most seconds one fit may take (default 600)")
     args = parser.parse_args()
     print(f"{'rows':>7} {'device':>6} {'first s':>8} {'again s':>8} {'gradients':>10}  gate")
     with tempfile.TemporaryDirectory(prefix="fit-device-") as temp:
@@ -80,11 +88,14 @@ def main() -> None:
             curves_table(runs, checkpoints).to_parquet(table)
             for device in args.devices.split(","):
                 cache = folder / f"cache-{device}"  # one per device: its programs, compiled for it
-                first = fit_once(folder, table, device, cache, args.draws)
+                first = fit_once(folder, table, device, cache, args.draws, args.limit_s)
                 if "error" in first:
                     print(f"{runs * checkpoints:>7} {device:>6}  skipped: {first['error']}")
                     continue
-                again = fit_once(folder, table, device, cache, args.draws)
+                again = fit_once(folder, table, device, cache, args.draws, args.limit_s)
+                if "error" in again:
+                    print(f"{runs * checkpoints:>7} {device:>6} {first['wall']:8.1f}  again: {again['error']}")
+                    continue
                 gate = "ok" if again["ok"] else "FAILED"
                 print(f"{runs * checkpoints:>7} {again['device']:>6} {first['wall']:8.1f} {again['wall']:8.1f} "
                       f"{again['gradients']:>10}  {gate}", flush=True)

@@ -89,6 +89,9 @@ class CurvesDecl:
     span: Span | None = field(default=None, compare=False)
     responses: tuple[str, ...] = ()
 
+    def covers(self, response: str) -> bool:
+        return not self.responses or response in self.responses
+
 
 @dataclass(frozen=True)
 class Assign:
@@ -213,7 +216,7 @@ class CheckedSpec:
 
     def has_curves(self, law: Law) -> bool:
         """Whether the law's rows are checkpoints of runs, each run with its offset (curves.py)."""
-        return self.curves is not None and (not self.curves.responses or law.response in self.curves.responses)
+        return self.curves is not None and self.curves.covers(law.response)
 
     @property
     def curve_laws(self) -> tuple[Law, ...]:

@@ -37,10 +37,9 @@ class PriorChecks:
         it), then one noise scale sigma_<response> per law, then one drift scale drift_<response>
         per law (the law's misfit beyond the fitted data, likelihood.py), then under `curves by`
         one scale tau_<response> of the per-run offsets per law it covers (curves.py)."""
-        curve_laws = [] if self.curves is None else [r for r in self.laws if not self.curves.responses
-                                                     or r in self.curves.responses]
         scales = [f"{prefix}{response}" for prefix in ("sigma_", "drift_") for response in self.laws]
-        scales += [f"tau_{response}" for response in curve_laws]
+        if self.curves is not None:
+            scales += [f"tau_{response}" for response in self.laws if self.curves.covers(response)]
         self.parameters.update(scales)
 
         def dependencies(name: str) -> list[str]:

@@ -1,10 +1,12 @@
 """Compiled programs kept on disk (inference/programs.py): a new process runs a stored program
 without tracing it, with the same results, and a damaged file is compiled again."""
 import json
+import gc
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -84,6 +86,59 @@ def test_the_folder_is_trimmed_least_recently_used_first(tmp_path):
     assert sorted(p.stem for p in tmp_path.glob("*.bin")) == ["middle", "new"]
 
 
+def fit_like_twice(tmp_path, monkeypatch, first_calls: list[str], second_calls: list[str]):
+    """Two `LoadAhead` blocks under one key, as two processes' fits of one structure: programs
+    named in `*_calls` are built and called in each; the second process holds none of the first's.
+    Returns the second block's LoadAhead, its values, and the threads that loaded programs."""
+    monkeypatch.setenv("INFSCALE_DSL_CACHE", str(tmp_path))
+    loaded_on = []
+    load = programs._load
+    monkeypatch.setattr(programs, "_load", lambda *a: loaded_on.append(threading.current_thread().name) or load(*a))
+    scales = {"double": 2.0, "triple": 3.0, "negate": -1.0}
+
+    def call(names: list[str]) -> list[float]:
+        built = [StoredProgram(("scale", name), jax.jit(lambda x, k=scales[name]: k * x)) for name in names]
+        return [float(program(jnp.ones(()))) for program in built]
+
+    with programs.LoadAhead(("fit", "same structure")):
+        call(first_calls)
+    gc.collect()  # the first "process" has ended: this one holds none of its programs
+    loaded_on.clear()
+    with programs.LoadAhead(("fit", "same structure")) as ahead:
+        started = set(ahead._loading)
+        values = call(second_calls)
+    return ahead, started, values, loaded_on
+
+
+def test_a_repeated_fit_loads_its_programs_ahead_on_a_background_thread(tmp_path, monkeypatch):
+    ahead, started, values, loaded_on = fit_like_twice(tmp_path, monkeypatch, ["triple", "double"],
+                                                       ["triple", "double"])
+    assert values == [3.0, 2.0]
+    assert len(started) == 2 and loaded_on == ["load-ahead_0"] * 2  # none loaded by the fit itself
+    # listed in the order first called: the next fit loads the one it needs first, first
+    assert list(ahead.listed) == list(ahead.used)
+
+
+def test_a_fit_that_takes_another_path_drops_what_it_loaded_for_nothing(tmp_path, monkeypatch):
+    ahead, started, values, _ = fit_like_twice(tmp_path, monkeypatch, ["double", "negate"], ["double", "triple"])
+    assert values == [2.0, 3.0] and len(started) == 2
+    assert ahead._loading == {}  # negate's program, never called, is not kept
+    listed = programs._read_list(ahead.list_path)
+    assert list(listed) == list(ahead.used) and len(listed) == 2  # the list says what this fit used
+
+
+def test_a_damaged_list_or_a_failed_fit_loads_nothing_ahead_and_lists_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFSCALE_DSL_CACHE", str(tmp_path))
+    ahead = programs.LoadAhead(("fit", "damaged"))
+    ahead.list_path.parent.mkdir(parents=True)
+    ahead.list_path.write_text("not a list\n")
+    with pytest.raises(RuntimeError), ahead:
+        assert ahead._loading == {}
+        StoredProgram(("plus one",), jax.jit(lambda x: x + 1))(jnp.zeros(()))
+        raise RuntimeError("the fit failed")
+    assert ahead.list_path.read_text() == "not a list\n"  # a failed fit's path is no guide
+
+
 @pytest.mark.slow
 def test_a_fit_in_a_new_process_loads_its_programs_and_gives_the_same_posterior(tmp_path):
     # the CLI twice on one cache: the second fit traces and compiles none of the stored programs
@@ -111,8 +166,9 @@ def test_a_fit_in_a_new_process_loads_its_programs_and_gives_the_same_posterior(
 @pytest.mark.slow
 def test_a_fit_whose_programs_are_stored_traces_no_model(tmp_path, monkeypatch):
     # A new process that finds every program on disk need not run numpyro's model set-up
-    # (0.5 s of a warm fit from the shell); here, in one process, with the in-memory programs
-    # dropped as a new process has none.
+    # (0.5 s of a warm fit from the shell), and loads them on a background thread while it
+    # imports the rest (LoadAhead); here, in one process, with the in-memory programs dropped
+    # as a new process has none.
     import pandas as pd
 
     from infscale_dsl.inference import fit as fit_module, pointfit
@@ -125,15 +181,21 @@ def test_a_fit_whose_programs_are_stored_traces_no_model(tmp_path, monkeypatch):
     settings = dict(chains=2, warmup=60, draws=60, max_draws=60, seed=3)
     first = fit_module.fit(spec, table, **settings)
 
-    monkeypatch.setattr(fit_module, "_SAMPLERS", programs.RecentPrograms(8))
-    monkeypatch.setattr(pointfit, "_COMPILED", programs.RecentPrograms(8))
+    # as a new process: none of the first fit's programs held (not even by monkeypatch, to restore)
+    fit_module._SAMPLERS, pointfit._COMPILED = programs.RecentPrograms(8), programs.RecentPrograms(8)
     programs._kept_programs.cache_clear()
+    jax.clear_caches()  # JAX's own caches hold the sampler's functions, and with them its programs
+    gc.collect()
+    loaded_on = []  # a new process loads the programs the first fit listed on a background thread
+    load = programs._load
+    monkeypatch.setattr(programs, "_load", lambda *a: loaded_on.append(threading.current_thread().name) or load(*a))
     model_runs = []
     sample_parameters = CompiledModel.sample_parameters
     monkeypatch.setattr(CompiledModel, "sample_parameters",
                         lambda self, *a, **k: model_runs.append(1) or sample_parameters(self, *a, **k))
     again = fit_module.fit(spec, table, **settings)
     assert model_runs == []
+    assert len(loaded_on) >= 5 and set(loaded_on) == {"load-ahead_0"}, loaded_on
     np.testing.assert_array_equal(again.idata.posterior["alpha"].values, first.idata.posterior["alpha"].values)
 
 

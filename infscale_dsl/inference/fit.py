@@ -14,12 +14,12 @@ starts), else vectorised.
 from __future__ import annotations
 
 import hashlib
+import importlib
 
 import jax
 import numpy as np
 import pandas as pd
 
-from .checks import misfit_checks
 from ..model.compile import CompiledModel, compile_spec, law_value
 from ..model.data import PreparedData, prepare
 from ..datasets import cache_dir
@@ -28,7 +28,7 @@ from ..language.ast import CheckedSpec
 from ..model.likelihood import Likelihood
 from ..posterior.result import MAX_R_HAT, MIN_ESS, FitResult, complete_inference_data
 from .pointfit import PointFit, point_fit
-from .programs import RecentPrograms, kept_jit
+from .programs import LoadAhead, RecentPrograms, kept_jit
 from .sampler import MASS_CHOICES, Sampler
 
 METHODS = ("nuts", "map")
@@ -59,17 +59,21 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
         raise ValueError(f"max_draws ({max_draws}) must be at least draws ({draws})")
     use_compilation_cache()
     with jax.enable_x64(True):
-        return _fit(spec, table, method=method, chains=chains, warmup=warmup, draws=draws,
-                    max_draws=max_draws, seed=seed,
-                    target_accept=target_accept, mass=mass, progress=progress, filename=filename,
-                    loss=loss, delta=delta, n_starts=n_starts)
+        data = prepare(spec, table, filename=filename)
+        compiled = compile_spec(spec, data)
+        settings = (method, chains, warmup, draws, max_draws, target_accept, mass, progress, loss, delta, n_starts)
+        with LoadAhead(("fit", settings) + compiled.structure_key(data)):
+            # ~1 s of Python imports the fit needs later, while the programs load (programs.py)
+            importlib.import_module("arviz")
+            importlib.import_module("scipy.stats")
+            return _fit(compiled, data, table, method=method, chains=chains, warmup=warmup, draws=draws,
+                        max_draws=max_draws, seed=seed, target_accept=target_accept, mass=mass,
+                        progress=progress, loss=loss, delta=delta, n_starts=n_starts)
 
 
-def _fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str, chains: int, warmup: int, draws: int,
-         max_draws: int, seed: int, target_accept: float, mass: str, progress: bool, filename: str | None, loss: str,
-         delta: float, n_starts: int) -> FitResult:
-    data = prepare(spec, table, filename=filename)
-    compiled = compile_spec(spec, data)
+def _fit(compiled: CompiledModel, data: PreparedData, table: pd.DataFrame, *, method: str, chains: int,
+         warmup: int, draws: int, max_draws: int, seed: int, target_accept: float, mass: str, progress: bool,
+         loss: str, delta: float, n_starts: int) -> FitResult:
     spec = compiled.spec  # the noise of a law that declares none is now set from its rows
     start = point_fit(compiled, data, seed=seed, loss=loss, delta=delta, n_starts=n_starts)
     if not np.isfinite(start.objective):
@@ -176,6 +180,8 @@ def _misfit_checks(compiled: CompiledModel, data: PreparedData, result: FitResul
         law_draws[law.response] = np.broadcast_to(value, (len(params[law.sigma]), len(rows)))
         observed[law.response], inputs[law.response] = values[law.response], values
         sigma[law.response] = float(np.median(draws[law.sigma]))
+    from .checks import misfit_checks  # scipy.stats: imported while programs load (see fit)
+
     idata = result.idata if result.method == "nuts" else None
     return misfit_checks(spec, law_draws, observed, inputs, sigma, idata)
 

@@ -18,16 +18,28 @@ source, the backend and its device count, and whether x64 is on. A program that 
 foreign file) is compiled again and stored anew. Programs live in <cache>/programs
 (datasets.cache_dir), at most MAX_BYTES of them; deleting the folder is always safe. A program that cannot be
 serialised (one with a host callback, such as a progress bar inside it) runs, and is not kept.
+
+Loading a fit's ten programs takes about a second of XLA work, most of it outside Python's
+GIL. `LoadAhead` starts it on a background thread from the list of programs the last fit of
+the same structure used (kept beside the programs), so that a new process loads its programs
+while it imports the Python it needs next (arviz, scipy.stats):
+
+    with LoadAhead(("fit",) + structure_key):   # reads the list, starts loading
+        import arviz                             # meanwhile
+        ...                                      # StoredProgram calls take loaded programs
+                                                 # on exit: this fit's list is written
 """
 from __future__ import annotations
 
 import hashlib
 import pickle
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Callable, Hashable, TypeVar
+from weakref import WeakSet
 
 import jax
 
@@ -79,21 +91,25 @@ class StoredProgram:
         `devices` local devices, as JAX placed it when it compiled)."""
         self.key, self.traced, self.devices = key, traced, devices
         self._compiled: dict[str, Callable] = {}  # arguments' signature -> compiled program
+        self._files: dict[str, str] = {}  # arguments' signature -> its file's name in program_folder()
+        _STORED_PROGRAMS.add(self)
 
     def __call__(self, *args):
         signature = f"{_signature(args)}|{jax.dtypes.canonicalize_dtype(float)}"  # x64: on inside fits only
         program = self._compiled.get(signature)
         if program is None:
-            program = self._compiled[signature] = self._load_or_compile(signature, args)
+            self._files[signature] = f"{_digest(repr(self.key), signature, _environment())}.bin"
+            program = self._compiled[signature] = self._load_or_compile(self._files[signature], args)
+        if _loading_ahead is not None:
+            _loading_ahead.used[self._files[signature]] = self.devices
         return program(*args)
 
-    def _load_or_compile(self, signature: str, args: tuple) -> Callable:
-        path = program_folder() / f"{_digest(repr(self.key), signature, _environment())}.bin"
-        if path.is_file():
-            _register_lapack()
+    def _load_or_compile(self, name: str, args: tuple) -> Callable:
+        path = program_folder() / name
+        loaded_ahead = _loading_ahead.take(name) if _loading_ahead is not None else None
+        if loaded_ahead is not None or path.is_file():
             try:
-                payload, in_tree, out_tree = pickle.loads(path.read_bytes())
-                program = deserialize_and_load(payload, in_tree, out_tree, jax.local_devices()[:self.devices])
+                program = loaded_ahead.result() if loaded_ahead is not None else _load(path, self.devices)
             except Exception:  # damaged, cut short or from another build: compile it again
                 _quietly(path.unlink, missing_ok=True)
             else:
@@ -109,6 +125,74 @@ class StoredProgram:
         _quietly(atomic_write, path, lambda temp: Path(temp).write_bytes(blob))
         _quietly(_trim, path.parent, MAX_BYTES)
         return compiled
+
+
+def _load(path: Path, devices: int) -> Callable:
+    _register_lapack()
+    payload, in_tree, out_tree = pickle.loads(path.read_bytes())
+    return deserialize_and_load(payload, in_tree, out_tree, jax.local_devices()[:devices])
+
+
+_STORED_PROGRAMS: WeakSet[StoredProgram] = WeakSet()  # every one this process still holds
+_loading_ahead: LoadAhead | None = None  # the one active in this process, if any
+MAX_LISTS = 256  # lists of programs kept (one per fit structure, a few hundred bytes each)
+
+
+class LoadAhead:
+    """Load, on a background thread, the stored programs the last fit under `key` used, and
+    on exit write the list of those this one used (see the module's docstring). Programs
+    loaded ahead but not called are dropped on exit; programs this process holds already
+    are not loaded again."""
+
+    def __init__(self, key: tuple):
+        self.list_path = program_folder() / "lists" / f"{_digest(repr(key), _environment())}.txt"
+        self.listed = _read_list(self.list_path)
+        self.used: dict[str, int] = {}  # file name -> devices, of every program called inside
+        self._loading: dict[str, Future] = {}
+
+    def take(self, name: str) -> Future | None:
+        return self._loading.pop(name, None)
+
+    def __enter__(self) -> LoadAhead:
+        global _loading_ahead
+        held = {name for program in _STORED_PROGRAMS for name in program._files.values()}
+        wanted = {name: devices for name, devices in self.listed.items()
+                  if name not in held and (program_folder() / name).is_file()}
+        if wanted:
+            _register_lapack()  # here: it lowers a JAX function, which the main thread should do
+            loader = ThreadPoolExecutor(1, thread_name_prefix="load-ahead")
+            self._loading = {name: loader.submit(_load, program_folder() / name, devices)
+                             for name, devices in wanted.items()}
+            loader.shutdown(wait=False)  # its thread ends when the last program is loaded
+        _loading_ahead = self
+        return self
+
+    def __exit__(self, error_type, *_) -> None:
+        global _loading_ahead
+        _loading_ahead = None
+        for future in self._loading.values():  # not called: this fit took another path
+            future.cancel()
+        wait(self._loading.values())  # no thread outlives the fit (a worker process may fork next)
+        self._loading.clear()
+        if error_type is None and self.used and list(self.used.items()) != list(self.listed.items()):
+            # in the order they were first called: the next fit loads the first one needed first
+            text = "".join(f"{name} {devices}\n" for name, devices in self.used.items())
+            _quietly(atomic_write, self.list_path, lambda temp: Path(temp).write_text(text))
+            _quietly(_trim_lists, self.list_path.parent)
+
+
+def _read_list(path: Path) -> dict[str, int]:
+    try:
+        lines = path.read_text().split("\n")
+        return {name: int(devices) for name, devices in (line.split() for line in lines if line)}
+    except (OSError, ValueError):  # none yet, or damaged: load nothing ahead
+        return {}
+
+
+def _trim_lists(folder: Path) -> None:
+    lists = sorted(folder.glob("*.txt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in lists[MAX_LISTS:]:
+        path.unlink(missing_ok=True)
 
 
 KEPT_PROGRAMS = 32  # jitted functions kept in the process by kept_jit

@@ -172,7 +172,7 @@ class LoadAhead:
         _loading_ahead = None
         for future in self._loading.values():  # not called: this fit took another path
             future.cancel()
-        wait(self._loading.values())  # no thread outlives the fit (a worker process may fork next)
+        wait(self._loading.values())  # no loading outlives the fit (a worker process may fork next)
         self._loading.clear()
         if error_type is None and self.used and list(self.used.items()) != list(self.listed.items()):
             # in the order they were first called: the next fit loads the first one needed first
@@ -190,6 +190,7 @@ def _read_list(path: Path) -> dict[str, int]:
 
 
 def _trim_lists(folder: Path) -> None:
+    """Keep the MAX_LISTS lists written last (a list is rewritten only when its fit changed)."""
     lists = sorted(folder.glob("*.txt"), key=lambda p: p.stat().st_mtime, reverse=True)
     for path in lists[MAX_LISTS:]:
         path.unlink(missing_ok=True)

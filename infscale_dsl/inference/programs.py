@@ -135,7 +135,7 @@ def _load(path: Path, devices: int) -> Callable:
 
 _STORED_PROGRAMS: WeakSet[StoredProgram] = WeakSet()  # every one this process still holds
 _loading_ahead: LoadAhead | None = None  # the one active in this process, if any
-MAX_LISTS = 256  # lists of programs kept (one per fit structure, a few hundred bytes each)
+MAX_LIST_BYTES = 1024 ** 2  # lists of programs kept: one per fit structure, ~500 bytes each
 
 
 class LoadAhead:
@@ -178,7 +178,7 @@ class LoadAhead:
             # in the order they were first called: the next fit loads the first one needed first
             text = "".join(f"{name} {devices}\n" for name, devices in self.used.items())
             _quietly(atomic_write, self.list_path, lambda temp: Path(temp).write_text(text))
-            _quietly(_trim_lists, self.list_path.parent)
+            _quietly(_trim, self.list_path.parent, MAX_LIST_BYTES, "*.txt")
 
 
 def _read_list(path: Path) -> dict[str, int]:
@@ -187,13 +187,6 @@ def _read_list(path: Path) -> dict[str, int]:
         return {name: int(devices) for name, devices in (line.split() for line in lines if line)}
     except (OSError, ValueError):  # none yet, or damaged: load nothing ahead
         return {}
-
-
-def _trim_lists(folder: Path) -> None:
-    """Keep the MAX_LISTS lists written last (a list is rewritten only when its fit changed)."""
-    lists = sorted(folder.glob("*.txt"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for path in lists[MAX_LISTS:]:
-        path.unlink(missing_ok=True)
 
 
 KEPT_PROGRAMS = 32  # jitted functions kept in the process by kept_jit
@@ -249,10 +242,10 @@ def program_folder() -> Path:
     return cache_dir() / "programs"
 
 
-def _trim(folder: Path, max_bytes: int) -> None:
-    """Delete the least recently used programs until the folder holds at most `max_bytes` (a
-    Chinchilla fit stores ~12 MB)."""
-    files = sorted(folder.glob("*.bin"), key=lambda p: p.stat().st_mtime, reverse=True)
+def _trim(folder: Path, max_bytes: int, pattern: str = "*.bin") -> None:
+    """Delete the least recently used files matching `pattern` (programs, or lists of them)
+    until those left hold at most `max_bytes` (a Chinchilla fit stores ~12 MB of programs)."""
+    files = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
     total = 0
     for path in files:
         total += path.stat().st_size

@@ -98,6 +98,50 @@ def test_predict_refuses_a_table_without_a_needed_column(fitted, tmp_path, capsy
     assert not (tmp_path / "p.csv").exists()
 
 
+@pytest.fixture(scope="module")
+def fitted_without_d(runs):
+    """A law that ignores D, fitted to the same table (whose loss falls with D): a worse law."""
+    (runs / "no_d.law").write_text("loss ~ A/N^a + E\n")
+    out = runs / "fit_no_d"
+    assert main(["fit", str(runs / "no_d.law"), str(runs / "runs.csv"), "-o", str(out), "--chains", "2",
+                 "--warmup", "150", "--draws", "100", "--max-draws", "100", "--quiet"]) == 0
+    return out
+
+
+def test_predict_from_two_fits_stacks_them_by_loo_weight(fitted, fitted_without_d, tmp_path, capsys):
+    candidates = pd.DataFrame({"N": [1e8, 1e10], "D": [2e9, 2e11]})
+    candidates.to_csv(tmp_path / "cand.csv", index=False)
+    single = {}
+    for name, folder in (("full", fitted), ("no_d", fitted_without_d)):
+        assert main(["predict", str(folder), str(tmp_path / "cand.csv"), "-o", str(tmp_path / f"{name}.csv")]) == 0
+        single[name] = pd.read_csv(tmp_path / f"{name}.csv")
+    capsys.readouterr()
+    assert main(["predict", str(fitted), str(fitted_without_d), str(tmp_path / "cand.csv"),
+                 "-o", str(tmp_path / "stacked.csv")]) == 0
+    stacked = pd.read_csv(tmp_path / "stacked.csv")
+    err = capsys.readouterr().err
+    weights = dict(item.rsplit(" ", 1) for item in err.split("loss: stacking weights ")[1].splitlines()[0].split(", "))
+    weights = {folder: float(w) for folder, w in weights.items()}
+    assert abs(sum(weights.values()) - 1) < 0.011
+    assert weights[str(fitted)] > 0.9  # the law that cannot follow D gets next to no say
+    # a mixture's median lies between its parts' (here next to the full law's); intervals keep their order
+    low = np.minimum(single["full"].loss_median, single["no_d"].loss_median)
+    high = np.maximum(single["full"].loss_median, single["no_d"].loss_median)
+    assert ((stacked.loss_median >= 0.995 * low) & (stacked.loss_median <= 1.005 * high)).all()
+    assert (stacked.loss_q05 < stacked.loss_median).all() and (stacked.loss_median < stacked.loss_q95).all()
+
+
+def test_fits_of_different_tables_are_not_stacked(fitted, fitted_without_d):
+    from dataclasses import replace
+
+    from infscale_dsl.errors import DataError
+    from infscale_dsl.prediction.predict import predict_stacked
+
+    other = replace(FitResult.load(fitted_without_d), data_sha256="0" * 64)
+    with pytest.raises(DataError, match="different tables"):
+        predict_stacked({"full": FitResult.load(fitted), "other": other}, pd.DataFrame({"N": [1e8], "D": [2e9]}))
+
+
 def test_map_fit_and_where(runs, tmp_path, capsys):
     code = main(["fit", str(runs / "chinchilla.law"), str(runs / "runs.csv"), "-o", str(tmp_path / "m"),
                  "--method", "map", "--where", "N < 1e9"])

@@ -26,8 +26,12 @@ def register(subparsers) -> None:
     predict = subparsers.add_parser("predict", help="predict a table of candidates from a fit",
                                     formatter_class=HelpFormatter,
                                     description="Write TABLE with {response}_median, _q05, _q95 "
-                                                "(noise included) and _law_median per response.")
-    predict.add_argument("fit", help="fit folder written by `infscale-dsl fit`")
+                                                "(noise included) and _law_median per response. "
+                                                "Several fit folders (NUTS fits of different laws to "
+                                                "one table) give their predictions stacked: each "
+                                                "law's draws in proportion to its PSIS-LOO stacking "
+                                                "weight, printed to standard error.")
+    predict.add_argument("fit", nargs="+", help="fit folder written by `infscale-dsl fit` (several: stacked)")
     predict.add_argument("table", help="candidates, .csv or .parquet (- reads CSV from standard input)")
     predict.add_argument("-o", "--output", required=True,
                          help="output .csv or .parquet (- writes CSV to standard output)")
@@ -150,15 +154,23 @@ def run_predict(args: argparse.Namespace) -> int:
 
     check_output_file(args.output, TABLE_SUFFIXES, "predictions table", stdout_ok=True)
     from ..posterior.result import FitResult
-    from ..prediction.predict import predict
+    from ..prediction.predict import predict, predict_stacked
     from ..tables import read_table, write_table
 
-    result = FitResult.load(args.fit)
-    frame = predict(result, read_table(args.table), seed=args.seed, filename=table_name(args.table))
+    results = {folder: FitResult.load(folder) for folder in args.fit}
+    table, filename = read_table(args.table), table_name(args.table)
+    if len(results) == 1:
+        result = next(iter(results.values()))
+        frame = predict(result, table, seed=args.seed, filename=filename)
+    else:
+        frame, weights = predict_stacked(results, table, seed=args.seed, filename=filename)
+        for response, by_fit in weights.items():
+            print(f"{response}: stacking weights " + ", ".join(f"{name} {w:.2f}" for name, w in by_fit.items()),
+                  file=sys.stderr)
     write_table(frame, args.output)
     if not args.quiet and args.output != STDIO:
         print(f"written: {args.output} ({len(frame)} rows)")
-    if result.method == "map":
+    if len(results) == 1 and result.method == "map":
         print("note: a point fit (--method map) has no posterior: the 90 % intervals are the fitted "
               "noise around the point law only, not the law's own uncertainty", file=sys.stderr)
     return 0

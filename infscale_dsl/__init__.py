@@ -15,6 +15,7 @@ The function API mirrors the CLI:
     result.summary()                              # a DataFrame, one row per parameter
     result.save("fit/")                           # isd.FitResult.load("fit/") reads it back
     isd.predict(result, candidates)               # {response}_median, _q05, _q95, _law_median
+    frame, weights = isd.predict_stacked({"a": fit_a, "b": fit_b}, candidates)  # laws stacked by LOO
 
 Names load lazily, so `infscale_dsl.nn` and `infscale_dsl.latency` import without the fitting
 stack (lark, numpyro, arviz), as on a GPU machine that only trains or times models.
@@ -30,6 +31,7 @@ _API = {
     "read_table": "tables", "write_table": "tables", "prepare": "model.data",
     "fit": "inference.fit", "FitResult": "posterior.result",
     "predict": "prediction.predict", "predict_draws": "prediction.predict",
+    "predict_stacked": "prediction.predict",
     "InfscaleError": "errors", "SpecError": "errors", "DataError": "errors", "ConfigError": "errors",
     "LawError": "errors", "Diagnostic": "errors",
     "Law": "api",

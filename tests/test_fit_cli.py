@@ -134,12 +134,11 @@ def test_predict_from_two_fits_stacks_them_by_loo_weight(fitted, fitted_without_
 def test_fits_of_different_tables_are_not_stacked(fitted, fitted_without_d):
     from dataclasses import replace
 
-    from infscale_dsl.errors import DataError
-    from infscale_dsl.prediction.predict import predict_stacked
+    import infscale_dsl as isd
 
     other = replace(FitResult.load(fitted_without_d), data_sha256="0" * 64)
-    with pytest.raises(DataError, match="different tables"):
-        predict_stacked({"full": FitResult.load(fitted), "other": other}, pd.DataFrame({"N": [1e8], "D": [2e9]}))
+    with pytest.raises(isd.DataError, match="different tables"):
+        isd.predict_stacked({"full": FitResult.load(fitted), "other": other}, pd.DataFrame({"N": [1e8], "D": [2e9]}))
 
 
 def test_map_fit_and_where(runs, tmp_path, capsys):

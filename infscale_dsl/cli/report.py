@@ -280,7 +280,7 @@ def run_compare(args: argparse.Namespace) -> int:
     options = fit_options(args)
     from ..inference.fit import fit
     from ..language import load_spec
-    from ..report.compare import compare_fits, describe
+    from ..posterior.compare import compare_fits, describe
     from ..tables import read_table
 
     messages = sys.stderr if args.output == STDIO else sys.stdout

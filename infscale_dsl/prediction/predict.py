@@ -80,7 +80,7 @@ def predict_stacked(fits: dict[str, FitResult], table: pd.DataFrame, *, seed: in
                     filename: str | None = None) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     """`predict`'s table from several fits (name -> NUTS fit) of the same table, their draws
     mixed by LOO stacking weights per response; and the weights (response -> name -> weight)."""
-    from ..report.compare import compare_fits  # arviz: only a stacked prediction needs it
+    from ..posterior.compare import compare_fits  # arviz: only a stacked prediction needs it
 
     tables = {name: result.data_sha256[:12] for name, result in fits.items()}
     if len(set(tables.values())) > 1:

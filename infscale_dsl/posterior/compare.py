@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, Diagnostic
-from ..posterior.result import FitResult
+from .result import FitResult
 
 
 @dataclass

@@ -1,0 +1,66 @@
+"""Where a first fit's time goes: every compiled program, its tracing and lowering and its XLA
+compiling timed apart, in one `infscale-dsl fit` with an empty program cache.
+
+    python benchmarks/first_fit_programs.py [SPEC RUNS]   # default: the README's first fit
+
+Each StoredProgram (inference/programs.py) normally lowers, compiles and stores its program on
+first call; here a wrapper lowers and compiles it in two timed steps and stores nothing, so the
+fit's numbers are the same and every program is compiled. Beside the two sums, the CPU time the
+process used: XLA compiles a large program on more than one thread, so CPU over wall time says
+how much room is left for compiling programs side by side.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC, RUNS = "models/chinchilla.law", "examples/data/cpu_small_runs.parquet"
+
+
+def main() -> None:
+    spec, runs = sys.argv[1:3] if len(sys.argv) >= 3 else (SPEC, RUNS)
+    os.environ["INFSCALE_DSL_CACHE"] = tempfile.mkdtemp(prefix="first-fit-")  # before the package reads it
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    began = time.perf_counter()
+
+    from infscale_dsl.cli import main as cli
+    from infscale_dsl.inference import programs
+
+    timings = []  # (what the program computes, lowering s, compiling s, seconds into the run)
+
+    def lower_then_compile(program, name, args):
+        start = time.perf_counter()
+        lowered = program.traced.lower(*args)
+        lowered_at = time.perf_counter()
+        compiled = lowered.compile()
+        timings.append((program.key[:2], lowered_at - start, time.perf_counter() - lowered_at, start - began))
+        return compiled
+
+    programs.StoredProgram._load_or_compile = lower_then_compile
+    with tempfile.TemporaryDirectory(prefix="first-fit-out-") as out:
+        with contextlib.redirect_stdout(io.StringIO()):  # the fit's summary: not what is measured
+            code = cli(["fit", spec, runs, "-o", str(Path(out) / "fit"), "-q"])
+    wall = time.perf_counter() - began
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"# {spec} on {runs}, empty program cache; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}; fit exited {code}")
+    print(f"{'program (what it computes, first part of its key)':<64} {'lower s':>8} {'compile s':>10} {'at s':>6}")
+    for key, lowering, compiling, at in timings:
+        # the key's second part: the phase for the sampler's programs, else the whole model structure
+        detail = repr(key[1]) if len(key) > 1 and len(repr(key[1])) < 40 else "<model structure>"
+        label = f"{key[0]} {detail}"
+        print(f"{label:<64} {lowering:8.2f} {compiling:10.2f} {at:6.1f}")
+    print(f"total: lowering {sum(t[1] for t in timings):.1f} s, compiling {sum(t[2] for t in timings):.1f} s; "
+          f"the whole process {wall:.1f} s of wall time, {usage.ru_utime + usage.ru_stime:.1f} s of CPU")
+
+
+if __name__ == "__main__":
+    main()

@@ -26,7 +26,12 @@ SPEC, RUNS = "models/chinchilla.law", "examples/data/cpu_small_runs.parquet"
 
 def main() -> None:
     spec, runs = sys.argv[1:3] if len(sys.argv) >= 3 else (SPEC, RUNS)
-    os.environ["INFSCALE_DSL_CACHE"] = tempfile.mkdtemp(prefix="first-fit-")  # before the package reads it
+    with tempfile.TemporaryDirectory(prefix="first-fit-") as temp:
+        os.environ["INFSCALE_DSL_CACHE"] = str(Path(temp) / "cache")  # before the package reads it
+        measure(spec, runs, Path(temp) / "fit")
+
+
+def measure(spec: str, runs: str, out: Path) -> None:
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
     began = time.perf_counter()
@@ -45,9 +50,8 @@ def main() -> None:
         return compiled
 
     programs.StoredProgram._load_or_compile = lower_then_compile
-    with tempfile.TemporaryDirectory(prefix="first-fit-out-") as out:
-        with contextlib.redirect_stdout(io.StringIO()):  # the fit's summary: not what is measured
-            code = cli(["fit", spec, runs, "-o", str(Path(out) / "fit"), "-q"])
+    with contextlib.redirect_stdout(io.StringIO()):  # the fit's summary: not what is measured
+        code = cli(["fit", spec, runs, "-o", str(out), "-q"])
     wall = time.perf_counter() - began
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(f"# {spec} on {runs}, empty program cache; {os.cpu_count()} CPUs, "

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError, Diagnostic
 from ..model import curves
 from ..model.compile import law_value
 from ..model.data import prepare
-from ..errors import DataError, Diagnostic
 from ..model.likelihood import Likelihood, distance_beyond
 from ..posterior.result import FitResult
 

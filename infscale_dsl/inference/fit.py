@@ -121,7 +121,7 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
     result = sampler.run(jax.random.PRNGKey(seed), start.unconstrained, inputs, mass, MIN_ESS,
                          enough=_gate_met(compiled), progress=progress)
     draws = result.diverging.shape[1]  # at least the draws asked for; more if the gate wanted them
-    result.samples |= compiled.draw_prior_only(jax.random.PRNGKey(seed + 1), inputs["scales"], (chains, draws))
+    result.samples |= compiled.draw_prior_only(np.random.default_rng(seed + 1), inputs["scales"], (chains, draws))
     flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in result.samples.items()}
     noise = compiled.draw_collapsed_noise(np.random.default_rng(seed), flat, inputs)
     flat |= noise

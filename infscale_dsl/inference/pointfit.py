@@ -159,8 +159,8 @@ def _set_noise_scales(compiled: CompiledModel, params: dict, inputs: dict) -> No
     """The point fit does not fit noise scales; set each from its residuals (robust SD), and
     each drift scale, which no row informs, to its prior's median. Under `curves by`, the runs'
     offsets come from the runs' mean residuals, and sigma from the rest (curves.py)."""
-    prior_only = compiled.draw_prior_only(jax.random.PRNGKey(0), inputs["scales"], (4001,))
-    params.update({name: np.median(draws) for name, draws in prior_only.items()})
+    scales = {name: np.asarray(value) for name, value in inputs["scales"].items()}
+    params.update({name: compiled.priors[name].median(scales) for name in compiled.prior_only})
     for law in compiled.spec.laws:
         rows = compiled.fitted_rows(inputs, law.response)
         with np.errstate(all="ignore"):  # in NumPy: op by op in JAX, each op is a program of its own

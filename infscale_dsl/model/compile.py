@@ -97,20 +97,11 @@ class CompiledModel:
         whose log-scale walk through a HalfNormal's tail mixes slowly for nothing."""
         return tuple(n for n, role in self.roles.role.items() if role == "drift")
 
-    def draw_prior_only(self, key, scales: Mapping[str, object], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
-        """Independent draws (shape) of each prior-only parameter."""
-        import jax
-
-        def draw(scales, key):  # one jitted program, not one per op
-            keys = jax.random.split(key, max(1, len(self.prior_only)))
-            return {name: self.priors[name].build(scales).sample(name_key, shape)
-                    for name, name_key in zip(self.prior_only, keys)}
-
-        from ..inference.programs import kept_jit  # here: `show` and `check` need no JAX
-
-        draw = kept_jit(("prior only", shape) + self.spec_key(), draw)
+    def draw_prior_only(self, rng: np.random.Generator, scales: Mapping[str, object],
+                        shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Independent draws (shape) of each prior-only parameter, in NumPy (priors.Prior.draw)."""
         scales = {name: np.asarray(value) for name, value in scales.items()}
-        return {name: np.asarray(value) for name, value in draw(scales, key).items()}
+        return {name: self.priors[name].draw(scales, rng, shape) for name in self.prior_only}
 
     @property
     def collapsed(self) -> tuple[str, ...]:

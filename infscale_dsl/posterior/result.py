@@ -231,7 +231,6 @@ def complete_inference_data(compiled: "CompiledModel", data: "PreparedData", ida
                              runs they imply on the fitted rows.
     """
     import arviz as az
-    import jax  # here, not at the top: reading a fit folder needs no JAX
 
     spec = compiled.spec
     posterior = idata.posterior
@@ -240,7 +239,7 @@ def complete_inference_data(compiled: "CompiledModel", data: "PreparedData", ida
     flat = {name: posterior[name].values.reshape((chains * draws,) + posterior[name].shape[2:])
             for name in spec.parameters}
     rng = np.random.default_rng(seed + 4)  # a stream of its own: fit.py draws the noise scales from seed itself
-    prior = draw_prior(compiled, compiled.inputs(data)["scales"], jax.random.PRNGKey(seed + 3), PRIOR_DRAWS)
+    prior = draw_prior(compiled, compiled.inputs(data)["scales"], np.random.default_rng(seed + 3), PRIOR_DRAWS)
     with np.errstate(all="ignore"):  # a prior draw may put the law far out of range: inf is its honest value
         prior_runs = new_runs(compiled, data, prior, rng)
     posterior_runs = new_runs(compiled, data, flat, rng)
@@ -257,42 +256,29 @@ def complete_inference_data(compiled: "CompiledModel", data: "PreparedData", ida
     return az.InferenceData(**groups)
 
 
-def draw_prior(compiled: "CompiledModel", scales: dict, key, n_draws: int) -> dict[str, np.ndarray]:
+def draw_prior(compiled: "CompiledModel", scales: dict, rng: np.random.Generator, n_draws: int) -> dict[str, np.ndarray]:
     """`n_draws` of every parameter from its prior (declared or default): (n_draws,), or
-    (n_draws, levels) for a grouped one. Drawn in the model's sample order, each prior reading
-    the data's scales and the draws of the parameters before it. A coefficient's default prior
-    is on the log of its term at the data's typical X (compile.py); its draws are turned back
-    into the coefficient as the model does. One jitted program: drawn op by op, each op would
-    be a program of its own (~50 for Chinchilla's law)."""
-    import jax
-    import jax.numpy as jnp
-
+    (n_draws, levels) for a grouped one. Drawn in NumPy (priors.Prior.draw) in the model's
+    sample order, each prior reading the data's scales and the draws of the parameters before
+    it. A coefficient's default prior is on the log of its term at the data's typical X
+    (compile.py); its draws are turned back into the coefficient as the model does."""
     from ..language.evaluate import evaluate
-    from ..inference.programs import kept_jit
 
     spec = compiled.spec
-
-    def draw(scales, key):
-        env = dict(spec.constants) | dict(scales)
-        order = compiled.sample_order()
-        draws = {}
-        for name, name_key in zip(order, jax.random.split(key, len(order))):
-            choice, group = compiled.priors[name], spec.parameters[name].group
-            distribution = choice.build(env).expand((n_draws,))
-            if group is None:
-                value = distribution.sample(name_key)
-            else:
-                value = distribution.sample(name_key, (len(compiled.levels[group]),)).T
-            if compiled.roles.role[name] == "coefficient" and choice.source == "default":
-                term = compiled.roles.term_for(name)
-                shift = sum(evaluate(e, env, jnp) * env[f"log_ref:{base}"] for base, e in term.powers)
-                value = jnp.exp(value - shift)
-            env[name] = draws[name] = value
-        return draws
-
-    draw = kept_jit(("prior", n_draws) + compiled.spec_key(), draw)
-    scales = {name: np.asarray(value) for name, value in scales.items()}
-    return {name: np.asarray(value) for name, value in draw(scales, key).items()}
+    env = dict(spec.constants) | {name: np.asarray(value) for name, value in scales.items()}
+    draws = {}
+    for name in compiled.sample_order():
+        choice, group = compiled.priors[name], spec.parameters[name].group
+        if group is None:
+            value = choice.draw(env, rng, (n_draws,))
+        else:  # (levels, n_draws): hyperparameter draws (n_draws,) broadcast from the right
+            value = choice.draw(env, rng, (len(compiled.levels[group]), n_draws)).T
+        if compiled.roles.role[name] == "coefficient" and choice.source == "default":
+            term = compiled.roles.term_for(name)
+            shift = sum(evaluate(e, env, np) * env[f"log_ref:{base}"] for base, e in term.powers)
+            value = np.exp(value - shift)
+        env[name] = draws[name] = value
+    return draws
 
 
 def new_runs(compiled: "CompiledModel", data: "PreparedData", draws: dict[str, np.ndarray],

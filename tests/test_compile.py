@@ -120,3 +120,24 @@ def test_padding_rows_add_nothing_to_the_density(table, noise):
     np.testing.assert_allclose(density[0], density[1], rtol=1e-12)
     assert np.isfinite(density[0])
     np.testing.assert_array_equal(compiled.fitted_rows(padded, "loss")["loss"], table["loss"].to_numpy()[:9])
+
+
+def test_prior_draws_of_a_grouped_parameter_read_each_draw_of_its_hyperparameters():
+    """posterior.nc's prior group (draw_prior, in NumPy): E[dataset] ~ LogNormal(mu_E, tau_E)
+    gets one draw per level and prior draw, each from that draw's mu_E and tau_E."""
+    from scipy import stats
+
+    from infscale_dsl.posterior.result import draw_prior
+
+    spec = load_spec("models/chinchilla_grouped.law")
+    rng = np.random.default_rng(0)
+    runs = pd.DataFrame({"N": 10 ** rng.uniform(7, 9, 30), "D": 10 ** rng.uniform(9, 11, 30),
+                         "dataset": ["web", "code", "books"] * 10, "loss": rng.uniform(2.5, 3.5, 30)})
+    data = prepare(spec, runs)
+    compiled = compile_spec(spec, data)
+    draws = draw_prior(compiled, compiled.inputs(data)["scales"], np.random.default_rng(1), 4000)
+    assert draws["E"].shape == (4000, 3) and draws["mu_E"].shape == (4000,)
+    z = (np.log(draws["E"]) - draws["mu_E"][:, None]) / draws["tau_E"][:, None]  # standard normal
+    assert stats.kstest(z.ravel(), "norm").pvalue > 0.01
+    assert abs(np.corrcoef(z[:, 0], draws["mu_E"])[0, 1]) < 0.05  # the levels are drawn apart
+    assert np.median(draws["mu_E"]) == pytest.approx(0.6, abs=0.02)  # mu_E ~ Normal(0.6, 0.3)

@@ -312,16 +312,13 @@ class CompiledModel:
         return numpyro_model
 
     def structure_key(self, data: PreparedData) -> tuple:
-        """Everything compiled code depends on besides `inputs`: the spec and the shapes."""
-        return self.spec_key() + (tuple((r, bucket_size(len(i))) for r, i in data.rows.items()), self.centred,
-                                  self.runs is not None and self.runs.centred)
-
-    def spec_key(self) -> tuple:
-        """What compiled code that reads no rows (the priors' draws) depends on: the spec and
-        its levels."""
+        """Everything compiled code depends on besides `inputs`: the spec, its levels and the
+        shapes."""
         return (self.spec.source, tuple(sorted(self.spec.data)), tuple(self.spec.parameters),
                 tuple((g, len(v)) for g, v in sorted(self.levels.items())),
-                tuple(law.noise for law in self.spec.laws))  # a default noise depends on the table
+                tuple(law.noise for law in self.spec.laws),  # a default noise depends on the table
+                tuple((r, bucket_size(len(i))) for r, i in data.rows.items()), self.centred,
+                self.runs is not None and self.runs.centred)
 
     # ---- what `show` prints -----------------------------------------------------------------
 

@@ -137,6 +137,7 @@ class Prior:
         return self._inverse_cdf(env, rng.uniform(size=shape))
 
     def median(self, env: Mapping[str, object]) -> np.ndarray:
+        """The prior's median (a point fit's value of a parameter no row informs)."""
         return self._inverse_cdf(env, np.asarray(0.5))
 
     def _inverse_cdf(self, env: Mapping[str, object], u: np.ndarray) -> np.ndarray:
@@ -171,7 +172,7 @@ class Prior:
 
 
 def _scipy_twin(family: str, a: dict[str, np.ndarray]):
-    """The scipy.stats distribution equal to numpyro's `family(**a)` (tests/test_priors.py
+    """The scipy.stats distribution equal to numpyro's `family(**a)` (tests/test_distributions.py
     compares their densities)."""
     from scipy import stats
 

@@ -85,16 +85,19 @@ class Sampler:
         self._kernels: dict[tuple, tuple] = {}  # (adapt_mass, warm-up steps) -> numpyro's NUTS functions
 
         def chain_starts(key, point, inputs):
+            # the run's keys are split here: split outside a program, each split is one of its own
+            start_key, first_key, second_key = jax.random.split(key, 3)
             potential = self._info.potential_fn(inputs)
             mode, inverse_mass = laplace(potential, point)
             flat_mode, unravel = ravel_pytree(mode)
             # (chains, d) draws within 2 sd of the mode: apart enough for R-hat, not in a flat tail
-            noise = jnp.clip(jax.random.normal(key, (chains, flat_mode.size), flat_mode.dtype), -2, 2)
+            noise = jnp.clip(jax.random.normal(start_key, (chains, flat_mode.size), flat_mode.dtype), -2, 2)
             flat_starts = flat_mode + noise @ jnp.linalg.cholesky(inverse_mass).T
             # a start where the potential is not finite (past a kink of the law) begins at the mode
             finite = jax.vmap(lambda x: jnp.isfinite(potential(unravel(x))))(flat_starts)
             flat_starts = jnp.where(finite[:, None], flat_starts, flat_mode)
-            return jax.vmap(unravel)(flat_starts), inverse_mass
+            chain_keys = (jax.random.split(first_key, chains), jax.random.split(second_key, chains))
+            return jax.vmap(unravel)(flat_starts), inverse_mass, chain_keys
 
         self._chain_starts = StoredProgram(("chain starts",) + key, jax.jit(chain_starts))
 
@@ -112,17 +115,18 @@ class Sampler:
         Laplace one if it mixes well enough there to reach twice `target_ess` over all draws.
         While `enough(samples)` is false, blocks of `draws` more draws follow, up to `max_draws`.
         `progress` shows a bar."""
-        start_key, first_key, second_key = jax.random.split(key, 3)
-        starts, inverse_mass = self._chain_starts(start_key, point, inputs)
+        # in NumPy: a device array that a pmapped program must split over its devices is split
+        # by a small program of its own, compiled in every first fit
+        starts, inverse_mass, (first_keys, second_keys) = jax.tree.map(
+            np.asarray, self._chain_starts(key, point, inputs))
         total = self.chains * (self.warmup + self.draws)
         with tqdm(total=total, desc="NUTS", unit="it", disable=not progress) as self._bar:
             first = 0 if mass == "adapt" else self.warmup // 4  # a quarter to judge the Laplace metric
-            metric, step_size, chosen = inverse_mass, jnp.ones(self.chains), "adapt"
+            metric, step_size, chosen = inverse_mass, np.ones(self.chains), "adapt"
             note = "metric re-estimated in warm-up windows from the Laplace approximation"
             gradients = 0
             if first:
-                state = self._start(False, first)(jax.random.split(first_key, self.chains), starts, metric,
-                                                  step_size, inputs)
+                state = self._start(False, first)(first_keys, starts, metric, step_size, inputs)
                 state, (flat, _, _, steps) = self._steps(state, inputs, False, first, first)
                 gradients += int(np.sum(steps))
                 settled = flat[:, first // 2:]  # (chains, n, d), once the step size settled
@@ -136,11 +140,10 @@ class Sampler:
                 chosen = "laplace" if keep else "adapt"
                 note = (f"first quarter of warm-up with the Laplace metric: ESS {per_draw:.2f} per draw, "
                         f"{need:.2f} wanted: " + ("metric kept" if keep else "metric re-estimated in the rest of warm-up"))
-                metric = inverse_mass if keep else jnp.asarray(_covariance(settled))
+                metric = inverse_mass if keep else _covariance(settled)
                 starts, step_size = state.z, state.adapt_state.step_size
             adapt, rest = chosen == "adapt", self.warmup - first
-            state = self._start(adapt, rest)(jax.random.split(second_key, self.chains), starts, metric,
-                                             step_size, inputs)
+            state = self._start(adapt, rest)(second_keys, starts, metric, step_size, inputs)
             state, (_, _, _, steps) = self._steps(state, inputs, adapt, rest, rest)
             gradients += int(np.sum(steps))
             samples, diverging, drawn = None, None, 0

@@ -130,7 +130,7 @@ class Prior:
 
     def draw(self, env: Mapping[str, object], rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """Draws of `shape` in NumPy, by inverting the CDF of scipy.stats' twin of `build(env)`
-        (bounds truncate it, `squared` takes the root). Arguments that are arrays (hyperparameter
+        (bounds truncate it, in an upper tail by its survival function; `squared` takes the root). Arguments that are arrays (hyperparameter
         draws) broadcast against `shape` from the right. Prior draws outside the sampler are
         drawn here: each distribution's sampler in JAX is a program to compile (Gamma's costs
         about a second), for draws that take microseconds."""
@@ -146,9 +146,17 @@ class Prior:
         values = {key: np.asarray(evaluate(expr, env, np), dtype=float) for key, expr in self.arguments.items()}
         frozen = _scipy_twin(self.declaration.distribution.name, values)
         decl = self.declaration
-        low = 0.0 if decl.lower is None else frozen.cdf(decl.lower)
-        high = 1.0 if decl.upper is None else frozen.cdf(decl.upper)
-        value = frozen.ppf(low + u * (high - low))
+        with np.errstate(all="ignore"):  # both ways are computed; each is kept where it is precise
+            # by the CDF F: F^-1(F(lower) + u (F(upper) - F(lower)))
+            low = 0.0 if decl.lower is None else frozen.cdf(decl.lower)
+            high = 1.0 if decl.upper is None else frozen.cdf(decl.upper)
+            by_cdf = frozen.ppf(low + u * (high - low))
+            # by the survival function S = 1 - F, precise where F rounds to 1: bounds in the upper
+            # tail (Normal(0.5, 0.01) in [0.7, 3] has F(0.7) = 1 in float64)
+            above_low = 1.0 if decl.lower is None else frozen.sf(decl.lower)
+            above_high = 0.0 if decl.upper is None else frozen.sf(decl.upper)
+            by_sf = frozen.isf(above_low - u * (above_low - above_high))
+        value = np.where(low > 0.5, by_sf, by_cdf)
         return np.sqrt(value) if self.squared else value
 
     @property

@@ -116,10 +116,7 @@ class Prior:
         import jax.numpy as jnp
         import numpyro.distributions as dist
 
-        if self.source == "default":
-            env = dict(env) | {s: env[f"{s}:{self.response}"] for s in DATA_SCALES if f"{s}:{self.response}" in env}
-        values = {key: evaluate(expr, env, jnp) for key, expr in self.arguments.items()}
-        distribution = getattr(dist, self.declaration.distribution.name)(**values)
+        distribution = getattr(dist, self.declaration.distribution.name)(**self._argument_values(env, jnp))
         decl = self.declaration
         if decl.lower is not None or decl.upper is not None:
             assert decl.distribution.name in TRUNCATABLE, "check() rejects bounds on this family"
@@ -129,21 +126,27 @@ class Prior:
         return distribution
 
     def draw(self, env: Mapping[str, object], rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        """Draws of `shape` in NumPy, by inverting the CDF of scipy.stats' twin of `build(env)`
-        (bounds truncate it, in an upper tail by its survival function; `squared` takes the root). Arguments that are arrays (hyperparameter
-        draws) broadcast against `shape` from the right. Prior draws outside the sampler are
-        drawn here: each distribution's sampler in JAX is a program to compile (Gamma's costs
-        about a second), for draws that take microseconds."""
-        return self._inverse_cdf(env, rng.uniform(size=shape))
+        """Draws of `shape` in NumPy, by the quantile function of scipy.stats' twin of
+        `build(env)` at uniform draws. Arguments that are arrays (hyperparameter draws) broadcast
+        against `shape` from the right. Prior draws outside the sampler are drawn here: each
+        distribution's sampler in JAX is a program to compile (Gamma's costs about a second),
+        for draws that take microseconds."""
+        return self._quantile(env, rng.uniform(size=shape))
 
     def median(self, env: Mapping[str, object]) -> np.ndarray:
         """The prior's median (a point fit's value of a parameter no row informs)."""
-        return self._inverse_cdf(env, np.asarray(0.5))
+        return self._quantile(env, np.asarray(0.5))
 
-    def _inverse_cdf(self, env: Mapping[str, object], u: np.ndarray) -> np.ndarray:
+    def _argument_values(self, env: Mapping[str, object], backend) -> dict:
+        """The distribution's arguments evaluated in `env` (jax.numpy or numpy); a default's
+        `y_ref` and `y_sd` are its response's."""
         if self.source == "default":
             env = dict(env) | {s: env[f"{s}:{self.response}"] for s in DATA_SCALES if f"{s}:{self.response}" in env}
-        values = {key: np.asarray(evaluate(expr, env, np), dtype=float) for key, expr in self.arguments.items()}
+        return {key: evaluate(expr, env, backend) for key, expr in self.arguments.items()}
+
+    def _quantile(self, env: Mapping[str, object], u: np.ndarray) -> np.ndarray:
+        """The u-quantile of the prior: truncated to its bounds, and the root where `squared`."""
+        values = {key: np.asarray(value, dtype=float) for key, value in self._argument_values(env, np).items()}
         frozen = _scipy_twin(self.declaration.distribution.name, values)
         decl = self.declaration
         with np.errstate(all="ignore"):  # both ways are computed; each is kept where it is precise

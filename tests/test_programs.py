@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jax
@@ -75,6 +76,73 @@ def test_each_key_and_argument_shape_has_its_own_program(tmp_path, monkeypatch):
     assert float(double(jnp.ones(2))[0]) == 2.0 and float(triple(jnp.ones(2))[0]) == 3.0
     assert double(jnp.ones(3)).shape == (3,)
     assert len(list((tmp_path / "programs").glob("*.bin"))) == 3
+
+
+def traced_where(threads: list[str]):
+    """sin(x) * 2, noting the thread that traces it (tracing happens once per compile)."""
+    def f(x):
+        threads.append(threading.current_thread().name)
+        return jnp.sin(x) * 2
+    return f
+
+
+X = jax.ShapeDtypeStruct((3,), jnp.float32)  # the argument, as known before its values are
+
+
+def test_a_program_compiled_ahead_on_another_thread_is_taken_by_the_call(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFSCALE_DSL_CACHE", str(tmp_path))
+    cache_setting = jax.config.jax_enable_compilation_cache
+    threads = []
+    program = StoredProgram(("ahead",), jax.jit(traced_where(threads)))
+    with ThreadPoolExecutor(1, thread_name_prefix="ahead") as pool:
+        assert pool.submit(program.compile_ahead, X).result()  # compiled there
+    np.testing.assert_allclose(program(jnp.ones(3, jnp.float32)), 2 * np.sin(np.ones(3)), rtol=1e-6)
+    assert threads == ["ahead_0"]  # the call compiled nothing
+    assert not program.compile_ahead(X)  # held: nothing to do
+    # stored: a new process's program (a new StoredProgram) is loaded by its call, not compiled ahead
+    again = StoredProgram(("ahead",), jax.jit(traced_where(threads)))
+    assert not again.compile_ahead(X)
+    np.testing.assert_allclose(again(jnp.ones(3, jnp.float32)), 2 * np.sin(np.ones(3)), rtol=1e-6)
+    assert threads == ["ahead_0"]
+    assert jax.config.jax_enable_compilation_cache == cache_setting  # switched back after compiling
+
+
+def test_a_call_while_the_program_compiles_ahead_waits_for_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFSCALE_DSL_CACHE", str(tmp_path))
+    threads, tracing, release = [], threading.Event(), threading.Event()
+    slow = traced_where(threads)
+
+    def f(x):
+        tracing.set()
+        release.wait(10)  # held on the background thread until the call below is under way
+        return slow(x)
+
+    program = StoredProgram(("ahead, slow",), jax.jit(f))
+    with ThreadPoolExecutor(1, thread_name_prefix="ahead") as pool:
+        ahead = pool.submit(program.compile_ahead, X)
+        assert tracing.wait(10)
+        threading.Timer(0.3, release.set).start()
+        value = program(jnp.ones(3, jnp.float32))  # waits for the background's program
+        assert ahead.result()
+    assert threads == ["ahead_0"] and float(value[0]) == pytest.approx(2 * np.sin(1.0), rel=1e-6)
+
+
+def test_a_program_that_fails_to_compile_ahead_is_compiled_by_its_call(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFSCALE_DSL_CACHE", str(tmp_path))
+    threads = []
+    works = traced_where(threads)
+
+    def f(x):
+        if threading.current_thread().name.startswith("ahead"):
+            raise RuntimeError("failed on the background thread")
+        return works(x)
+
+    program = StoredProgram(("ahead, failing",), jax.jit(f))
+    with ThreadPoolExecutor(1, thread_name_prefix="ahead") as pool:
+        with pytest.raises(RuntimeError, match="background"):
+            pool.submit(program.compile_ahead, X).result()
+    assert float(program(jnp.ones(3, jnp.float32))[0]) == pytest.approx(2 * np.sin(1.0), rel=1e-6)
+    assert threads == ["MainThread"]
 
 
 def test_the_folder_is_trimmed_least_recently_used_first(tmp_path):
@@ -179,7 +247,22 @@ def test_a_fit_whose_programs_are_stored_traces_no_model(tmp_path, monkeypatch):
     table = pd.read_parquet(REPO / "examples" / "data" / "cpu_small_runs.parquet")
     spec = load_spec(REPO / "models" / "chinchilla.law", columns=table.columns)
     settings = dict(chains=2, warmup=60, draws=60, max_draws=60, seed=3)
+    made_on = []  # (thread, what) for each program the first fit makes
+    make = StoredProgram._load_or_compile
+    monkeypatch.setattr(StoredProgram, "_load_or_compile", lambda self, *a: made_on.append(
+        (threading.current_thread().name, self.key[:2])) or make(self, *a))
     first = fit_module.fit(spec, table, **settings)
+    monkeypatch.setattr(StoredProgram, "_load_or_compile", make)
+    # NUTS's programs compiled on a thread of their own (sampler.py), but for the start of the
+    # rest of warm-up, which the fit's thread compiles meanwhile; each one once
+    assert len(made_on) == len(set(made_on)) == 8, made_on  # with the point fit, chain starts, log-likelihood
+    expected = {("sampler", ("start", False, 15)): "compile-ahead_0",
+                ("sampler", ("chunk", False, 15, 15)): "compile-ahead_0",
+                ("sampler", ("start", True, 45)): "MainThread",
+                ("sampler", ("chunk", True, 45, 15)): "compile-ahead_0",
+                ("sampler", ("chunk", True, 45, 20)): "compile-ahead_0"}
+    assert {what: thread for thread, what in made_on if what[0] == "sampler"} == expected, made_on
+    assert first.sampler["mass"] == "adapt"  # the path `expected` names
 
     # as a new process: none of the first fit's programs held (not even by monkeypatch, to restore)
     fit_module._SAMPLERS, pointfit._COMPILED = programs.RecentPrograms(8), programs.RecentPrograms(8)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -90,19 +91,58 @@ class StoredProgram:
         `devices`: how many it runs on (a pmap's count; a program loaded back runs on the first
         `devices` local devices, as JAX placed it when it compiled)."""
         self.key, self.traced, self.devices = key, traced, devices
-        self._compiled: dict[str, Callable] = {}  # arguments' signature -> compiled program
+        # arguments' signature -> the program, made (or being made) by the first thread to want it
+        self._programs: dict[str, Future] = {}
         self._files: dict[str, str] = {}  # arguments' signature -> its file's name in program_folder()
+        self._lock = threading.Lock()
         _STORED_PROGRAMS.add(self)
 
     def __call__(self, *args):
-        signature = f"{_signature(args)}|{jax.dtypes.canonicalize_dtype(float)}"  # x64: on inside fits only
-        program = self._compiled.get(signature)
-        if program is None:
-            self._files[signature] = f"{_digest(repr(self.key), signature, _environment())}.bin"
-            program = self._compiled[signature] = self._load_or_compile(self._files[signature], args)
+        program, name = self._program(args, compile_only=False)
         if _loading_ahead is not None:
-            _loading_ahead.used[self._files[signature]] = self.devices
+            _loading_ahead.used[name] = self.devices
         return program(*args)
+
+    def compile_ahead(self, *args) -> bool:
+        """Compile and store the program for arguments like `args` (arrays, or
+        `jax.ShapeDtypeStruct`s where the values are not known yet), unless this process holds
+        it or it is on disk; False if so. Called on a background thread (sampler.py), so that
+        the call that needs the program later finds it made: a call that comes first makes it
+        itself, one that comes while this compiles waits for it."""
+        if self.available(*args):
+            return False
+        program, _ = self._program(args, compile_only=True)
+        return program is not None
+
+    def available(self, *args) -> bool:
+        """Whether the program for arguments like `args` is held by this process or stored."""
+        signature = _full_signature(args)
+        with self._lock:
+            held = self._programs.get(signature)
+            name = self._files.get(signature) or f"{_digest(repr(self.key), signature, _environment())}.bin"
+        return (held is not None and held.done() and held.exception() is None) or (program_folder() / name).is_file()
+
+    def _program(self, args: tuple, compile_only: bool):
+        signature = _full_signature(args)
+        with self._lock:
+            making = self._programs.get(signature)
+            name = self._files.get(signature) or f"{_digest(repr(self.key), signature, _environment())}.bin"
+            if making is None and compile_only and (program_folder() / name).is_file():
+                return None, name  # the call loads it, in far less time than a compile
+            mine = making is None
+            if mine:
+                making = self._programs[signature] = Future()
+                making.set_running_or_notify_cancel()
+                self._files[signature] = name
+        if mine:
+            try:
+                making.set_result(self._load_or_compile(name, args))
+            except BaseException as error:
+                with self._lock:  # the next call tries again, and raises for itself
+                    del self._programs[signature], self._files[signature]
+                making.set_exception(error)
+                raise
+        return making.result(), name
 
     def _load_or_compile(self, name: str, args: tuple) -> Callable:
         path = program_folder() / name
@@ -115,8 +155,10 @@ class StoredProgram:
             else:
                 _quietly(path.touch)  # recently used: the last to go when the folder is trimmed
                 return program
+        with tracing():
+            lowered = self.traced.lower(*args)
         with _outside_jax_cache():
-            compiled = self.traced.lower(*args).compile()
+            compiled = lowered.compile()
         try:
             blob = pickle.dumps(serialize(compiled))
         except Exception:  # not serialisable (a host callback, a closed-over constant): run it, keep nothing
@@ -127,8 +169,19 @@ class StoredProgram:
         return compiled
 
 
+# numpyro's effect handlers live on one stack for the whole process, so two threads must not
+# trace a model at once: every program is traced (lowered) under this lock. Compiling, most of
+# the time, runs outside it and outside Python's GIL.
+_TRACING = threading.RLock()
+
+
+def tracing() -> threading.RLock:
+    """The lock to hold while tracing a model's function (a background thread compiles ahead)."""
+    return _TRACING
+
+
 def _load(path: Path, devices: int) -> Callable:
-    _register_lapack()
+    register_lapack()
     payload, in_tree, out_tree = pickle.loads(path.read_bytes())
     return deserialize_and_load(payload, in_tree, out_tree, jax.local_devices()[:devices])
 
@@ -159,7 +212,7 @@ class LoadAhead:
         wanted = {name: devices for name, devices in self.listed.items()
                   if name not in held and (program_folder() / name).is_file()}
         if wanted:
-            _register_lapack()  # here: it lowers a JAX function, which the main thread should do
+            register_lapack()  # here: it lowers a JAX function, which the main thread should do
             loader = ThreadPoolExecutor(1, thread_name_prefix="load-ahead")
             self._loading = {name: loader.submit(_load, program_folder() / name, devices)
                              for name, devices in wanted.items()}
@@ -204,25 +257,38 @@ def _kept_programs() -> RecentPrograms:
     return RecentPrograms(KEPT_PROGRAMS)
 
 
+_jax_cache_switch = threading.Lock()
+_compiling_outside = 0  # compiles running now with JAX's cache switched off (threads compile side by side)
+_jax_cache_was = False  # its setting before the first of them switched it off
+
+
 @contextmanager
 def _outside_jax_cache():
     """Compile for real, not read from JAX's own disk cache: an executable read from there
     serialises without its object code ("Function ... not found" when loaded back). JAX reads
-    its switch once per process, hence the resets."""
+    its switch once per process, hence the resets; the switch is the process's, so it stays
+    off until the last of the compiles running side by side ends."""
     from jax.experimental.compilation_cache.compilation_cache import reset_cache
 
-    enabled = jax.config.jax_enable_compilation_cache
-    jax.config.update("jax_enable_compilation_cache", False)
-    reset_cache()
+    global _compiling_outside, _jax_cache_was
+    with _jax_cache_switch:
+        if _compiling_outside == 0:
+            _jax_cache_was = jax.config.jax_enable_compilation_cache
+            jax.config.update("jax_enable_compilation_cache", False)
+            reset_cache()
+        _compiling_outside += 1
     try:
         yield
     finally:
-        jax.config.update("jax_enable_compilation_cache", enabled)
-        reset_cache()
+        with _jax_cache_switch:
+            _compiling_outside -= 1
+            if _compiling_outside == 0:
+                jax.config.update("jax_enable_compilation_cache", _jax_cache_was)
+                reset_cache()
 
 
 @cache
-def _register_lapack() -> None:
+def register_lapack() -> None:
     """jaxlib registers its LAPACK kernels (eigh, cholesky, ...) when it first lowers one; a
     program loaded back that calls them in a process that lowered none would crash. Lowering
     one small decomposition (nothing compiles) registers them all."""
@@ -263,6 +329,11 @@ def deserialize_and_load(payload, in_tree, out_tree, devices):
     from jax.experimental.serialize_executable import deserialize_and_load as load
 
     return load(payload, in_tree, out_tree, execution_devices=devices)
+
+
+def _full_signature(args: tuple) -> str:
+    """What a compiled program accepts, and whether 64-bit floats are on (inside fits only)."""
+    return f"{_signature(args)}|{jax.dtypes.canonicalize_dtype(float)}"
 
 
 def _signature(args: tuple) -> str:

@@ -32,6 +32,7 @@ second fit, and one that mixes well stops at `draws`.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
@@ -46,7 +47,7 @@ from numpyro.infer.initialization import init_to_value
 from tqdm.auto import tqdm
 
 from .pointfit import initialize_traced, lbfgs
-from .programs import StoredProgram
+from .programs import StoredProgram, register_lapack, tracing
 
 PROGRESS_EVERY = 25  # NUTS steps per compiled call at most: the progress bar moves between calls
 MASS_CHOICES = ("auto", "laplace", "adapt")
@@ -115,13 +116,30 @@ class Sampler:
         Laplace one if it mixes well enough there to reach twice `target_ess` over all draws.
         While `enough(samples)` is false, blocks of `draws` more draws follow, up to `max_draws`.
         `progress` shows a bar."""
+        # a structure's first run compiles NUTS's programs on a second thread (_compile_ahead)
+        first_run = not self._chain_starts.available(key, point, inputs)
+        compiler = ThreadPoolExecutor(1, thread_name_prefix="compile-ahead") if first_run else None
+        try:
+            return self._run(key, point, inputs, mass, target_ess, enough, progress, compiler)
+        finally:
+            if compiler is not None:
+                compiler.shutdown(wait=True)  # no compiling outlives the run (a worker process may fork next)
+
+    def _run(self, key, point: dict, inputs: dict, mass: str, target_ess: float, enough, progress: bool,
+             compiler: ThreadPoolExecutor | None) -> Chains:
+        first = 0 if mass == "adapt" else self.warmup // 4  # a quarter to judge the Laplace metric
+        rest = self.warmup - first
+        compile_ahead = self._compile_ahead(compiler, point, inputs)
+        if first:
+            compile_ahead(False, first, [first])
+        if not first or mass == "laplace":  # the rest's metric is known now (else chosen below)
+            compile_ahead(not first, rest, [rest, self.draws])
         # in NumPy: a device array that a pmapped program must split over its devices is split
         # by a small program of its own, compiled in every first fit
         starts, inverse_mass, (first_keys, second_keys) = jax.tree.map(
             np.asarray, self._chain_starts(key, point, inputs))
         total = self.chains * (self.warmup + self.draws)
         with tqdm(total=total, desc="NUTS", unit="it", disable=not progress) as self._bar:
-            first = 0 if mass == "adapt" else self.warmup // 4  # a quarter to judge the Laplace metric
             metric, step_size, chosen = inverse_mass, np.ones(self.chains), "adapt"
             note = "metric re-estimated in warm-up windows from the Laplace approximation"
             gradients = 0
@@ -142,7 +160,9 @@ class Sampler:
                         f"{need:.2f} wanted: " + ("metric kept" if keep else "metric re-estimated in the rest of warm-up"))
                 metric = inverse_mass if keep else _covariance(settled)
                 starts, step_size = state.z, state.adapt_state.step_size
-            adapt, rest = chosen == "adapt", self.warmup - first
+            adapt = chosen == "adapt"
+            if first and mass == "auto":  # its chunks compile there while its start compiles here
+                compile_ahead(adapt, rest, [rest, self.draws], with_start=False)
             state = self._start(adapt, rest)(second_keys, starts, metric, step_size, inputs)
             state, (_, _, _, steps) = self._steps(state, inputs, adapt, rest, rest)
             gradients += int(np.sum(steps))
@@ -161,11 +181,47 @@ class Sampler:
                 note += f"; {drawn} draws per chain to reach the gate's ESS and R-hat"
         return Chains(samples, diverging, chosen, note, self.chain_method, self.chain_method_fallback, gradients)
 
+    def _compile_ahead(self, compiler: ThreadPoolExecutor | None, point: dict, inputs: dict):
+        """A function `(adapt_mass, warmup, step_counts, with_start=True)` that has `compiler`'s
+        thread compile the programs of that part of a run (its start, then the chunks that run
+        `step_counts` steps: see _steps) that are neither held nor stored; with no compiler,
+        one that does nothing. A structure's first run spends ~6 s of its ~20 compiling NUTS's
+        programs (benchmarks/first_fit_programs.py), and much of it can run beside this
+        thread's own work: the chain starts' compiling (beside the first quarter's programs),
+        or the start of the rest (beside its chunks). Only programs the run will call are
+        compiled: "auto" submits the rest's once its metric is chosen."""
+        if compiler is None:
+            return lambda *part, with_start=True: None
+        # arguments like the run's: the chain starts' outputs, as NumPy arrays (run)
+        keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), self.chains))
+        starts = jax.tree.map(lambda x: np.zeros((self.chains,) + np.shape(x), jax.dtypes.canonicalize_dtype(
+            np.result_type(x))), point)
+        flat_point, _ = ravel_pytree(point)
+        metric = np.zeros((flat_point.size, flat_point.size), flat_point.dtype)
+        start_args = (np.zeros(keys.shape, keys.dtype), starts, metric, np.ones(self.chains), inputs)
+        x64 = jax.config.jax_enable_x64  # JAX's setting is the thread's own: the compiler's follows this one's
+        register_lapack()  # before another thread lowers a decomposition
+
+        def compile_part(start: StoredProgram, chunks: list[StoredProgram], with_start: bool) -> None:
+            with jax.enable_x64(x64):
+                if with_start:
+                    start.compile_ahead(*start_args)
+                with tracing():
+                    state = jax.eval_shape(start.traced, *start_args)
+                for chunk in chunks:
+                    chunk.compile_ahead(state, inputs)
+
+        def compile_ahead(adapt: bool, warmup: int, step_counts: list[int], with_start: bool = True) -> None:
+            # the programs are made on this thread: the other only compiles them
+            chunks = [self._chunk(adapt, warmup, size) for size in sorted({_chunk_size(n) for n in step_counts})]
+            compiler.submit(compile_part, self._start(adapt, warmup), chunks, with_start)
+        return compile_ahead
+
     def _steps(self, state, inputs: dict, adapt_mass: bool, warmup: int, count: int):
         """`count` NUTS steps of every chain from `state`, in chunks of at most PROGRESS_EVERY
         (the progress bar moves between them): the last state, and per step (chains, count, ...)
         the flat unconstrained draws, the constrained sites, divergences and leapfrog steps."""
-        chunk = max(d for d in range(1, min(count, PROGRESS_EVERY) + 1) if count % d == 0)
+        chunk = _chunk_size(count)
         run = self._chunk(adapt_mass, warmup, chunk)
         parts = []
         for _ in range(count // chunk):
@@ -239,6 +295,12 @@ def chain_method(chains: int) -> tuple[str, str | None]:
     if jax.default_backend() == "cpu":  # JAX makes more CPU devices when asked before it starts
         why += f": set XLA_FLAGS=--xla_force_host_platform_device_count={chains} before JAX starts"
     return "vectorized", why
+
+
+def _chunk_size(count: int) -> int:
+    """Steps per compiled call for a run of `count` steps: the largest divisor of `count` up
+    to PROGRESS_EVERY."""
+    return max(d for d in range(1, min(count, PROGRESS_EVERY) + 1) if count % d == 0)
 
 
 def _covariance(flat: np.ndarray) -> np.ndarray:

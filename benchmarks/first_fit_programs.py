@@ -5,9 +5,10 @@ compiling timed apart, in one `infscale-dsl fit` with an empty program cache.
 
 Each StoredProgram (inference/programs.py) normally lowers, compiles and stores its program on
 first call; here a wrapper lowers and compiles it in two timed steps and stores nothing, so the
-fit's numbers are the same and every program is compiled. Beside the two sums, the CPU time the
-process used: XLA compiles a large program on more than one thread, so CPU over wall time says
-how much room is left for compiling programs side by side.
+fit's numbers are the same and every program is compiled. Each row says which thread compiled
+the program: NUTS's are compiled on a thread of their own while the fit's thread works on
+(sampler.py), so the rows overlap in time and their sums exceed the wall time they took. Beside
+the two sums, the CPU time the process used.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,14 +41,16 @@ def measure(spec: str, runs: str, out: Path) -> None:
     from infscale_dsl.cli import main as cli
     from infscale_dsl.inference import programs
 
-    timings = []  # (what the program computes, lowering s, compiling s, seconds into the run)
+    timings = []  # (what the program computes, lowering s, compiling s, seconds into the run, thread)
 
     def lower_then_compile(program, name, args):
         start = time.perf_counter()
-        lowered = program.traced.lower(*args)
+        with programs.tracing():  # as StoredProgram lowers: one thread traces at a time
+            lowered = program.traced.lower(*args)
         lowered_at = time.perf_counter()
         compiled = lowered.compile()
-        timings.append((program.key[:2], lowered_at - start, time.perf_counter() - lowered_at, start - began))
+        timings.append((program.key[:2], lowered_at - start, time.perf_counter() - lowered_at, start - began,
+                        threading.current_thread().name))
         return compiled
 
     programs.StoredProgram._load_or_compile = lower_then_compile
@@ -64,12 +68,13 @@ def measure(spec: str, runs: str, out: Path) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(f"# {spec} on {runs}, empty program cache; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}; fit exited {code}")
-    print(f"{'program (what it computes, first part of its key)':<64} {'lower s':>8} {'compile s':>10} {'at s':>6}")
-    for key, lowering, compiling, at in timings:
+    print(f"{'program (what it computes, first part of its key)':<64} {'lower s':>8} {'compile s':>10} {'at s':>6}"
+          f"  thread")
+    for key, lowering, compiling, at, thread in timings:
         # the key's second part: the phase for the sampler's programs, else the whole model structure
         detail = repr(key[1]) if len(key) > 1 and len(repr(key[1])) < 40 else "<model structure>"
         label = f"{key[0]} {detail}"
-        print(f"{label:<64} {lowering:8.2f} {compiling:10.2f} {at:6.1f}")
+        print(f"{label:<64} {lowering:8.2f} {compiling:10.2f} {at:6.1f}  {thread}")
     print(f"total: lowering {sum(t[1] for t in timings):.1f} s, compiling {sum(t[2] for t in timings):.1f} s; "
           f"the whole process {wall:.1f} s of wall time, {usage.ru_utime + usage.ru_stime:.1f} s of CPU")
     small = len(backend_compiles) - len(timings)

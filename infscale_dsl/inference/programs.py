@@ -28,6 +28,14 @@ while it imports the Python it needs next (arviz, scipy.stats):
         import arviz                             # meanwhile
         ...                                      # StoredProgram calls take loaded programs
                                                  # on exit: this fit's list is written
+
+A first fit has nothing to load, and compiles. Its programs are independent of each other's
+values, so a second thread can compile one while the first compiles another:
+`compile_ahead(*args)` compiles the program for arguments like `args` (`jax.ShapeDtypeStruct`s
+where the values are not known yet) and the call that needs it later takes it, or waits for it
+if it is being compiled (the sampler's NUTS programs, sampler.py). Only tracing is serialised
+(`tracing()`: numpyro's effect handlers live on one stack for the whole process); XLA compiles
+outside Python's GIL.
 """
 from __future__ import annotations
 

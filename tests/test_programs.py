@@ -99,9 +99,10 @@ def test_a_program_compiled_ahead_on_another_thread_is_taken_by_the_call(tmp_pat
     np.testing.assert_allclose(program(jnp.ones(3, jnp.float32)), 2 * np.sin(np.ones(3)), rtol=1e-6)
     assert threads == ["ahead_0"]  # the call compiled nothing
     assert not program.compile_ahead(X)  # held: nothing to do
+    assert program.available(X) and not program.available(jax.ShapeDtypeStruct((4,), jnp.float32))
     # stored: a new process's program (a new StoredProgram) is loaded by its call, not compiled ahead
     again = StoredProgram(("ahead",), jax.jit(traced_where(threads)))
-    assert not again.compile_ahead(X)
+    assert again.available(X) and not again.compile_ahead(X)
     np.testing.assert_allclose(again(jnp.ones(3, jnp.float32)), 2 * np.sin(np.ones(3)), rtol=1e-6)
     assert threads == ["ahead_0"]
     assert jax.config.jax_enable_compilation_cache == cache_setting  # switched back after compiling
@@ -124,6 +125,7 @@ def test_a_call_while_the_program_compiles_ahead_waits_for_it(tmp_path, monkeypa
         threading.Timer(0.3, release.set).start()
         value = program(jnp.ones(3, jnp.float32))  # waits for the background's program
         assert ahead.result()
+        assert not program.compile_ahead(X)  # made, by the other thread: nothing to do
     assert threads == ["ahead_0"] and float(value[0]) == pytest.approx(2 * np.sin(1.0), rel=1e-6)
 
 

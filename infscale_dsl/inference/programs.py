@@ -114,11 +114,9 @@ class StoredProgram:
     def compile_ahead(self, *args) -> bool:
         """Compile and store the program for arguments like `args` (arrays, or
         `jax.ShapeDtypeStruct`s where the values are not known yet), unless this process holds
-        it or it is on disk; False if so. Called on a background thread (sampler.py), so that
-        the call that needs the program later finds it made: a call that comes first makes it
-        itself, one that comes while this compiles waits for it."""
-        if self.available(*args):
-            return False
+        it, is making it, or it is on disk; False if so. Called on a background thread
+        (sampler.py), so that the call that needs the program later finds it made: a call that
+        comes first makes it itself, one that comes while this compiles waits for it."""
         program, _ = self._program(args, compile_only=True)
         return program is not None
 
@@ -127,16 +125,18 @@ class StoredProgram:
         signature = _full_signature(args)
         with self._lock:
             held = self._programs.get(signature)
-            name = self._files.get(signature) or f"{_digest(repr(self.key), signature, _environment())}.bin"
+            name = self._file_name(signature)
         return (held is not None and held.done() and held.exception() is None) or (program_folder() / name).is_file()
 
     def _program(self, args: tuple, compile_only: bool):
+        """(the program for `args`, its file's name), made here if no thread has begun it; with
+        `compile_only`, (None, name) where it is held, being made or stored."""
         signature = _full_signature(args)
         with self._lock:
             making = self._programs.get(signature)
-            name = self._files.get(signature) or f"{_digest(repr(self.key), signature, _environment())}.bin"
-            if making is None and compile_only and (program_folder() / name).is_file():
-                return None, name  # the call loads it, in far less time than a compile
+            name = self._file_name(signature)
+            if compile_only and (making is not None or (program_folder() / name).is_file()):
+                return None, name  # nothing to compile: a call takes it, or loads it in far less time
             mine = making is None
             if mine:
                 making = self._programs[signature] = Future()
@@ -151,6 +151,9 @@ class StoredProgram:
                 making.set_exception(error)
                 raise
         return making.result(), name
+
+    def _file_name(self, signature: str) -> str:
+        return self._files.get(signature) or f"{_digest(repr(self.key), signature, _environment())}.bin"
 
     def _load_or_compile(self, name: str, args: tuple) -> Callable:
         path = program_folder() / name

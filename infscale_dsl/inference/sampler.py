@@ -8,7 +8,9 @@ compiled functions per model structure with the data as arguments: a second fit 
 spec to data of the same shapes runs without tracing or compiling, in this process and, as the
 programs are stored on disk (programs.py), in the next. NUTS runs in compiled chunks of at most
 PROGRESS_EVERY steps from the chains' states, and the progress bar moves between chunks: a
-host callback inside a program, as numpyro's own bar uses, could not be stored.
+host callback inside a program, as numpyro's own bar uses, could not be stored. A structure's
+first run compiles its NUTS programs on a second thread while this one compiles and runs the
+chain starts (Sampler._compile_ahead).
 
 Every run starts from a Laplace approximation: the posterior mode, found by L-BFGS from the
 point fit, and the inverse Hessian there. Each chain starts at its own draw from it, so that
@@ -194,10 +196,11 @@ class Sampler:
             return lambda *part, with_start=True: None
         # arguments like the run's: the chain starts' outputs, as NumPy arrays (run)
         keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), self.chains))
+        leaves = jax.tree.leaves(point)
         starts = jax.tree.map(lambda x: np.zeros((self.chains,) + np.shape(x), jax.dtypes.canonicalize_dtype(
             np.result_type(x))), point)
-        flat_point, _ = ravel_pytree(point)
-        metric = np.zeros((flat_point.size, flat_point.size), flat_point.dtype)
+        size = sum(np.size(x) for x in leaves)  # the metric is (d, d) over the flattened point
+        metric = np.zeros((size, size), jax.dtypes.canonicalize_dtype(np.result_type(*leaves)))
         start_args = (np.zeros(keys.shape, keys.dtype), starts, metric, np.ones(self.chains), inputs)
         x64 = jax.config.jax_enable_x64  # JAX's setting is the thread's own: the compiler's follows this one's
         register_lapack()  # before another thread lowers a decomposition

@@ -125,7 +125,9 @@ class Sampler:
             return self._run(key, point, inputs, mass, target_ess, enough, progress, compiler)
         finally:
             if compiler is not None:
-                compiler.shutdown(wait=True)  # no compiling outlives the run (a worker process may fork next)
+                # no compiling outlives the run (a worker process may fork next); after a failure,
+                # what has not begun never will
+                compiler.shutdown(wait=True, cancel_futures=True)
 
     def _run(self, key, point: dict, inputs: dict, mass: str, target_ess: float, enough, progress: bool,
              compiler: ThreadPoolExecutor | None) -> Chains:

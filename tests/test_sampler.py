@@ -7,7 +7,7 @@ import pytest
 
 from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import parse, check
-from infscale_dsl.inference.sampler import _ess_per_draw, chain_method, laplace
+from infscale_dsl.inference.sampler import _ess_per_draw, chain_method, gradient_and_hessian, laplace, newton
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +51,28 @@ def test_a_potential_that_is_not_finite_keeps_the_point_and_the_identity():
     mode, inverse_mass = laplace(lambda p: jnp.log(-1.0 - p["a"] ** 2), point)  # NaN everywhere
     np.testing.assert_array_equal(mode["a"], point["a"])
     np.testing.assert_array_equal(inverse_mass, np.eye(3))
+
+
+def rosenbrock(x):
+    return (1.0 - x[0]) ** 2 + 100.0 * (x[1] - x[0] ** 2) ** 2
+
+
+def test_hessian_from_differences_of_the_gradient_matches_jax_hessian():
+    x = jnp.array([-1.2, 1.0])  # off the valley: curvatures of 1e0 to 1e3
+    gradient, hessian = gradient_and_hessian(rosenbrock, x)
+    np.testing.assert_allclose(gradient, jax.grad(rosenbrock)(x), rtol=1e-12)
+    np.testing.assert_allclose(hessian, jax.hessian(rosenbrock)(x), rtol=1e-7, atol=1e-7)
+
+
+def test_newton_goes_downhill_where_the_objective_bends_the_wrong_way():
+    # at (0, 1) Rosenbrock's Hessian is indefinite (curvatures -398 and 200): a plain Newton step
+    # there can climb; on absolute curvatures with halving it reaches the minimum at (1, 1)
+    start = jnp.array([0.0, 1.0])
+    assert np.min(np.linalg.eigvalsh(jax.hessian(rosenbrock)(start))) < 0
+    x, value, hessian = newton(rosenbrock, start, max_iter=200)
+    np.testing.assert_allclose(x, [1.0, 1.0], atol=1e-6)
+    assert float(value) < 1e-12
+    np.testing.assert_allclose(hessian, jax.hessian(rosenbrock)(x), rtol=1e-6)
 
 
 SPEC = """data N : positive

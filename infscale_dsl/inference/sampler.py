@@ -12,7 +12,7 @@ host callback inside a program, as numpyro's own bar uses, could not be stored. 
 first run compiles its NUTS programs on a second thread while this one compiles and runs the
 chain starts (Sampler._compile_ahead).
 
-Every run starts from a Laplace approximation: the posterior mode, found by L-BFGS from the
+Every run starts from a Laplace approximation: the posterior mode, found by Newton steps from the
 point fit, and the inverse Hessian there. Each chain starts at its own draw from it, so that
 R-hat can still see chains that fail to mix. Warm-up then runs in two parts, in one run:
 1. A quarter of it: NUTS with the Laplace metric (step size adapted). On a well-identified law the local
@@ -48,7 +48,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.initialization import init_to_value
 from tqdm.auto import tqdm
 
-from .pointfit import initialize_traced, lbfgs
+from .pointfit import initialize_traced
 from .programs import StoredProgram, register_lapack, tracing
 
 PROGRESS_EVERY = 25  # NUTS steps per compiled call at most: the progress bar moves between calls
@@ -330,18 +330,66 @@ def laplace(potential, point: dict, max_iter: int = 100) -> tuple[dict, jax.Arra
     flattened in the pytree's order (numpyro's order for a dense mass matrix).
 
     The point fit leaves noise scales at their prior draws and ignores priors, so the mode is
-    found again on the potential itself. If that fails (a non-finite or worse value), `point` is
-    kept; if the potential is not finite there either, the mass matrix is the identity.
-    Curvatures below 1e-6, or not finite, become 1: such a direction gets a unit variance."""
+    found again on the potential itself, by Newton's method (`newton`): d is a handful, and the
+    Hessian that the mass matrix needs anyway gives the steps. If the potential is not finite at
+    `point`, the point is kept and the mass matrix is the identity. Curvatures below 1e-6, or
+    not finite, become 1: such a direction gets a unit variance."""
     flat_point, unravel = ravel_pytree(point)
-    flat_potential = lambda x: potential(unravel(x))
-    flat_mode, value = lbfgs(flat_potential, flat_point, max_iter)
-    value_at_point = flat_potential(flat_point)
-    improved = jnp.isfinite(value) & (value <= value_at_point)
-    flat_mode = jnp.where(improved, flat_mode, flat_point)
-    hessian = jax.hessian(flat_potential)(flat_mode)  # (d, d)
-    curvatures, vectors = jnp.linalg.eigh(0.5 * (hessian + hessian.T))
+    flat_mode, value, hessian = newton(lambda x: potential(unravel(x)), flat_point, max_iter)
+    curvatures, vectors = jnp.linalg.eigh(hessian)
     usable = jnp.isfinite(curvatures) & (curvatures > 1e-6)
     inverse = (vectors / jnp.where(usable, curvatures, 1.0)) @ vectors.T
-    finite = (improved | jnp.isfinite(value_at_point)) & jnp.all(jnp.isfinite(inverse))
+    finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(inverse))
     return unravel(flat_mode), jnp.where(finite, inverse, jnp.eye(flat_point.size, dtype=flat_point.dtype))
+
+
+def newton(objective, x0: jax.Array, max_iter: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The minimum of `objective` near x0 (d,), its value and the Hessian there (d, d).
+
+    Newton's method on the Hessian's absolute curvatures (so that a step goes downhill where the
+    objective bends the wrong way), halving each step until the objective falls; it stops when
+    a step lowers it by no more than round-off, or after max_iter steps. Chosen for the compiler
+    rather than the optimiser: with the Hessian from differences of the gradient, its program
+    compiles in a third of the time of optax's L-BFGS with a zoom line search followed by
+    jax.hessian (1.4 s against 4.5 s on Chinchilla's potential, to the same mode and Hessian to
+    1e-9), and a structure's first fit compiles it."""
+    def step(carry):
+        x, value, gradient, hessian, count, _ = carry
+        curvatures, vectors = jnp.linalg.eigh(hessian)
+        direction = -(vectors / jnp.maximum(jnp.abs(curvatures), 1e-6)) @ (vectors.T @ gradient)
+
+        def halve(search):
+            length, _ = search
+            return length / 2, objective(x + length / 2 * direction)
+
+        # from a full step down; `not <=` also goes on past a NaN value
+        length, new_value = jax.lax.while_loop(lambda search: ~(search[1] <= value) & (search[0] > 1e-8),
+                                               halve, (jnp.asarray(2.0, x.dtype), jnp.asarray(jnp.inf, x.dtype)))
+        lowered = new_value <= value
+        x = jnp.where(lowered, x + length * direction, x)
+        gradient, hessian = gradient_and_hessian(objective, x)
+        moved = lowered & (value - new_value > 1e-12 * (1 + jnp.abs(value)))
+        return x, jnp.where(lowered, new_value, value), gradient, hessian, count + 1, moved
+
+    def keep_going(carry):
+        _, value, _, _, count, moved = carry
+        return moved & (count < max_iter) & jnp.isfinite(value)
+
+    gradient, hessian = gradient_and_hessian(objective, x0)
+    x, value, _, hessian, _, _ = jax.lax.while_loop(keep_going, step, (x0, objective(x0), gradient, hessian, 0, True))
+    return x, value, hessian
+
+
+def gradient_and_hessian(objective, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The gradient (d,) of `objective` at x and its Hessian (d, d) by central differences of
+    the gradient: 2d + 1 gradients in one vectorised call. A program a fraction the size of
+    jax.hessian's (forward over reverse), for a metric that needs no more than 6 digits."""
+    d = x.size
+    # the step that balances central differences' error (step^2) against round-off (eps / step)
+    step = jnp.finfo(x.dtype).eps ** (1 / 3) * jnp.maximum(1.0, jnp.abs(x))  # (d,)
+    shifts = jnp.concatenate([jnp.zeros((1, d), x.dtype), jnp.diag(step), -jnp.diag(step)])  # (2d + 1, d)
+    points = x + shifts
+    gradients = jax.vmap(jax.grad(objective))(points)  # (2d + 1, d)
+    spans = jnp.diagonal(points[1:d + 1] - points[d + 1:])  # (d,): the steps as the floats took them
+    hessian = (gradients[1:d + 1] - gradients[d + 1:]) / spans[:, None]
+    return gradients[0], 0.5 * (hessian + hessian.T)

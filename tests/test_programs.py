@@ -255,14 +255,13 @@ def test_a_fit_whose_programs_are_stored_traces_no_model(tmp_path, monkeypatch):
         (threading.current_thread().name, self.key[:2])) or make(self, *a))
     first = fit_module.fit(spec, table, **settings)
     monkeypatch.setattr(StoredProgram, "_load_or_compile", make)
-    # NUTS's programs compiled on a thread of their own (sampler.py), but for the start of the
-    # rest of warm-up, which the fit's thread compiles meanwhile; each one once
-    assert len(made_on) == len(set(made_on)) == 8, made_on  # with the point fit, chain starts, log-likelihood
-    expected = {("sampler", ("start", False, 15)): "compile-ahead_0",
-                ("sampler", ("chunk", False, 15, 15)): "compile-ahead_0",
-                ("sampler", ("start", True, 45)): "MainThread",
-                ("sampler", ("chunk", True, 45, 15)): "compile-ahead_0",
-                ("sampler", ("chunk", True, 45, 20)): "compile-ahead_0"}
+    # NUTS's programs compiled on a thread of their own (sampler.py), each once, and one start and
+    # one chunk program per chunk size serve every warm-up phase of the run
+    assert len(made_on) == len(set(made_on)) == 6, made_on  # with the point fit, chain starts, log-likelihood
+    phases = ((False, 15), (False, 45), (True, 45))
+    expected = {("sampler", ("start", phases)): "compile-ahead_0",
+                ("sampler", ("chunk", phases, 15)): "compile-ahead_0",  # warm-up, in both parts
+                ("sampler", ("chunk", phases, 20)): "compile-ahead_0"}  # the 60 draws
     assert {what: thread for thread, what in made_on if what[0] == "sampler"} == expected, made_on
     assert first.sampler["mass"] == "adapt"  # the path `expected` names
 

@@ -7,7 +7,8 @@ import pytest
 
 from infscale_dsl.inference.fit import fit
 from infscale_dsl.language import parse, check
-from infscale_dsl.inference.sampler import _ess_per_draw, chain_method, gradient_and_hessian, laplace, newton
+from infscale_dsl.inference.pointfit import gradient_and_hessian, newton
+from infscale_dsl.inference.sampler import _ess_per_draw, _phase_steps, chain_method, laplace, warm_up_by_phase
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +74,40 @@ def test_newton_goes_downhill_where_the_objective_bends_the_wrong_way():
     np.testing.assert_allclose(x, [1.0, 1.0], atol=1e-6)
     assert float(value) < 1e-12
     np.testing.assert_allclose(hessian, jax.hessian(rosenbrock)(x), rtol=1e-6)
+
+
+def test_one_program_warms_up_as_numpyro_does_in_each_phase():
+    # the phase is an argument of one compiled program; each phase's draws, step size and metric
+    # must be those of numpyro's own kernel set up for that phase alone
+    from numpyro.infer.hmc import hmc
+
+    scales = jnp.array([1.0, 3.0])
+    potential = lambda z: 0.5 * jnp.sum(((z["x"] - 1.0) / scales) ** 2)
+    phases = ((False, 20), (True, 40))
+
+    def run(phase, own_adapter: bool):
+        init_kernel, sample_kernel = hmc(potential_fn=potential, algo="NUTS")
+        start = {"x": jnp.zeros(2)}
+        if own_adapter:
+            adapt, steps = phases[phase]
+            state = init_kernel(start, num_warmup=steps, adapt_mass_matrix=adapt, dense_mass=True,
+                                rng_key=jax.random.PRNGKey(1))
+        else:
+            with warm_up_by_phase(phases, phase):
+                state = init_kernel(start, num_warmup=_phase_steps(phases, phase), dense_mass=True,
+                                    rng_key=jax.random.PRNGKey(1))
+        state, draws = jax.lax.scan(lambda s, _: (lambda s: (s, s.z["x"]))(sample_kernel(s)), state, None,
+                                    length=50)
+        return draws, state.adapt_state.step_size, state.adapt_state.inverse_mass_matrix
+
+    shared = jax.jit(lambda phase: run(phase, own_adapter=False))
+    for phase in range(len(phases)):
+        own = jax.jit(lambda: run(phase, own_adapter=True))()
+        for mine, numpyros in zip(shared(np.int32(phase)), own):
+            np.testing.assert_allclose(mine, numpyros, rtol=1e-12)
+    metric = lambda phase: shared(np.int32(phase))[2]
+    np.testing.assert_array_equal(metric(0), np.eye(2))  # the first phase keeps its metric
+    assert not np.allclose(metric(1), np.eye(2))  # the second re-estimates it
 
 
 SPEC = """data N : positive
@@ -172,3 +207,4 @@ def test_a_second_fit_of_the_same_structure_lowers_and_compiles_nothing(runs, ca
     # the padding rows are nowhere in what the fit returns
     assert result.idata.log_likelihood["loss"].shape == (2, 60, 57)
     np.testing.assert_allclose(result.idata.observed_data["loss"].values, other["loss"].to_numpy())
+

@@ -11,6 +11,9 @@ only the best few dozen are refined, with optax L-BFGS vmapped over starts insid
 while-loop. Starts are drawn from the priors, in the model's unconstrained space. The
 compiled functions take the data as arguments and are kept per model structure, so a second
 fit of the same spec to data of the same shapes compiles nothing.
+
+The sampler's Laplace step finds the posterior mode with `newton` (Newton's method on a Hessian
+from differences of the gradient), which compiles to a smaller program than L-BFGS.
 """
 from __future__ import annotations
 
@@ -153,6 +156,58 @@ def lbfgs(objective, x0, max_iter: int):
 
     x, _ = jax.lax.while_loop(keep_going, step, (x0, solver.init(x0)))
     return x, objective(x)
+
+
+def newton(objective, x0: jax.Array, max_iter: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The minimum of `objective` near x0 (d,), its value and the Hessian there (d, d).
+
+    Newton's method on the Hessian's absolute curvatures (so that a step goes downhill where the
+    objective bends the wrong way), halving each step until the objective falls; it stops when
+    a step lowers it by no more than round-off, or after max_iter steps. Chosen for the compiler
+    rather than the optimiser: with the Hessian from differences of the gradient, its program
+    compiles in a third of the time of optax's L-BFGS with a zoom line search followed by
+    jax.hessian (1.4 s against 4.5 s on Chinchilla's potential, to the same mode and Hessian to
+    1e-9), and a structure's first fit compiles it."""
+    def step(carry):
+        x, value, gradient, hessian, count, _ = carry
+        curvatures, vectors = jnp.linalg.eigh(hessian)
+        direction = -(vectors / jnp.maximum(jnp.abs(curvatures), 1e-6)) @ (vectors.T @ gradient)
+
+        def halve(search):
+            length, _ = search
+            return length / 2, objective(x + length / 2 * direction)
+
+        # from a full step down; `not <=` also goes on past a NaN value
+        length, new_value = jax.lax.while_loop(lambda search: ~(search[1] <= value) & (search[0] > 1e-8),
+                                               halve, (jnp.asarray(2.0, x.dtype), jnp.asarray(jnp.inf, x.dtype)))
+        lowered = new_value <= value
+        x = jnp.where(lowered, x + length * direction, x)
+        gradient, hessian = gradient_and_hessian(objective, x)
+        moved = lowered & (value - new_value > 1e-12 * (1 + jnp.abs(value)))
+        return x, jnp.where(lowered, new_value, value), gradient, hessian, count + 1, moved
+
+    def keep_going(carry):
+        _, value, _, _, count, moved = carry
+        return moved & (count < max_iter) & jnp.isfinite(value)
+
+    gradient, hessian = gradient_and_hessian(objective, x0)
+    x, value, _, hessian, _, _ = jax.lax.while_loop(keep_going, step, (x0, objective(x0), gradient, hessian, 0, True))
+    return x, value, hessian
+
+
+def gradient_and_hessian(objective, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The gradient (d,) of `objective` at x and its Hessian (d, d) by central differences of
+    the gradient: 2d + 1 gradients in one vectorised call. A program a fraction the size of
+    jax.hessian's (forward over reverse), for a metric that needs no more than 6 digits."""
+    d = x.size
+    # the step that balances central differences' error (step^2) against round-off (eps / step)
+    step = jnp.finfo(x.dtype).eps ** (1 / 3) * jnp.maximum(1.0, jnp.abs(x))  # (d,)
+    shifts = jnp.concatenate([jnp.zeros((1, d), x.dtype), jnp.diag(step), -jnp.diag(step)])  # (2d + 1, d)
+    points = x + shifts
+    gradients = jax.vmap(jax.grad(objective))(points)  # (2d + 1, d)
+    spans = jnp.diagonal(points[1:d + 1] - points[d + 1:])  # (d,): the steps as the floats took them
+    hessian = (gradients[1:d + 1] - gradients[d + 1:]) / spans[:, None]
+    return gradients[0], 0.5 * (hessian + hessian.T)
 
 
 def _set_noise_scales(compiled: CompiledModel, params: dict, inputs: dict) -> None:

@@ -208,3 +208,27 @@ def test_a_second_fit_of_the_same_structure_lowers_and_compiles_nothing(runs, ca
     assert result.idata.log_likelihood["loss"].shape == (2, 60, 57)
     np.testing.assert_allclose(result.idata.observed_data["loss"].values, other["loss"].to_numpy())
 
+
+def test_more_draws_follow_while_a_noise_scale_integrated_out_mixes_badly(runs, monkeypatch):
+    # NUTS never samples a collapsed sigma, but the gate judges its draws: the test of "enough
+    # draws" must read them as the fit will draw them, not only the law's parameters
+    from infscale_dsl.inference.fit import _gate_met
+    from infscale_dsl.model.compile import compile_spec
+    from infscale_dsl.model.data import prepare
+
+    table = runs.iloc[::3]  # 20 rows for 3 parameters: Normal noise on log, sigma integrated out
+    spec = check(parse(SPEC), columns=table.columns)
+    data = prepare(spec, table)
+    compiled = compile_spec(spec, data)
+    assert compiled.collapsed == ("sigma_loss",)
+    rng = np.random.default_rng(0)
+    samples = {"A": 300 * np.exp(0.01 * rng.standard_normal((4, 500))),  # (chains, draws), well mixed
+               "a": 0.3 + 0.001 * rng.standard_normal((4, 500)),
+               "E": 1.8 + 0.001 * rng.standard_normal((4, 500))}
+    enough = _gate_met(compiled, compiled.inputs(data), seed=0)
+    assert enough(samples)
+    # the same law draws, with noise draws whose chains disagree (S,) in chain-major order
+    draw = compiled.draw_collapsed_noise
+    monkeypatch.setattr(compiled, "draw_collapsed_noise", lambda *a: {
+        name: v * np.repeat([1.0, 1.0, 1.0, 1.5], 500) for name, v in draw(*a).items()})
+    assert not enough(samples)

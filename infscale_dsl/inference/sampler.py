@@ -191,7 +191,7 @@ class Sampler:
                        phases: tuple, step_counts: list[int]) -> None:
         """Have `compiler`'s thread compile the run's NUTS programs (its start, and the chunks
         that run `step_counts` steps: see _steps) that are neither held nor stored; with no
-        compiler, nothing. A structure's first run spends ~6 s of its ~17 compiling them
+        compiler, nothing. A structure's first run spends ~4 s of its ~12 compiling them
         (benchmarks/first_fit_programs.py), and it can run beside this thread's own work, the
         chain starts' compiling."""
         if compiler is None:
@@ -303,7 +303,9 @@ def warm_up_by_phase(phases: tuple, phase):
             return jax.lax.switch(phase, updates, t, accept_prob, z_info, state)
         return adapters[0][0], update_fn
 
-    # numpyro looks the adapter up as its module's global each time a kernel is initialised
+    # numpyro looks the adapter up as its module's global each time a kernel is initialised;
+    # the kernels here are initialised only while a program is traced, one trace at a time
+    # (programs.tracing), so no other kernel of this process sees the swap
     with mock.patch.object(numpyro.infer.hmc, "warmup_adapter", adapter):
         yield
 

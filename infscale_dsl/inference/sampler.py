@@ -305,7 +305,7 @@ def warm_up_by_phase(phases: tuple, phase):
 
     # numpyro looks the adapter up as its module's global each time a kernel is initialised;
     # the kernels here are initialised only while a program is traced, one trace at a time
-    # (programs.tracing), so no other kernel of this process sees the swap
+    # (programs.tracing), so no other kernel this package initialises sees the swap
     with mock.patch.object(numpyro.infer.hmc, "warmup_adapter", adapter):
         yield
 

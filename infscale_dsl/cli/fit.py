@@ -58,7 +58,7 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
                         help="draws per chain; more blocks of as many follow while the gate's ESS "
                              "or R-hat is not met, up to --max-draws")
     parser.add_argument("--max-draws", type=positive_int, default=None,
-                        help="most draws per chain (default 4 x --draws; --draws to draw exactly that many)")
+                        help="most draws per chain (default 8 x --draws; --draws to draw exactly that many)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the point fit's starts and of NUTS")
     parser.add_argument("--target-accept", type=open_probability, default=0.99,
                         help="NUTS target acceptance; higher takes smaller steps")

@@ -32,6 +32,11 @@ from .programs import LoadAhead, RecentPrograms, kept_jit
 from .sampler import MASS_CHOICES, Sampler
 
 METHODS = ("nuts", "map")
+# the default cap on draws per chain, in multiples of `draws`: blocks stop where the gate is met,
+# so a higher cap changes no fit that passes below it. At 4x the seed law on the 17 runs below
+# its 116M group passed or failed (R-hat 1.010) on the chains' path at the cap; that path
+# passes at 5x (benchmarks/results/cpu_2026-12-03/run_once_o0_timing.txt)
+MAX_DRAWS_FACTOR = 8
 
 
 def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains: int = 4,
@@ -43,11 +48,11 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
 
     NUTS runs `chains` chains of `warmup` steps, then `draws` draws each, then more blocks of
     `draws` until the diagnostics gate's ESS and R-hat are met or `max_draws` per chain are
-    drawn (default 4 x draws; equal to draws: exactly `draws`). `mass` is NUTS's mass matrix
+    drawn (default 8 x draws; equal to draws: exactly `draws`). `mass` is NUTS's mass matrix
     (see sampler.py): "laplace" keeps the inverse Hessian at the posterior mode, "adapt"
     re-estimates it in warm-up windows from there, and "auto" (the default) keeps the first
     unless it mixes too slowly in the first quarter of warm-up, in one run."""
-    max_draws = 4 * draws if max_draws is None else max_draws
+    max_draws = MAX_DRAWS_FACTOR * draws if max_draws is None else max_draws
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if mass not in MASS_CHOICES:

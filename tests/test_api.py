@@ -88,8 +88,9 @@ def test_posterior_predictive_runs_sit_on_the_observed_runs(nuts_fit, table):
 def test_prior_draws_follow_the_priors(nuts_fit, table):
     prior = {name: values.values[0] for name, values in nuts_fit.to_arviz().prior.items()}
     assert all(values.shape == (500,) for values in prior.values())
-    # drift_loss ~ HalfNormal(0.02): mean 0.02 sqrt(2/pi)
-    assert np.mean(prior["drift_loss"]) == pytest.approx(0.02 * np.sqrt(2 / np.pi), rel=0.1)
+    # drift_loss ~ HalfNormal(sqrt(0.01^2 + (2 sigma_loss)^2)), at each draw's sigma_loss
+    scale = np.sqrt(0.01 ** 2 + (2 * prior["sigma_loss"]) ** 2)
+    assert np.mean(prior["drift_loss"] / scale) == pytest.approx(np.sqrt(2 / np.pi), rel=0.1)
     # alpha ~ Normal(0.5, 0.3) in [0, 2], as declared
     assert prior["alpha"].min() >= 0 and np.median(prior["alpha"]) == pytest.approx(0.5, abs=0.05)
     # A's default prior is on the log of its term at the typical N: Normal(log median loss, 3)

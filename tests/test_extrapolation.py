@@ -20,11 +20,16 @@ def truth(N):
 
 
 @pytest.fixture(scope="module")
-def bent():
-    """A fit on 30 runs up to N = 1e8 (0.5 % noise), where the law is exactly right."""
+def train():
+    """30 runs up to N = 1e8 (0.5 % noise), where the law is exactly right."""
     rng = np.random.default_rng(3)
     train = pd.DataFrame({"N": np.exp(rng.uniform(np.log(1e6), np.log(1e8), 30))})
     train["loss"] = truth(train.N) * np.exp(0.005 * rng.standard_normal(len(train)))
+    return train
+
+
+@pytest.fixture(scope="module")
+def bent(train):
     spec = load_spec("loss ~ E + A/N^alpha", columns=["N", "loss"])
     return fit(spec, train, chains=2, warmup=300, draws=300, seed=0)
 
@@ -65,7 +70,38 @@ def test_distance_is_from_the_hull_of_the_fitted_runs():
 
 def test_show_prints_the_drift_and_a_declared_prior_overrides_it():
     default = compile_spec(load_spec("loss ~ E + A/N^alpha", columns=["N", "loss"]), None).describe()
-    assert "drift_loss   drift        HalfNormal(0.02)" in default
+    assert "drift_loss   drift        HalfNormal(sqrt(0.01^2 + (2*sigma_loss)^2))" in default
     assert "misfit grows by drift_loss per log unit of distance in N" in default
     declared = load_spec("drift_loss ~ HalfNormal(0.05)\nloss ~ E + A/N^alpha\n", columns=["N", "loss"])
     assert "HalfNormal(0.05)" in compile_spec(declared, None).describe()
+
+
+def test_the_drift_default_scales_with_each_draws_noise_and_a_run_spread():
+    spec = load_spec("loss ~ E + A/N^alpha", columns=["N", "loss"])
+    drift = compile_spec(spec, None).priors["drift_loss"]
+    sigma = np.array([0.0, 0.005, 0.05])
+    # the median of HalfNormal(s) is 0.674 s, s = sqrt(0.01^2 + (2 sigma)^2): a floor, then 2 sigma
+    expected = 0.6745 * np.sqrt(0.01 ** 2 + (2 * sigma) ** 2)
+    assert drift.median({"sigma_loss": sigma}) == pytest.approx(expected, rel=1e-3)
+    # under `curves by`, a new run scatters by its offset too: sigma and tau together
+    curves = load_spec("curves by run\nloss ~ E + A/N^alpha", columns=["N", "loss", "run"])
+    drift = compile_spec(curves, None).priors["drift_loss"]
+    assert drift.median({"sigma_loss": 0.03, "tau_loss": 0.04}) == pytest.approx(0.6745 * np.sqrt(0.01 ** 2 + 0.1 ** 2), rel=1e-3)
+    # on the identity scale the noise is in the response's units: relative to its median
+    identity = load_spec("loss noise Normal on identity\nloss ~ E + A/N^alpha", columns=["N", "loss"])
+    prior = compile_spec(identity, None).priors["drift_loss"]
+    assert prior.median({"sigma_loss": 0.15, "y_ref:loss": 3.0}) == pytest.approx(0.6745 * np.sqrt(0.01 ** 2 + 0.1 ** 2), rel=1e-3)
+
+
+def test_a_fit_draws_each_drift_from_its_own_draws_noise(bent, train):
+    """One drift per posterior draw, from HalfNormal(sqrt(0.01^2 + (2 sigma)^2)) at that draw's
+    sigma: drift / scale is HalfNormal(1) (mean sqrt(2/pi)) and independent of sigma."""
+    sigma, drift = bent.draws["sigma_loss"], bent.draws["drift_loss"]
+    standard = drift / np.sqrt(0.01 ** 2 + (2 * sigma) ** 2)
+    assert np.mean(standard) == pytest.approx(np.sqrt(2 / np.pi), rel=0.08)  # 600 draws: SE 2.5 %
+    assert abs(np.corrcoef(standard, sigma)[0, 1]) < 0.15
+
+    # a point fit sets the drift to its prior's median at the sigma it read off the residuals
+    point = fit(bent.spec, train, method="map")
+    expected = 0.6745 * np.sqrt(0.01 ** 2 + (2 * point.draws["sigma_loss"]) ** 2)
+    assert point.draws["drift_loss"] == pytest.approx(expected, rel=1e-3)

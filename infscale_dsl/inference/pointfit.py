@@ -211,11 +211,9 @@ def gradient_and_hessian(objective, x: jax.Array) -> tuple[jax.Array, jax.Array]
 
 
 def _set_noise_scales(compiled: CompiledModel, params: dict, inputs: dict) -> None:
-    """The point fit does not fit noise scales; set each from its residuals (robust SD), and
-    each drift scale, which no row informs, to its prior's median. Under `curves by`, the runs'
+    """The point fit does not fit noise scales; set each from its residuals (robust SD), then
+    each drift scale, which no row informs, to its prior's median given them. Under `curves by`, the runs'
     offsets come from the runs' mean residuals, and sigma from the rest (curves.py)."""
-    scales = {name: np.asarray(value) for name, value in inputs["scales"].items()}
-    params.update({name: compiled.priors[name].median(scales) for name in compiled.prior_only})
     for law in compiled.spec.laws:
         rows = compiled.fitted_rows(inputs, law.response)
         with np.errstate(all="ignore"):  # in NumPy: op by op in JAX, each op is a program of its own
@@ -231,3 +229,6 @@ def _set_noise_scales(compiled: CompiledModel, params: dict, inputs: dict) -> No
             continue
         mad = 1.4826 * np.median(np.abs(residual - np.median(residual)))
         params[law.sigma] = np.asarray(mad if mad > 0 else np.std(residual) + 1e-12)
+    # the drift's default prior reads the noise scales just set
+    env = {name: np.asarray(value) for name, value in (inputs["scales"] | params).items()}
+    params.update({name: compiled.priors[name].median(env) for name in compiled.prior_only})

@@ -97,11 +97,13 @@ class CompiledModel:
         whose log-scale walk through a HalfNormal's tail mixes slowly for nothing."""
         return tuple(n for n, role in self.roles.role.items() if role == "drift")
 
-    def draw_prior_only(self, rng: np.random.Generator, scales: Mapping[str, object],
+    def draw_prior_only(self, rng: np.random.Generator, env: Mapping[str, object],
                         shape: tuple[int, ...]) -> dict[str, np.ndarray]:
-        """Independent draws (shape) of each prior-only parameter, in NumPy (priors.Prior.draw)."""
-        scales = {name: np.asarray(value) for name, value in scales.items()}
-        return {name: self.priors[name].draw(scales, rng, shape) for name in self.prior_only}
+        """Draws (shape) of each prior-only parameter, in NumPy (priors.Prior.draw). `env`: the
+        data's scales and the posterior draws (shape) that their priors read (a drift's default
+        reads its law's noise scale), one prior-only draw per posterior draw."""
+        env = {name: np.asarray(value) for name, value in env.items()}
+        return {name: self.priors[name].draw(env, rng, shape) for name in self.prior_only}
 
     @property
     def collapsed(self) -> tuple[str, ...]:

@@ -17,12 +17,13 @@ def describe(compiled: CompiledModel) -> str:
     if compiled.spec.derived:
         lines.append("derived: " + ", ".join(d.name for d in compiled.spec.derived))
     lines.append("")
-    lines.append(f"{'parameter':<12} {'role':<12} {'prior':<34} {'source':<9} over")
+    width = max([34] + [len(choice.text) for choice in compiled.priors.values()])
+    lines.append(f"{'parameter':<12} {'role':<12} {'prior':<{width}} {'source':<9} over")
     for name in compiled.spec.parameters:
         choice, role = compiled.priors[name], compiled.roles.role[name]
         group = compiled.spec.parameters[name].group
         label = f"{name}[{group}]" if group else name
-        lines.append(f"{label:<12} {role:<12} {choice.text:<34} {choice.source:<9} {choice.on}")
+        lines.append(f"{label:<12} {role:<12} {choice.text:<{width}} {choice.source:<9} {choice.on}")
     lines.append("")
     for term in compiled.roles.terms:
         refs = ", ".join(f"mean log {b} = {compiled.log_reference[b]:.4g}" if b in compiled.log_reference

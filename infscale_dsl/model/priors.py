@@ -18,7 +18,8 @@ near 20 ms): `y_ref`, the median of |y| over the fitted rows, and `y_sd`, their 
 | noise       | sigma^2 ~ InverseGamma(1, 0.000156) on the log scale (median sigma 0.015;|
 |             | likelihood.py); HalfNormal(y_sd) on the identity one                     |
 | scale       | LogNormal(log(y_ref), 5): a factor of a power of a non-data base         |
-| drift       | HalfNormal(0.02): misfit per log unit beyond the data (likelihood.py)    |
+| drift       | HalfNormal(sqrt(0.01^2 + (2 * sigma)^2)): misfit per log unit beyond the |
+|             | data, larger where the runs scatter more around the law (likelihood.py) |
 | run_scale   | tau^2 ~ InverseGamma(1, 0.000277) on the log scale (median tau 0.02),    |
 |             | times y_ref^2 on the identity one: runs' offsets under `curves by`       |
 |             | (curves.py)                                                              |
@@ -34,11 +35,11 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from ..language.ast import CheckedSpec, Expr, Number, PriorDecl
+from ..language.ast import CheckedSpec, Expr, Law, Number, PriorDecl
 from ..language.distributions import DISTRIBUTIONS, TRUNCATABLE, bind_arguments
 from .curves import RUN_RATE, RUN_SHAPE
 from ..language.evaluate import evaluate, names_in, unparse
-from .likelihood import DEFAULT_DRIFT, NOISE_RATE, NOISE_SHAPE
+from .likelihood import DRIFT_FLOOR, DRIFT_PER_SCATTER, NOISE_RATE, NOISE_SHAPE
 from .roles import Roles
 
 if TYPE_CHECKING:
@@ -58,7 +59,8 @@ ROLE_DEFAULTS = {
     ("noise", "log"): f"InverseGamma({NOISE_SHAPE:g}, {NOISE_RATE:.6g})",
     ("noise", "identity"): "HalfNormal(y_sd)",
     ("scale", None): "LogNormal(log(y_ref), 5)",
-    ("drift", None): f"HalfNormal({DEFAULT_DRIFT:g})",
+    # {scatter}: the law's noise scale on the log scale (`scatter_text`), drawn before the drift
+    ("drift", None): f"HalfNormal(sqrt({DRIFT_FLOOR:g}^2 + ({DRIFT_PER_SCATTER:g} * {{scatter}})^2))",
     ("free", None): "Normal(0, 2.5)",
     # over tau^2 (`squared`): the spread of runs' offsets under `curves by` (curves.py)
     ("run_scale", "log"): f"InverseGamma({RUN_SHAPE:g}, {RUN_RATE:.6g})",
@@ -222,10 +224,12 @@ def _written(text: str) -> PriorDecl:
 
 
 def default_prior(name: str, role: str, response: str, noise_scale: str, scales: Mapping[str, float],
-                  term_text: str = "", added_to: float | None = None) -> Prior:
+                  term_text: str = "", added_to: float | None = None, scatter: str = "") -> Prior:
     """The default prior of a parameter of this role (see the module's table); `added_to`: the
-    number a coefficient's term is added to, if any."""
+    number a coefficient's term is added to, if any; `scatter`: a drift's law's `scatter_text`."""
     text = ROLE_DEFAULTS.get((role, noise_scale)) or ROLE_DEFAULTS.get((role, None)) or ROLE_DEFAULTS[("free", None)]
+    if role == "drift":
+        text = text.format(scatter=scatter)
     if role == "coefficient" and added_to is not None:
         text = f"Normal({math.log(CORRECTION_SHARE * added_to):.6g}, 2)"
     squared = role == "run_scale" or (role == "noise" and noise_scale == "log")
@@ -233,6 +237,16 @@ def default_prior(name: str, role: str, response: str, noise_scale: str, scales:
           "run_scale": f"{name}^2 ({noise_scale} scale, per run)",
           "drift": f"{name} (per log unit beyond the data)"}.get(role, name)
     return Prior(name, _written(text), "default", on, response, tuple(scales.items()), squared=squared)
+
+
+def scatter_text(spec: CheckedSpec, law: Law) -> str:
+    """How far the fitted runs scatter around `law` on the log scale, in the language (what the
+    drift's default prior scales with): its noise scale, over y_ref on the identity scale; under
+    `curves by`, a new run's scatter, from the noise and the spread of the runs' offsets."""
+    per_y = "" if law.noise.scale == "log" else " / y_ref"
+    if spec.has_curves(law):
+        return f"sqrt(({law.sigma}{per_y})^2 + ({law.run_scale}{per_y})^2)"
+    return f"{law.sigma}{per_y}"
 
 
 def default_hyperprior(name: str, family: str, argument: str, response: str, scales: Mapping[str, float]) -> Prior:
@@ -276,6 +290,7 @@ def choose_priors(spec: CheckedSpec, roles: Roles, y_ref: Mapping[str, float] | 
             family, argument, _ = hyper_use[name]
             choices[name] = default_hyperprior(name, family, argument, response, scales)
         else:
-            choices[name] = default_prior(name, roles.role[name], response, spec.law_for(response).noise.scale,
-                                          scales, term_texts.get(name, ""), roles.added_to.get(name))
+            law = spec.law_for(response)
+            choices[name] = default_prior(name, roles.role[name], response, law.noise.scale, scales,
+                                          term_texts.get(name, ""), roles.added_to.get(name), scatter_text(spec, law))
     return choices

@@ -76,6 +76,16 @@ def test_show_prints_the_drift_and_a_declared_prior_overrides_it():
     assert "HalfNormal(0.05)" in compile_spec(declared, None).describe()
 
 
+def test_a_declared_drift_may_read_the_noise_scale():
+    spec = load_spec("drift_loss ~ HalfNormal(3 * sigma_loss)\nloss ~ E + A/N^alpha\n", columns=["N", "loss"])
+    compiled = compile_spec(spec, None)
+    assert "HalfNormal(3*sigma_loss)" in compiled.describe()
+    assert compiled.priors["drift_loss"].median({"sigma_loss": 0.01}) == pytest.approx(0.6745 * 0.03, rel=1e-3)
+    # drawn after the noise scale it reads, in the prior's draws as in the fit's
+    order = compiled.sample_order()
+    assert order.index("sigma_loss") < order.index("drift_loss")
+
+
 def test_the_drift_default_scales_with_each_draws_noise_and_a_run_spread():
     spec = load_spec("loss ~ E + A/N^alpha", columns=["N", "loss"])
     drift = compile_spec(spec, None).priors["drift_loss"]

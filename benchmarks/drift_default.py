@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from extrapolation import coverage_p, score, use_cpu_devices  # noqa: E402
 from tasks import load_tasks  # noqa: E402
 
+# one row per run in each (no `curves by`): a new run's spread is its noise and drift alone
 MAIN_TASKS = ("chinchilla_top_decile", "chinchilla_few6", "seed_86M", "seed_116M", "seed_126M", "seed_164M",
               "seed_178M", "seed_237M", "seed_313M", "seed_339M", "seed_1B", "seed_1B_main27", "seed_few5_gadre",
               "seed_few6_bian", "porian_corrected", "porian_kaplan_like", "opt_trajectories", "cpu_sweep_largest")
@@ -56,7 +58,7 @@ def scores(observed: np.ndarray, truth: np.ndarray) -> dict:
     return score(truth, median, low, high) | {"interval_score": interval_score(truth, low, high), "n": len(truth)}
 
 
-def candidates() -> dict[str, callable]:
+def candidates() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """name -> the drift's scale per posterior draw, from that draw's sigma (S, 1)."""
     rules = {f"fixed {s:g}": (lambda sigma, s=s: np.full_like(sigma, s)) for s in FIXED}
     rules |= {f"scatter {k:g}, {f:g}": (lambda sigma, k=k, f=f: np.sqrt(f ** 2 + (k * sigma) ** 2))

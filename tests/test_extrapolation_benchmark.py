@@ -45,3 +45,18 @@ def test_a_task_is_judged_by_its_coverage_p_value_not_by_a_range():
     assert coverage_p(4, 4) == 1.0
     assert coverage_p(234, 234) < 1e-9  # 234 of 234: far too wide
     assert coverage_p(19, 30) < 0.001 and coverage_p(27, 30) > 0.5  # 0.63 too narrow; 0.90 fine
+
+
+def test_the_drift_benchmark_scores_intervals_and_holds_the_default_among_its_candidates():
+    import pytest
+
+    from benchmarks.drift_default import candidates, interval_score
+    from infscale_dsl.model.likelihood import DRIFT_FLOOR, DRIFT_PER_SCATTER
+
+    truth = np.ones(2)
+    # the first interval covers (its width, 0.2), the second misses by 0.1 (width 0.1 + 20 x 0.1)
+    assert interval_score(truth, np.array([0.9, 1.1]), np.array([1.1, 1.2])) == pytest.approx((0.2 + 2.1) / 2)
+    sigma = np.array([[0.0], [0.03]])
+    default = candidates()[f"scatter {DRIFT_PER_SCATTER:g}, {DRIFT_FLOOR:g}"]
+    np.testing.assert_allclose(default(sigma), np.sqrt(DRIFT_FLOOR ** 2 + (DRIFT_PER_SCATTER * sigma) ** 2))
+    np.testing.assert_allclose(candidates()["fixed 0.02"](sigma), [[0.02], [0.02]])

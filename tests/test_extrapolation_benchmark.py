@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from infscale_dsl.executors import InProcess, LocalProcesses
 
@@ -48,8 +49,6 @@ def test_a_task_is_judged_by_its_coverage_p_value_not_by_a_range():
 
 
 def test_the_drift_benchmark_scores_intervals_and_holds_the_default_among_its_candidates():
-    import pytest
-
     from benchmarks.drift_default import candidates, interval_score
     from infscale_dsl.model.likelihood import DRIFT_FLOOR, DRIFT_PER_SCATTER
 

@@ -128,11 +128,13 @@ def _sample(compiled: CompiledModel, data: PreparedData, start: PointFit, *, cha
     draws = result.diverging.shape[1]  # at least the draws asked for; more if the gate wanted them
     flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in result.samples.items()}
     noise = compiled.draw_collapsed_noise(np.random.default_rng(seed), flat, inputs)
+    flat |= noise
     result.samples |= {name: values.reshape(chains, draws) for name, values in noise.items()}
     # then the drift scales, whose default prior reads each draw's noise scale (priors.py)
-    result.samples |= compiled.draw_prior_only(np.random.default_rng(seed + 1), inputs["scales"] | result.samples,
-                                               (chains, draws))
-    flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in result.samples.items()}
+    prior_only = compiled.draw_prior_only(np.random.default_rng(seed + 1), inputs["scales"] | result.samples,
+                                          (chains, draws))
+    result.samples |= prior_only
+    flat |= {name: values.reshape(chains * draws) for name, values in prior_only.items()}
 
     # one jitted program over all draws, kept per structure (run op by op, numpyro's loop over
     # draws is a program of its own in every fit)

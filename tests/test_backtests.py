@@ -10,7 +10,9 @@ from infscale_dsl.cli import main
 from infscale_dsl.errors import LawError
 from infscale_dsl.executors import InProcess, LocalProcesses
 from infscale_dsl.language import load_spec
-from infscale_dsl.report.backtest import Holdout, backtest, backtests, group_holdouts, pooled, split, top_holdouts
+from infscale_dsl.prediction.coverage import coverage_p
+from infscale_dsl.report.backtest import (Holdout, backtest, backtests, describe_all, group_holdouts, pooled, split,
+                                         top_holdouts)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHINCHILLA = ROOT / "models/chinchilla.law"
@@ -65,6 +67,18 @@ def test_pooled_scores_count_every_held_out_prediction(in_process):
     assert score.median_abs_rel_error == pytest.approx(predictions["loss_abs_rel_error"].median())
     assert score.mean_rel_width_90 == pytest.approx(
         ((predictions["loss_q95"] - predictions["loss_q05"]) / predictions["loss"]).mean())
+
+
+def test_expected_coverage_is_the_fits_own(in_process):
+    """A point fit's draws are noise alone, independent per run: were the fit right, its 6
+    held-out runs would be covered as Binomial(6, 0.9) (mean 5.4, 4000 draws: +-0.03)."""
+    for b in in_process:
+        assert b.covered_draws["loss"].mean() == pytest.approx(5.4, abs=0.1)
+        (score,) = b.scores
+        assert score.coverage_90_p == coverage_p(int(b.predictions["loss_covered"].sum()), b.covered_draws["loss"])
+    (score,) = pooled(in_process)
+    assert score.coverage_90_expected == (9 / 12, 1.0)  # Binomial(12, 0.9): 2.6 % at or under 8, 11 % under 10
+    assert "expected" in describe_all(in_process).splitlines()[1]
 
 
 def test_each_group_is_predicted_from_the_smaller_groups(table):

@@ -72,7 +72,7 @@ def predict(result: FitResult, table: pd.DataFrame, *, seed: int = 0,
     included) and the median of the law's value."""
     frame = table.copy()
     for response, draws in predict_draws(result, table, seed=seed, filename=filename).items():
-        _add_columns(frame, response, draws)
+        add_columns(frame, response, draws)
     return frame
 
 
@@ -97,7 +97,7 @@ def predict_stacked(fits: dict[str, FitResult], table: pd.DataFrame, *, seed: in
                                        hint="stack fits of laws for the same responses"))
         stacking = compare_fits(fits, law.response).table["weight"]
         weights[law.response] = {name: float(stacking[name]) for name in fits}
-        _add_columns(frame, law.response, _mixture({n: d[law.response] for n, d in draws.items()},
+        add_columns(frame, law.response, _mixture({n: d[law.response] for n, d in draws.items()},
                                                    weights[law.response], rng))
     return frame, weights
 
@@ -113,7 +113,9 @@ def _mixture(draws: dict[str, PredictiveDraws], weights: dict[str, float],
                            distance=np.max([d.distance for d in draws.values()], axis=0))
 
 
-def _add_columns(frame: pd.DataFrame, response: str, draws: PredictiveDraws) -> None:
+def add_columns(frame: pd.DataFrame, response: str, draws: PredictiveDraws) -> None:
+    """Adds {response}_median, _q05, _q95 (a new run) and _law_median to `frame`, whose rows are
+    the draws' columns."""
     frame[f"{response}_median"] = np.median(draws.observed, axis=0)
     frame[f"{response}_q05"] = np.quantile(draws.observed, 0.05, axis=0)
     frame[f"{response}_q95"] = np.quantile(draws.observed, 0.95, axis=0)

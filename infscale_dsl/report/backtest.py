@@ -3,7 +3,9 @@
 The scores are the two a reader of a scaling-law paper wants (Choshen et al. 2024, "A
 Hitchhiker's Guide to Scaling Law Estimation"): how often the 90% predictive interval covers the
 held-out value, and the absolute relative error |median - actual| / actual of the point
-prediction.
+prediction. Beside the coverage stands what the fit itself expects it to be (coverage.py): the
+held-out runs share the fit's error, so even calibrated intervals cover all of them on one
+table and far fewer on another, and a binomial test would call both wrong.
 
 `backtests` runs several hold-outs at once, one fit per hold-out, through an executor
 (`infscale_dsl.executors`): local processes by default, Ray or SLURM when asked. `group_holdouts`
@@ -23,7 +25,8 @@ from ..executors import Executor, make_executor
 from ..inference.fit import fit
 from ..language.ast import CheckedSpec
 from ..posterior.result import FitResult
-from ..prediction.predict import predict
+from ..prediction.coverage import coverage_p, covered_counts, expected_range, pooled_counts
+from ..prediction.predict import add_columns, predict_draws
 
 
 @dataclass
@@ -36,6 +39,10 @@ class BacktestScore:
     max_abs_rel_error: float
     median_abs_rel_error: float  # MARE, as the extrapolation benchmark reports it
     mean_rel_width_90: float  # mean (q95 - q05) / |actual|
+    # the coverage's central 90 % were the fit right (each joint predictive draw read as the truth),
+    # and the two-sided p-value of the coverage seen among them (coverage.py)
+    coverage_90_expected: tuple[float, float]
+    coverage_90_p: float
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class Backtest:
     result: FitResult  # the fit without the held-out rows
     predictions: pd.DataFrame  # held-out rows + {r}_median, _q05, _q95, _covered, _abs_rel_error, _rel_width
     scores: list[BacktestScore]
+    covered_draws: dict[str, np.ndarray]  # response -> (S,) held-out runs covered were draw s the truth
 
 
 def split(table: pd.DataFrame, holdout: str | Holdout) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -96,10 +104,15 @@ def _quoted(column: str) -> str:
     return column if column.isidentifier() else f"`{column}`"  # pandas' quoting of odd column names
 
 
-def score(result: FitResult, held_out: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, list[BacktestScore]]:
-    predictions = predict(result, held_out, seed=seed)
-    scores = []
+def score(result: FitResult, held_out: pd.DataFrame,
+          seed: int = 0) -> tuple[pd.DataFrame, list[BacktestScore], dict[str, np.ndarray]]:
+    """The held-out rows with their predictions and scores, the scores per response, and per
+    response the runs covered were each joint predictive draw the truth (coverage.py)."""
+    draws = predict_draws(result, held_out, seed=seed)
+    predictions = held_out.copy()
+    scores, covered_draws = [], {}
     for law in result.spec.laws:
+        add_columns(predictions, law.response, draws[law.response])
         column = result.spec.data[law.response].column
         if column not in held_out.columns:
             continue
@@ -111,19 +124,24 @@ def score(result: FitResult, held_out: pd.DataFrame, seed: int = 0) -> tuple[pd.
         predictions[f"{r}_covered"] = (predictions[f"{r}_q05"] <= actual) & (actual <= predictions[f"{r}_q95"])
         predictions[f"{r}_abs_rel_error"] = np.abs(predictions[f"{r}_median"] - actual) / np.abs(actual)
         predictions[f"{r}_rel_width"] = (predictions[f"{r}_q95"] - predictions[f"{r}_q05"]) / np.abs(actual)
-        scores.append(_summary(r, result.n_obs[r], predictions[present]))
-    return predictions, scores
+        interval = (predictions[f"{r}_q05"].to_numpy()[present], predictions[f"{r}_q95"].to_numpy()[present])
+        covered_draws[r] = covered_counts(draws[r].observed[:, present], *interval)
+        scores.append(_summary(r, result.n_obs[r], predictions[present], covered_draws[r]))
+    return predictions, scores, covered_draws
 
 
 def pooled(backtests: list[Backtest]) -> list[BacktestScore]:
     """Per response, the scores of every held-out prediction of every backtest together (a row
-    that two hold-outs predict counts twice: those are two predictions)."""
+    that two hold-outs predict counts twice: those are two predictions). The expected coverage
+    takes the hold-outs' fits as independent."""
     scores = []
+    rng = np.random.default_rng(0)  # pairs the fits' draws: the same pooled figures every time
     for response in dict.fromkeys(s.response for b in backtests for s in b.scores):
-        frames = [b.predictions for b in backtests if any(s.response == response for s in b.scores)]
+        scored = [b for b in backtests if response in b.covered_draws]
         column = backtests[0].result.spec.data[response].column
-        rows = pd.concat([frame[frame[column].notna()] for frame in frames])
-        scores.append(_summary(response, None, rows))
+        rows = pd.concat([b.predictions[b.predictions[column].notna()] for b in scored])
+        counts = pooled_counts([b.covered_draws[response] for b in scored], rng)
+        scores.append(_summary(response, None, rows, counts))
     return scores
 
 
@@ -133,15 +151,19 @@ def all_predictions(backtests: list[Backtest]) -> pd.DataFrame:
     return frame[["holdout", *frame.columns.drop("holdout")]]
 
 
-def _summary(response: str, n_fit: int | None, rows: pd.DataFrame) -> BacktestScore:
-    """The scores of `response` over predictions that have their actual value."""
+def _summary(response: str, n_fit: int | None, rows: pd.DataFrame, covered_draws: np.ndarray) -> BacktestScore:
+    """The scores of `response` over predictions that have their actual value; `covered_draws`
+    (S,): how many of them the fit's own draws would have covered."""
     errors = rows[f"{response}_abs_rel_error"].to_numpy(dtype=float)
+    covered = int(rows[f"{response}_covered"].sum())
     return BacktestScore(
         response=response, n_fit=n_fit, n_held_out=len(rows),
-        coverage_90=float(rows[f"{response}_covered"].mean()),
+        coverage_90=covered / len(rows),
         mean_abs_rel_error=float(errors.mean()), max_abs_rel_error=float(errors.max()),
         median_abs_rel_error=float(np.median(errors)),
-        mean_rel_width_90=float(rows[f"{response}_rel_width"].mean()))
+        mean_rel_width_90=float(rows[f"{response}_rel_width"].mean()),
+        coverage_90_expected=expected_range(covered_draws, len(rows)),
+        coverage_90_p=coverage_p(covered, covered_draws))
 
 
 def backtest(spec: CheckedSpec, table: pd.DataFrame, holdout: str | Holdout, *, seed: int = 0,
@@ -177,16 +199,16 @@ def _as_holdout(holdout: str | Holdout) -> Holdout:
 def _fit_and_score(spec: CheckedSpec, kept: pd.DataFrame, held_out: pd.DataFrame, holdout: str, seed: int,
                    fit_options: dict) -> Backtest:
     result = fit(spec, kept, seed=seed, **fit_options)
-    predictions, scores = score(result, held_out, seed=seed)
-    return Backtest(holdout, result, predictions, scores)
+    predictions, scores, covered_draws = score(result, held_out, seed=seed)
+    return Backtest(holdout, result, predictions, scores, covered_draws)
 
 
 def describe(backtest: Backtest) -> str:
     lines = [f"backtest, holding out {backtest.holdout!r}:"]
     for s in backtest.scores:
         lines.append(f"  {s.response}: fitted on {s.n_fit} rows, {s.n_held_out} held out; 90% interval "
-                     f"coverage {s.coverage_90:.2f}; absolute relative error mean {s.mean_abs_rel_error:.4f}, "
-                     f"max {s.max_abs_rel_error:.4f}")
+                     f"coverage {s.coverage_90:.2f} ({_expected(s)}); absolute relative error mean "
+                     f"{s.mean_abs_rel_error:.4f}, max {s.max_abs_rel_error:.4f}")
     if not backtest.result.diagnostics["ok"]:
         lines.append("  warning: the fit failed its diagnostics: " + "; ".join(backtest.result.diagnostics["problems"]))
     return "\n".join(lines)
@@ -196,12 +218,15 @@ def describe_all(backtests: list[Backtest]) -> str:
     """One line per hold-out and response, then the pooled line per response and a warning per
     fit that failed its diagnostics."""
     width = max(len("hold-out"), *(len(b.holdout) for b in backtests))
-    header = f"  {'hold-out':<{width}} {'response':<10} {'fitted':>6} {'held out':>8} {'MARE':>8} {'cov90':>6} {'width90':>8}  gate"
+    header = (f"  {'hold-out':<{width}} {'response':<10} {'fitted':>6} {'held out':>8} {'MARE':>8} {'cov90':>6} "
+              f"{'expected':>11} {'p':>5} {'width90':>8}  gate")
     lines = [f"{len(backtests)} backtests:", header]
     for b in backtests:
         gate = "ok" if b.result.diagnostics["ok"] else "FAILED"
         lines += [_score_line(b.holdout, width, s) + f"  {gate}" for s in b.scores]
     lines += [_score_line("pooled", width, s) for s in pooled(backtests)]
+    lines.append("  expected: the central 90 % of the coverage were the fit right (its held-out runs share its "
+                 "error); p: of the coverage seen, two-sided")
     failed: dict[str, list[str]] = {}  # problems -> the hold-outs whose fit has them (map fits all share one)
     for b in backtests:
         if not b.result.diagnostics["ok"]:
@@ -214,5 +239,11 @@ def describe_all(backtests: list[Backtest]) -> str:
 
 def _score_line(label: str, width: int, s: BacktestScore) -> str:
     fitted = "" if s.n_fit is None else s.n_fit
+    low, high = s.coverage_90_expected
     return (f"  {label:<{width}} {s.response:<10} {fitted:>6} {s.n_held_out:>8} {100 * s.median_abs_rel_error:6.2f} % "
-            f"{s.coverage_90:6.2f} {100 * s.mean_rel_width_90:6.2f} %")
+            f"{s.coverage_90:6.2f} {f'{low:.2f}-{high:.2f}':>11} {s.coverage_90_p:5.2f} {100 * s.mean_rel_width_90:6.2f} %")
+
+
+def _expected(s: BacktestScore) -> str:
+    low, high = s.coverage_90_expected
+    return f"{low:.2f} to {high:.2f} if the fit is right, p {s.coverage_90_p:.2f}"

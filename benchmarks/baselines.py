@@ -8,7 +8,8 @@
   a resampled log residual of the full fit.
 
 Both evaluate the law with `infscale_dsl.model.compile.law_value` and fit positive parameters on the
-log scale. Each returns (median, q05, q95) for the test rows.
+log scale. Each returns (median, q05, q95) for the test rows, and the joint draws (draws, rows)
+the interval was read from (None where there is no interval).
 """
 from __future__ import annotations
 
@@ -86,12 +87,12 @@ def least_squares(f: LawFunction, train: pd.DataFrame, test: pd.DataFrame, *, dr
     xt = f.inputs(test)
     median = f(xt, theta)
     if not np.all(np.isfinite(cov)):  # as many runs as parameters: no covariance, no interval
-        return median, np.full_like(median, np.nan), np.full_like(median, np.nan)
+        return median, np.full_like(median, np.nan), np.full_like(median, np.nan), None
     rng = np.random.default_rng(seed)
     thetas = rng.multivariate_normal(theta, cov, size=draws, check_valid="ignore")
     noise_sd = np.sqrt(sse / max(len(y) - len(theta), 1))
     predicted = np.array([f(xt, t) for t in thetas]) + noise_sd * rng.standard_normal((draws, len(median)))
-    return median, np.nanquantile(predicted, 0.05, axis=0), np.nanquantile(predicted, 0.95, axis=0)
+    return median, np.nanquantile(predicted, 0.05, axis=0), np.nanquantile(predicted, 0.95, axis=0), predicted
 
 
 def _huber(r: np.ndarray, delta: float) -> np.ndarray:
@@ -129,4 +130,4 @@ def huber_bootstrap(f: LawFunction, train: pd.DataFrame, test: pd.DataFrame, *, 
         refit = huber_fit(f, take(x, rows), np.log(y[rows]), [theta], delta, maxiter=300)
         predicted.append(f(xt, refit) * np.exp(rng.choice(residuals, len(median))))
     predicted = np.array(predicted)
-    return median, np.nanquantile(predicted, 0.05, axis=0), np.nanquantile(predicted, 0.95, axis=0)
+    return median, np.nanquantile(predicted, 0.05, axis=0), np.nanquantile(predicted, 0.95, axis=0), predicted

@@ -39,6 +39,9 @@ def test_worker_processes_give_the_sequential_rows(capsys):
         ("tiny_a", "infscale-dsl"), ("tiny_a", "curve_fit"), ("tiny_b", "infscale-dsl"), ("tiny_b", "curve_fit")]
     pd.testing.assert_frame_equal(parallel.drop(columns="wall_s"), sequential.drop(columns="wall_s"), rtol=1e-9)
     assert len(capsys.readouterr().out.splitlines()) == 8  # each row printed as its fit finished
+    # both methods' intervals come with their joint draws, so each row says how likely its
+    # coverage is under the method's own claims (6 runs: 0 to 6 covered, a p-value in (0, 1])
+    assert sequential["p_own"].between(0, 1).all() and (sequential["p_own"] > 0).all()
 
 
 def test_a_task_is_judged_by_its_coverage_p_value_not_by_a_range():

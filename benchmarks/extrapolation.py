@@ -18,7 +18,8 @@ whether the fit passed its diagnostics gate. Methods:
 - curve_fit: least squares on raw loss, the seed paper's method (benchmarks/baselines.py);
 - huber_bootstrap: Besiroglu et al.'s Huber fit on log loss with bootstrap intervals.
 A method that raises is reported as a crash row with the exception, and the script goes on.
-Pooled coverage counts every held-out run of the tasks each method completed.
+Pooled coverage counts every held-out run of the tasks each method completed; beside it, the
+count its own draws expect over those tasks, their fits taken as independent.
 
 Each (task, method) fit is an independent task of an executor (infscale_dsl/executors.py): by
 default as many local processes as cores, `--workers 1` one after another in this process,
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # local workers an
 import numpy as np  # noqa: E402
 import numpyro  # noqa: E402
 import pandas as pd  # noqa: E402
-from scipy.stats import binomtest  # noqa: E402
+from scipy.stats import binomtest, norm  # noqa: E402
 
 from benchmarks.baselines import LawFunction, huber_bootstrap, least_squares  # noqa: E402
 from benchmarks.tasks import Task, load_tasks  # noqa: E402
@@ -52,7 +53,7 @@ from infscale_dsl.prediction.predict import add_columns, predict_draws  # noqa: 
 
 METHODS = ("infscale-dsl", "curve_fit", "huber_bootstrap")
 COLUMNS = ["task", "method", "law", "n_train", "n_test", "mare", "coverage90", "rel_width90",
-           "covered", "p_own", "wall_s", "gate_ok", "error"]
+           "covered", "p_own", "own_mean", "own_sd", "wall_s", "gate_ok", "error"]
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,13 @@ def score(truth: np.ndarray, median: np.ndarray, q05: np.ndarray, q95: np.ndarra
           draws: np.ndarray | None = None) -> dict:
     """The cells of a row; `draws` (S, n): the method's joint draws of the held-out runs, if it has them."""
     covered = (q05 <= truth) & (truth <= q95)
-    own = own_coverage_p(int(covered.sum()), covered_counts(draws, q05, q95)) if draws is not None else np.nan
+    counts = covered_counts(draws, q05, q95) if draws is not None else np.array([np.nan])
+    own = own_coverage_p(int(covered.sum()), counts) if draws is not None else np.nan
     return {"mare": float(np.median(np.abs(median - truth) / truth)),
             "coverage90": float(covered.mean()) if np.all(np.isfinite(q05)) else np.nan,
             "rel_width90": float(np.mean((q95 - q05) / truth)),
-            "covered": int(covered.sum()), "p_own": own}
+            "covered": int(covered.sum()), "p_own": own,
+            "own_mean": float(np.mean(counts)), "own_sd": float(np.std(counts))}
 
 
 def run_method(method: str, task: Task, settings: Settings) -> dict:
@@ -174,7 +177,22 @@ def pooled(rows: list[dict]) -> str:
             lines.append(f"  {method:<16} {held:5d} {covered / held:6.3f} (p {coverage_p(covered, held):.2f})  "
                          f"{100 * mare:.2f} %  ({len(done)} tasks); off: {', '.join(off) or 'none'}; "
                          f"off by its own draws: {', '.join(off_own) or 'none'}")
+            lines.append(f"  {'':<16} {pooled_own(done)}")
     return "\n".join(lines)
+
+
+def pooled_own(done: list[dict]) -> str:
+    """The runs covered over all tasks against what the method's own draws expect, the tasks'
+    fits taken as independent: the sum of their expected counts, SD from the sum of variances,
+    and a two-sided p-value by the normal approximation."""
+    known = [r for r in done if np.isfinite(r.get("own_mean", np.nan))]
+    if not known:
+        return "by its own draws: no draws"
+    covered, held = sum(r["covered"] for r in known), sum(r["n_test"] for r in known)
+    mean, sd = sum(r["own_mean"] for r in known), np.sqrt(sum(r["own_sd"] ** 2 for r in known))
+    p = 2 * norm.sf(abs(covered - mean) / sd) if sd > 0 else float(covered == mean)
+    return (f"by its own draws: {covered} of {held} covered where {mean:.0f} +- {sd:.0f} were expected "
+            f"(p_own {p:.2f}, {len(known)} tasks)")
 
 
 def write_csv(rows: list[dict], path: Path) -> None:

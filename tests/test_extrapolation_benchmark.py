@@ -51,6 +51,16 @@ def test_a_task_is_judged_by_its_coverage_p_value_not_by_a_range():
     assert coverage_p(19, 30) < 0.001 and coverage_p(27, 30) > 0.5  # 0.63 too narrow; 0.90 fine
 
 
+def test_pooled_coverage_against_what_the_methods_own_draws_expect():
+    from benchmarks.extrapolation import pooled_own
+
+    rows = [{"covered": 10, "n_test": 12, "own_mean": 9.0, "own_sd": 3.0},
+            {"covered": 20, "n_test": 28, "own_mean": 18.0, "own_sd": 4.0},
+            {"covered": 3, "n_test": 4, "own_mean": np.nan, "own_sd": np.nan}]  # no draws: left out
+    # 30 covered where 27 +- 5 were expected: z 0.6, two-sided p 0.55
+    assert pooled_own(rows) == "by its own draws: 30 of 40 covered where 27 +- 5 were expected (p_own 0.55, 2 tasks)"
+
+
 def test_the_drift_benchmark_scores_intervals_and_holds_the_default_among_its_candidates():
     from benchmarks.drift_default import candidates, interval_score
     from infscale_dsl.model.likelihood import DRIFT_FLOOR, DRIFT_PER_SCATTER

@@ -67,10 +67,10 @@ def take(values: dict, rows: np.ndarray) -> dict:
     return {k: np.asarray(v)[rows] for k, v in values.items()}
 
 
-def least_squares(f: LawFunction, train: pd.DataFrame, test: pd.DataFrame, *, draws: int = 2000,
-                  seed: int = 0):
-    x, y = f.inputs(train), train[f.law.response].to_numpy(float)
-    best = None
+def least_squares_ends(f: LawFunction, x: dict, y: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
+    """(residual sum of squares, start, fitted log-parameters, their covariance) from each start
+    of the grid where curve_fit converges to finite residuals, smallest residuals first."""
+    ends = []
     for start in f.starts(y):
         try:
             with warnings.catch_warnings():
@@ -79,11 +79,18 @@ def least_squares(f: LawFunction, train: pd.DataFrame, test: pd.DataFrame, *, dr
         except (RuntimeError, ValueError):
             continue
         sse = float(np.sum((f(x, theta) - y) ** 2))
-        if np.isfinite(sse) and (best is None or sse < best[0]):
-            best = (sse, theta, cov)
-    if best is None:
+        if np.isfinite(sse):
+            ends.append((sse, start, theta, cov))
+    return sorted(ends, key=lambda end: end[0])
+
+
+def least_squares(f: LawFunction, train: pd.DataFrame, test: pd.DataFrame, *, draws: int = 2000,
+                  seed: int = 0):
+    x, y = f.inputs(train), train[f.law.response].to_numpy(float)
+    ends = least_squares_ends(f, x, y)
+    if not ends:
         raise RuntimeError("curve_fit converged from no start")
-    sse, theta, cov = best
+    sse, _, theta, cov = ends[0]
     xt = f.inputs(test)
     median = f(xt, theta)
     if not np.all(np.isfinite(cov)):  # as many runs as parameters: no covariance, no interval

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import curve_fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.baselines import LawFunction  # noqa: E402
+from benchmarks.baselines import LawFunction, least_squares_ends  # noqa: E402
 from benchmarks.tasks import load_tasks  # noqa: E402
 from infscale_dsl.language import load_spec  # noqa: E402
 
@@ -36,18 +34,8 @@ def main() -> int:
     f = LawFunction(spec, task.response)
     x, y = f.inputs(task.train), task.train[task.response].to_numpy(float)
     xt, truth = f.inputs(task.test), task.test[task.response].to_numpy(float)
-    ends = []
-    for start in f.starts(y):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                theta, _ = curve_fit(lambda _, *t: f(x, np.array(t)), np.arange(len(y)), y, p0=start, maxfev=2000)
-        except (RuntimeError, ValueError):
-            continue
-        sse = float(np.sum((f(x, theta) - y) ** 2))
-        mare = 100 * float(np.median(np.abs(f(xt, theta) - truth) / truth))
-        ends.append((sse, mare, np.exp(start), np.exp(theta)))
-    ends.sort(key=lambda end: end[0])
+    ends = [(sse, 100 * float(np.median(np.abs(f(xt, theta) - truth) / truth)), np.exp(start), np.exp(theta))
+            for sse, start, theta, _ in least_squares_ends(f, x, y)]  # smallest residuals first
     print(f"{args.task}: {len(ends)} starts converged; parameters {', '.join(f.names)}")
     tied = [mare for sse, mare, _, _ in ends if sse <= ends[0][0] * (1 + TIE)]
     print(f"{len(tied)} reach the smallest residuals (within a factor 1 + {TIE:g}); their held-out MARE runs "

@@ -41,8 +41,9 @@ def expected_range(counts: np.ndarray, n: int) -> tuple[float, float]:
 
 def coverage_p(covered: int, counts: np.ndarray) -> float:
     """Two-sided mid-p-value of `covered` runs covered among the fit's own counts: twice the
-    smaller tail, each tail counting half the draws equal to it (a count is discrete, and with
-    all of them in each tail the p-value falls under 0.1 a third as often as it should)."""
+    smaller tail, each tail counting half the draws equal to it (a count is discrete: counted
+    whole in both tails, the draws equal to it make the test reject far less often than its
+    level says)."""
     tie = np.mean(counts == covered) / 2
     below, above = np.mean(counts < covered) + tie, np.mean(counts > covered) + tie
     return float(min(1.0, 2 * min(below, above)))

@@ -7,8 +7,12 @@ Each repeat draws a fresh table from Chinchilla's law (Hoffmann et al. 2022 valu
 log-normal noise (sigma 0.01), fits models/chinchilla.law by NUTS on 48 runs (4 chains x 1000
 draws: E is weakly identified on so few runs, and 2 x 500 left its ESS under 400), predicts 12
 held-out runs, a third of them up to 3x beyond the largest fitted N. Printed: coverage of the
-new-run 90% intervals over the held-out truths (with its binomial standard error), the coverage
-of the law's 90% intervals over the true law value, and the mean absolute relative error.
+new-run 90% intervals over the held-out truths (with its binomial standard error, and the
+standard error over repeats: one fit's 12 runs share its error), the coverage of the law's 90%
+intervals over the true law value, and the mean absolute relative error. Then the coverage
+against what the fits' own joint draws expect (prediction/coverage.py): the runs covered over
+all repeats against the count those draws give, and how many repeats fall under p_own 0.1 (about
+a tenth at most if the fits' joint model is right).
 
 The repeats' fits are independent tasks of an executor: one after another here by default,
 `--workers` local processes, or Ray (`--on ray`). Tables are drawn here, so every executor
@@ -30,6 +34,7 @@ from tqdm import tqdm  # noqa: E402
 from infscale_dsl.executors import BACKENDS, SlurmOptions, make_executor  # noqa: E402
 from infscale_dsl.inference.fit import fit  # noqa: E402
 from infscale_dsl.language import load_spec  # noqa: E402
+from infscale_dsl.prediction.coverage import coverage_p, covered_counts, expected_range, pooled_counts  # noqa: E402
 from infscale_dsl.prediction.predict import predict_draws  # noqa: E402
 from infscale_dsl.progress import show_progress  # noqa: E402
 
@@ -65,7 +70,8 @@ def fit_repeat(spec, fitted: pd.DataFrame, held: pd.DataFrame, repeat: int) -> d
     truth, law = held["loss"].to_numpy(), held["law"].to_numpy()
     return dict(ok=result.diagnostics["ok"], covered=(low <= truth) & (truth <= high),
                 law_covered=(law_low <= law) & (law <= law_high),
-                errors=np.abs(np.median(draws.observed, axis=0) - truth) / truth)
+                errors=np.abs(np.median(draws.observed, axis=0) - truth) / truth,
+                own_counts=covered_counts(draws.observed, low, high))
 
 
 def main() -> int:
@@ -95,11 +101,20 @@ def main() -> int:
     n = covered.size
     coverage = covered.mean()
     print(f"repeats {args.repeats}, held-out runs {n}, fits failing diagnostics {not_ok}")
-    print(f"new-run 90% intervals cover {coverage:.3f} of held-out truths (binomial SE {np.sqrt(coverage * (1 - coverage) / n):.3f})")
+    by_repeat = covered.reshape(args.repeats, N_HELD).mean(axis=1)
+    print(f"new-run 90% intervals cover {coverage:.3f} of held-out truths (binomial SE "
+          f"{np.sqrt(coverage * (1 - coverage) / n):.3f}; SE over repeats {by_repeat.std(ddof=1) / np.sqrt(args.repeats):.3f})")
     print(f"law 90% intervals cover {law_covered.mean():.3f} of the true law values")
     beyond = covered.reshape(args.repeats, N_HELD)[:, -(N_HELD // 3):]  # the extrapolated runs
     print(f"extrapolated runs alone: new-run coverage {beyond.mean():.3f} of {beyond.size}")
     print(f"mean absolute relative error {errors.mean():.4f}")
+    own = pooled_counts([r["own_counts"] for r in results], np.random.default_rng(0))
+    low, high = expected_range(own, n)
+    print(f"by the fits' own draws: {int(covered.sum())} of {n} covered where {own.mean():.0f} were expected "
+          f"(90 % between {low:.3f} and {high:.3f}; p_own {coverage_p(int(covered.sum()), own):.2f})")
+    p_own = [coverage_p(int(r["covered"].sum()), r["own_counts"]) for r in results]
+    print(f"repeats whose coverage has p_own < 0.1: {sum(p < 0.1 for p in p_own)} of {args.repeats} "
+          f"(at most about {args.repeats / 10:.0f} if calibrated)")
     inside = 0.85 <= coverage <= 0.95
     print("calibrated (85-95%):", "yes" if inside else "NO")
     return 0 if inside else 1

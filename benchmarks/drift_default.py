@@ -25,7 +25,6 @@ interval score under `fixed 0.02` and as fitted (the default).
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 from collections.abc import Callable
@@ -36,8 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from extrapolation import coverage_p, score, use_cpu_devices  # noqa: E402
-from tasks import load_tasks  # noqa: E402
+from extrapolation import coverage_p, fit_each, score, task_arguments  # noqa: E402
 
 # one row per run in each (no `curves by`): a new run's spread is its noise and drift alone
 MAIN_TASKS = ("chinchilla_top_decile", "chinchilla_few6", "seed_86M", "seed_116M", "seed_126M", "seed_164M",
@@ -109,18 +107,9 @@ def eligible(figures: dict, judge: str = "narrow") -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", default=",".join(MAIN_TASKS), help="comma-separated task names")
-    parser.add_argument("--data", help="folder of the public tables (default ../shared/data)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    use_cpu_devices(4)
-    from infscale_dsl.inference.fit import fit
-    from infscale_dsl.language import load_spec
-
+    args = task_arguments(__doc__, MAIN_TASKS)
     by_task = {}
-    for task in load_tasks(args.tasks.split(","), args.data):
-        result = fit(load_spec(task.spec, columns=task.train.columns), task.train, seed=args.seed, progress=False)
+    for task, result in fit_each(args):
         by_task[task.name] = redraw(result, task, args.seed)
         print(f"fitted {task.name} (gate {'ok' if result.diagnostics['ok'] else 'FAILED'})", flush=True)
 

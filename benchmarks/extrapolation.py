@@ -33,6 +33,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,7 @@ from infscale_dsl.cli.arguments import positive_int  # noqa: E402
 from infscale_dsl.executors import Executor, make_executor  # noqa: E402
 from infscale_dsl.inference.fit import fit  # noqa: E402
 from infscale_dsl.language import load_spec  # noqa: E402
+from infscale_dsl.posterior.result import FitResult  # noqa: E402
 from infscale_dsl.prediction.coverage import coverage_p as own_coverage_p, covered_counts  # noqa: E402
 from infscale_dsl.prediction.predict import add_columns, predict_draws  # noqa: E402
 
@@ -69,6 +71,23 @@ def use_cpu_devices(count: int) -> None:
     driver's, inherited by local workers; a test's). JAX reads it when it first computes."""
     if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
         numpyro.set_host_device_count(count)
+
+
+def task_arguments(doc: str, default_tasks: Sequence[str]) -> argparse.Namespace:
+    """--tasks, --data and --seed: the options of a script that fits tasks one by one in this
+    process (drift_default.py, interval_parts.py)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--tasks", default=",".join(default_tasks), help="comma-separated task names")
+    parser.add_argument("--data", help="folder of the public tables (default ../shared/data)")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args()
+
+
+def fit_each(args: argparse.Namespace) -> Iterator[tuple[Task, FitResult]]:
+    """Each task that `task_arguments` names, fitted at `fit`'s defaults, a CPU device per chain."""
+    use_cpu_devices(4)
+    for task in load_tasks(args.tasks.split(","), args.data):
+        yield task, fit(load_spec(task.spec, columns=task.train.columns), task.train, seed=args.seed, progress=False)
 
 
 def score(truth: np.ndarray, median: np.ndarray, q05: np.ndarray, q95: np.ndarray,

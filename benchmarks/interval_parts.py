@@ -16,7 +16,6 @@ range, 0.5 for independent runs, near 0 when every run sits at the same quantile
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,8 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from extrapolation import score, use_cpu_devices  # noqa: E402
-from tasks import load_tasks  # noqa: E402
+from extrapolation import fit_each, score, task_arguments  # noqa: E402
 
 # the main tasks with at least 8 held-out runs: a PIT spread needs a few runs to mean anything
 DEFAULT_TASKS = ("chinchilla_top_decile", "chinchilla_few6", "seed_116M", "seed_164M", "seed_237M",
@@ -42,21 +40,12 @@ def interval(draws: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help="comma-separated task names")
-    parser.add_argument("--data", help="folder of the public tables (default ../shared/data)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    use_cpu_devices(4)
-    from infscale_dsl.inference.fit import fit
-    from infscale_dsl.language import load_spec
+    args = task_arguments(__doc__, DEFAULT_TASKS)
     from infscale_dsl.prediction.predict import predict_draws
 
     print(f"{'task':<22} {'n_out':>5}  {'law cov90':>9} {'width':>7}  {'new run cov90':>13} {'width':>7}"
           f"  {'PIT IQR':>7}  {'gate':>4}")
-    for task in load_tasks(args.tasks.split(","), args.data):
-        spec = load_spec(task.spec, columns=task.train.columns)
-        result = fit(spec, task.train, seed=args.seed, progress=False)
+    for task, result in fit_each(args):
         draws = predict_draws(result, task.test, seed=args.seed)[task.response]
         truth = task.test[task.response].to_numpy(float)
         law_cover, law_width = interval(draws.law, truth)

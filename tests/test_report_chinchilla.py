@@ -55,6 +55,20 @@ def test_backtest_chinchilla_top_decile_of_compute(shared_data):
     assert score.mean_abs_rel_error < 0.03
 
 
+def test_backtest_says_when_a_point_fits_intervals_are_too_narrow(shared_data):
+    """A point fit's intervals hold noise alone (no uncertainty in the law): on the top fifth of
+    Chinchilla's compute they cover 35 of 48 runs where the fit's own draws expect 0.83 to 0.96,
+    and the backtest says so by its p-value."""
+    table = chinchilla_table(shared_data)
+    spec = load_spec(ROOT / "models" / "chinchilla.law", columns=table.columns)
+    result = backtest(spec, table, "C >= C.quantile(0.8)", method="map", seed=0)
+    (score,) = result.scores
+    low, high = score.coverage_90_expected
+    assert score.n_held_out == 48 and score.coverage_90 < low < high
+    assert score.coverage_90_p < 0.01
+    assert f"({low:.2f} to {high:.2f} if the fit is right, p {score.coverage_90_p:.2f})" in describe(result)
+
+
 @pytest.mark.slow
 def test_backtest_seed_1b_runs(shared_data):
     runs = pd.read_csv(shared_data / "bian2025_models.csv")

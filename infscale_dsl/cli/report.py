@@ -56,9 +56,10 @@ def register(subparsers) -> None:
 
     backtest = subparsers.add_parser(
         "backtest", help="fit without held-out rows and score their predictions",
-        description="Coverage of the 90% intervals and relative error on held-out rows. Each hold-out "
-                    "is one fit; several fit side by side (--workers, --on ray) and are also scored "
-                    "together (pooled).",
+        description="Coverage of the 90% intervals and relative error on held-out rows, with the "
+                    "coverage the fit itself expects (its held-out runs share its error) and the "
+                    "p-value of the coverage seen. Each hold-out is one fit; several fit side by side "
+                    "(--workers, --on ray) and are also scored together (pooled).",
         epilog="example: infscale-dsl backtest models/bian2025.law runs.csv --holdout \"N >= 1e9\"\n"
                "         infscale-dsl backtest models/bian2025.law runs.csv --holdout-groups size_group "
                "--holdout-top 0.1,0.2 --workers 2 --min-coverage 0.8",

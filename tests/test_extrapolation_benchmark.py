@@ -61,6 +61,21 @@ def test_pooled_coverage_against_what_the_methods_own_draws_expect():
     assert pooled_own(rows) == "by its own draws: 30 of 40 covered where 27 +- 5 were expected (p_own 0.55, 2 tasks)"
 
 
+def test_methods_errors_are_compared_over_the_tasks_both_completed():
+    from benchmarks.extrapolation import error_ratios
+
+    rows = [{"task": t, "method": m, "mare": e, "error": ""} for t, m, e in [
+        ("a", "infscale-dsl", 0.01), ("a", "curve_fit", 0.02),
+        ("b", "infscale-dsl", 0.04), ("b", "curve_fit", 0.02),
+        ("c", "infscale-dsl", 0.01), ("c", "curve_fit", 0.01)]]
+    rows.append({"task": "d", "method": "curve_fit", "mare": np.nan, "error": "RuntimeError at x.py:1: no start"})
+    lines = error_ratios(rows)
+    # ratios 0.5, 2 and 1: geometric mean 1; infscale-dsl errs less on a alone; d crashed and is left out
+    assert lines[2].startswith("  infscale-dsl / curve_fit: 1.00 (") and lines[2].endswith("), 1 of 3 tasks")
+    assert lines[3] == "  infscale-dsl: within 10 % of the best other method's error on 2 of 3 tasks"
+    assert lines[4] == "  curve_fit: within 10 % of the best other method's error on 2 of 3 tasks"
+
+
 def test_the_drift_benchmark_scores_intervals_and_holds_the_default_among_its_candidates():
     from benchmarks.drift_default import candidates, interval_score
     from infscale_dsl.model.likelihood import DRIFT_FLOOR, DRIFT_PER_SCATTER

@@ -19,7 +19,7 @@ near 20 ms): `y_ref`, the median of |y| over the fitted rows, and `y_sd`, their 
 |             | likelihood.py); HalfNormal(y_sd) on the identity one                     |
 | scale       | LogNormal(log(y_ref), 5): a factor of a power of a non-data base         |
 | drift       | HalfNormal(sqrt(0.01^2 + (2 * sigma)^2)): misfit per log unit beyond the |
-|             | data, larger where the runs scatter more around the law (likelihood.py) |
+|             | data, larger where the runs scatter more around the law (likelihood.py)  |
 | run_scale   | tau^2 ~ InverseGamma(1, 0.000277) on the log scale (median tau 0.02),    |
 |             | times y_ref^2 on the identity one: runs' offsets under `curves by`       |
 |             | (curves.py)                                                              |

@@ -20,6 +20,19 @@ from .errors import ConfigError, DataError, Diagnostic
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")  # the formats read_table and write_table know
 STDIO = "-"  # a table path or output given as `-`: CSV on standard input, or standard output
 STDIN_NAME = "<stdin>"  # how diagnostics name a table read from standard input
+_interrupted = False  # a Ctrl-C seen by the command line's handler (mark_interrupted)
+
+
+def mark_interrupted(seen: bool = True) -> None:
+    """Record a Ctrl-C (or, with False, forget one), so that no fit folder is swapped in after it.
+    Python drops a KeyboardInterrupt raised inside a garbage-collection callback (JAX registers
+    one) with "Exception ignored in ..." and the command carries on; this record does not."""
+    global _interrupted
+    _interrupted = seen
+
+
+def was_interrupted() -> bool:
+    return _interrupted
 
 
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
@@ -60,7 +73,13 @@ def check_output_file(path: str | Path, suffixes: Iterable[str], what: str = "ou
 def check_output_folder(path: str | Path, own_files: Iterable[str], what: str = "fit folder") -> Path:
     """ConfigError unless `path` can be (re)placed whole by `replace_folder`: a new folder, an
     empty one, or one that holds only `own_files` (an earlier output of the same kind)."""
+    if str(path) == STDIO:
+        raise ConfigError(Diagnostic(f"a {what} cannot go to standard output (-o -)", filename=STDIO,
+                                     hint=f"give a folder name, e.g. -o fit/; the {what} is a folder of files"))
     path = Path(path)
+    if path.is_dir() and os.path.ismount(path):  # a mount point cannot be renamed aside for the swap
+        raise ConfigError(Diagnostic(f"the {what} would replace a mount point", filename=str(path),
+                                     hint=f"give a folder inside it, e.g. {path / 'fit'}"))
     if Path.cwd().resolve().is_relative_to(path.resolve()):  # `-o .`: the swap would move the ground we stand on
         raise ConfigError(Diagnostic(f"the {what} would replace the current folder", filename=str(path),
                                      hint="give a folder below it, e.g. fit/"))
@@ -96,6 +115,8 @@ def replace_folder(folder: str | Path, write: Callable[[Path], object]) -> Path:
     new.mkdir()
     try:
         write(new)
+        if _interrupted:  # the user asked to stop: keep the old folder
+            raise KeyboardInterrupt
         if folder.exists():
             os.rename(folder, old)
         os.rename(new, folder)

@@ -105,6 +105,12 @@ CASES = {
     "recommend --flops -1": (8, "recommend {w}/fit --flops -1", None, "argument --flops: must be > 0, not -1"),
     "fit --chains 0": (8, FIT + " -o {w}/out --chains 0", None, "argument --chains: must be at least 1, not 0"),
     "fit --draws 0": (8, FIT + " -o {w}/out --draws 0", None, "argument --draws: must be at least 1, not 0"),
+    "fit --warmup 0": (8, FIT + " -o {w}/out --warmup 0", None, "argument --warmup: must be at least 1, not 0"),
+    "fit --seed -1": (8, FIT + " -o {w}/out --seed -1", None, "argument --seed: must be at least 0, not -1"),
+    "predict --seed -1": (8, PREDICT + " -o {w}/p.csv --seed -1", None, "argument --seed: must be at least 0"),
+    "fit -o -": (5, FIT + " -o -", None, "a fit folder cannot go to standard output (-o -)"),
+    "sweep --gpus-per-run -1": (8, "sweep {w}/sweep.toml -o {w}/runs.csv --gpus-per-run -1", None,
+                                "argument --gpus-per-run: must be >= 0, not -1"),
     "sweep -o runs.txt": (8, "sweep {w}/sweep.toml -o {w}/runs.txt", None,
                           "runs.txt: error: the runs table must end in .parquet or .csv"),
 }

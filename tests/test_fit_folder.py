@@ -120,6 +120,34 @@ def test_an_interrupted_save_leaves_the_old_fit_or_the_new_one(tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit"]
 
 
+def test_a_ctrl_c_that_python_swallowed_still_keeps_the_old_fit(tmp_path, monkeypatch, capsys):
+    """JAX's garbage-collection callback can catch the KeyboardInterrupt of a Ctrl-C ("Exception
+    ignored in ..."), and the fit runs on to its end: `fit` must still not swap its folder in."""
+    import signal
+    from infscale_dsl import cli
+    from infscale_dsl.inference import fit as fit_module
+
+    folder = hand_made_fit(1.0).save(tmp_path / "fit")
+    (tmp_path / "runs.csv").write_text("N,D,loss\n1e7,1e9,3.1\n1e8,1e10,3.0\n")
+    (tmp_path / "spec.law").write_text(SPEC)
+
+    def fit_hit_by_a_swallowed_ctrl_c(*args, **kwargs):
+        try:
+            signal.raise_signal(signal.SIGINT)  # the CLI's handler records it, then raises
+        except KeyboardInterrupt:
+            pass  # what the callback does with it
+        return hand_made_fit(2.0)
+
+    monkeypatch.setattr(fit_module, "fit", fit_hit_by_a_swallowed_ctrl_c)
+    handler_before = signal.getsignal(signal.SIGINT)
+    code = cli.main(["fit", str(tmp_path / "spec.law"), str(tmp_path / "runs.csv"), "-o", str(folder), "-q"])
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    assert fitted_value(folder) == 1.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit", "runs.csv", "spec.law"]
+    assert signal.getsignal(signal.SIGINT) is handler_before  # the CLI's handler is put back
+    assert not files.was_interrupted()  # and the next command in this process starts clean
+
+
 KILLED_BETWEEN_RENAMES = """
 import os, sys
 sys.path.insert(0, {tests!r})
@@ -159,6 +187,17 @@ def test_the_current_folder_is_not_replaced(tmp_path, monkeypatch):
     for folder in (".", str(tmp_path), ".."):
         with pytest.raises(LawError, match="the fit folder would replace the current folder"):
             hand_made_fit().save(folder)
+
+
+def test_a_mount_point_is_refused_before_the_fit(tmp_path, monkeypatch):
+    """A mount point (a Docker volume, say) cannot be renamed aside for the swap: say so at once,
+    not with an OSError after the fit has run."""
+    (tmp_path / "volume").mkdir()
+    monkeypatch.setattr(files.os.path, "ismount", lambda path: Path(path).name == "volume")
+    with pytest.raises(LawError, match="would replace a mount point") as error:
+        files.check_output_folder(tmp_path / "volume", [])
+    assert "volume/fit" in str(error.value)  # the hint names a folder inside it
+    files.check_output_folder(tmp_path / "volume" / "fit", [])  # which is fine
 
 
 def cut_short(path: Path) -> None:

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 import warnings
 
 from .. import __version__
 from ..errors import InfscaleError
+from ..files import mark_interrupted, was_interrupted
 from .arguments import RawDescriptionHelpFormatter
 
 # sub-command name -> module under infscale_dsl.cli
@@ -63,14 +66,29 @@ def main(argv: list[str] | None = None) -> int:
     # arviz 0.23 announces its coming 1.0 refactor on import; users of the CLI cannot act on it
     warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
     args = build_parser().parse_args(argv)
+    handles_signals = threading.current_thread() is threading.main_thread()  # signal.signal's rule
+    previous = signal.signal(signal.SIGINT, _on_interrupt) if handles_signals else None
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        if not was_interrupted():
+            return code
     except InfscaleError as error:
         print(error, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        pass
+    finally:
+        mark_interrupted(False)  # the record is this command's: a later call in this process starts clean
+        if handles_signals:
+            signal.signal(signal.SIGINT, previous)
+    print("interrupted", file=sys.stderr)
+    return 130
+
+
+def _on_interrupt(signum, frame) -> None:
+    """Ctrl-C: recorded (see files.mark_interrupted: the exception alone can be swallowed), then raised."""
+    mark_interrupted()
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

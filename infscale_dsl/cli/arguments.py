@@ -42,7 +42,7 @@ def positive_int(text: str) -> int:
 
 
 def count(text: str) -> int:
-    """A whole number >= 0 (warm-up steps)."""
+    """A whole number >= 0 (seeds, untimed warm-up generations)."""
     return _whole(text, 0)
 
 
@@ -61,6 +61,14 @@ def positive_float(text: str) -> float:
     value = _finite(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0 (CPUs or GPUs a run needs)."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {text}")
     return value
 
 

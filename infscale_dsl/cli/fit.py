@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     predict.add_argument("table", help="candidates, .csv or .parquet (- reads CSV from standard input)")
     predict.add_argument("-o", "--output", required=True,
                          help="output .csv or .parquet (- writes CSV to standard output)")
-    predict.add_argument("--seed", type=int, default=0, help="seed of the noise draws")
+    predict.add_argument("--seed", type=count, default=0, help="seed of the noise draws")
     add_quiet(predict, "no status line")
     predict.set_defaults(func=run_predict)
 
@@ -53,13 +53,13 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=("nuts", "map"), default="nuts",
                         help="nuts: full posterior; map: robust multi-start point fit")
     parser.add_argument("--chains", type=positive_int, default=4, help="NUTS chains, run in parallel on the CPU cores")
-    parser.add_argument("--warmup", type=count, default=500, help="NUTS warm-up steps per chain")
+    parser.add_argument("--warmup", type=positive_int, default=500, help="NUTS warm-up steps per chain")
     parser.add_argument("--draws", type=positive_int, default=500,
                         help="draws per chain; more blocks of as many follow while the gate's ESS "
                              "or R-hat is not met, up to --max-draws")
     parser.add_argument("--max-draws", type=positive_int, default=None,
                         help="most draws per chain (default 8 x --draws; --draws to draw exactly that many)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the point fit's starts and of NUTS")
+    parser.add_argument("--seed", type=count, default=0, help="seed of the point fit's starts and of NUTS")
     parser.add_argument("--target-accept", type=open_probability, default=0.99,
                         help="NUTS target acceptance; higher takes smaller steps")
     parser.add_argument("--mass", choices=("auto", "laplace", "adapt"), default="auto",

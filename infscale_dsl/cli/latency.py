@@ -15,7 +15,7 @@ from ..errors import ConfigError, DataError, Diagnostic
 from ..files import check_output_file
 from ..latency import BACKENDS, high_cv_warning
 from ..latency.shapes import DTYPES, BenchSettings, load_config, shapes_from_runs
-from .arguments import RawDescriptionHelpFormatter, add_quiet
+from .arguments import RawDescriptionHelpFormatter, add_quiet, count, positive_int
 
 TABLE_SUFFIXES = (".parquet", ".csv")
 PRINTED_COLUMNS = ["shape", "d_model", "n_layers", "non_embedding_params", "batch",
@@ -33,16 +33,16 @@ def register(subparsers) -> None:
                              "jax-unfused: the training model's own decode step, layer by layer; "
                              "torch: eager PyTorch, a Python loop per token (needs the torch extra)")
     default = BenchSettings()  # what a config without [settings] gets; "the config's" overrides it
-    parser.add_argument("--batch-sizes", type=int, nargs="+", metavar="B",
+    parser.add_argument("--batch-sizes", type=positive_int, nargs="+", metavar="B",
                         help=f"batch sizes to time (default: the config's, else {list(default.batch_sizes)})")
-    parser.add_argument("--prompt-len", type=int, help=f"prompt tokens (default: the config's, else {default.prompt_len})")
-    parser.add_argument("--output-len", type=int, help="generated tokens, the first from the prefill "
+    parser.add_argument("--prompt-len", type=positive_int, help=f"prompt tokens (default: the config's, else {default.prompt_len})")
+    parser.add_argument("--output-len", type=positive_int, help="generated tokens, the first from the prefill "
                                                        f"(default: the config's, else {default.output_len})")
     parser.add_argument("--dtype", choices=DTYPES, help=f"weights and activations (default: the config's, else {default.dtype})")
-    parser.add_argument("--repeats", type=int, help=f"timed generations per shape (default: the config's, else {default.repeats})")
-    parser.add_argument("--warmup", type=int, help="untimed generations first, the first compiles "
+    parser.add_argument("--repeats", type=positive_int, help=f"timed generations per shape (default: the config's, else {default.repeats})")
+    parser.add_argument("--warmup", type=count, help="untimed generations first, the first compiles "
                                                    f"(default: the config's, else {default.warmup})")
-    parser.add_argument("--vocab", type=int, help="vocabulary size, for a runs table without a vocab column "
+    parser.add_argument("--vocab", type=positive_int, help="vocabulary size, for a runs table without a vocab column "
                                                   "(default: the table's vocab column)")
     add_quiet(parser, "no progress bar and no printed table")
     parser.set_defaults(func=run)

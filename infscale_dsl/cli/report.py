@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .arguments import (STDIO, HelpFormatter, add_quiet, fraction, fraction_list, positive_float,
+from .arguments import (STDIO, HelpFormatter, add_quiet, count, fraction, fraction_list, positive_float,
                         positive_int, probability, table_name)
 from .fit import add_fit_options, fit_options
 
@@ -130,7 +130,7 @@ def add_decision_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", default="Scaling-law risk report", help="the report's title")
     parser.add_argument("--note", action="append", default=[],
                         help="an assumption to state in the report (repeatable; default: none)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the noise draws")
+    parser.add_argument("--seed", type=count, default=0, help="seed of the noise draws")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 if the fit (or the latency fit) fails its diagnostics")
     add_quiet(parser, "no written: line")

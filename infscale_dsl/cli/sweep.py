@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, Diagnostic
 from ..executors import BACKENDS, SlurmOptions, make_executor  # standard library only: --help stays quick
-from .arguments import RawDescriptionHelpFormatter, add_quiet
+from .arguments import RawDescriptionHelpFormatter, add_quiet, nonnegative_float, positive_int
 
 
 def register(subparsers) -> None:
@@ -38,13 +38,13 @@ def register(subparsers) -> None:
     where.add_argument("--on", choices=BACKENDS, default="local",
                        help="local (default), ray (needs the [ray] extra), slurm (needs [slurm]: submitit), "
                             "slurm-local (the SLURM path through submitit, run on this machine)")
-    where.add_argument("--workers", type=int, default=1,
+    where.add_argument("--workers", type=positive_int, default=1,
                        help="runs at once: local processes, CPUs of a local Ray instance, or slurm-local jobs")
     where.add_argument("--address", help="Ray cluster to join, e.g. ray://head:10001 or auto (default: a local instance)")
-    where.add_argument("--cpus-per-run", type=float, help="CPUs each run needs (default: [resources] cpus, or 1)")
-    where.add_argument("--gpus-per-run", type=float, help="GPUs each run needs (default: [resources] gpus, or 0)")
+    where.add_argument("--cpus-per-run", type=nonnegative_float, help="CPUs each run needs (default: [resources] cpus, or 1)")
+    where.add_argument("--gpus-per-run", type=nonnegative_float, help="GPUs each run needs (default: [resources] gpus, or 0)")
     where.add_argument("--partition", help="SLURM partition (default: [slurm] partition)")
-    where.add_argument("--time-min", type=int, help="SLURM time limit per run in minutes (default: [slurm] time_min, or 60)")
+    where.add_argument("--time-min", type=positive_int, help="SLURM time limit per run in minutes (default: [slurm] time_min, or 60)")
     parser.set_defaults(func=run)
 
 

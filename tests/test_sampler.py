@@ -163,10 +163,12 @@ def test_chains_beyond_the_devices_run_vectorized_and_say_how_to_run_them_in_par
                         f"XLA_FLAGS=--xla_force_host_platform_device_count={devices + 1} before JAX starts")
 
 
-def test_unknown_mass_matrix_is_refused(runs):
+def test_unknown_mass_matrix_and_negative_seed_are_refused(runs):
     spec = check(parse(SPEC, "power.law"), runs.columns)
     with pytest.raises(ValueError, match="mass must be one of"):
         fit(spec, runs, mass="diagonal")
+    with pytest.raises(ValueError, match="seed must be a whole number >= 0, not -1"):
+        fit(spec, runs, seed=-1)  # numpy's own error would name no option
 
 
 @pytest.mark.slow

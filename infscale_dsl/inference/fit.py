@@ -60,6 +60,8 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
     for name, value in (("chains", chains), ("warmup", warmup), ("draws", draws)):
         if not (isinstance(value, (int, np.integer)) and value >= 1):
             raise ValueError(f"{name} must be a whole number >= 1, not {value!r}")
+    if not (isinstance(seed, (int, np.integer)) and seed >= 0):
+        raise ValueError(f"seed must be a whole number >= 0, not {seed!r}")
     if max_draws < draws:
         raise ValueError(f"max_draws ({max_draws}) must be at least draws ({draws})")
     use_compilation_cache()

@@ -31,7 +31,7 @@ class Diagnostic:
     filename: str | None = None  # spec file or data table
     source_line: str | None = None  # the spec line, for the caret display
     table_column: str | None = None  # data errors: the offending column of the table
-    rows: tuple[int, ...] = ()  # data errors: 0-based row numbers (first ones only)
+    rows: tuple[int, ...] = ()  # data errors: row numbers, the table's index (first ones only)
     n_rows: int = 0  # data errors: how many rows are affected in all
 
     def render(self) -> str:
@@ -46,7 +46,7 @@ class Diagnostic:
         if self.table_column is not None and self.rows:
             shown = ", ".join(str(r) for r in self.rows)
             more = f" and {self.n_rows - len(self.rows)} more" if self.n_rows > len(self.rows) else ""
-            text += f"\n    column '{self.table_column}', rows {shown}{more}"
+            text += f"\n    column '{self.table_column}', rows {shown}{more} (counted from 0, the header not counted)"
         if self.hint:
             text += f"\n    hint: {self.hint}"
         return text

@@ -97,6 +97,14 @@ def test_the_cli_exits_2_on_a_data_error(files, capsys):
     assert "column 'N', rows 2" in capsys.readouterr().err
 
 
+def test_rows_are_named_as_in_the_file_after_where(files, capsys):
+    # --where keeps rows 2 to 7; the bad N is the file's row 2, not the selection's first
+    argv = ["fit", str(files / "good.law"), str(files / "negative.csv"), "--where", "loss < 3.3",
+            "--method", "map", "-o", str(files / "fit")]
+    assert main(argv) == 2
+    assert "column 'N', rows 2 (counted from 0, the header not counted)" in capsys.readouterr().err
+
+
 def test_the_cli_exits_2_on_a_config_error(files, capsys):
     # a row rule that is not a test: refused before any fitting
     assert main(["fit", str(files / "good.law"), str(files / "runs.csv"), "-o", str(files / "fit"),

@@ -32,8 +32,9 @@ class PreparedData:
 
 
 def select_rows(table: pd.DataFrame, rule: str, filename: str | None = None) -> pd.DataFrame:
-    """The rows matching `rule` (see rows_matching); ConfigError if none does."""
-    selected = table[rows_matching(table, rule)].reset_index(drop=True)
+    """The rows matching `rule` (see rows_matching), keeping their row numbers so that data
+    errors name the rows of the file; ConfigError if none does."""
+    selected = table[rows_matching(table, rule)]
     if selected.empty:
         raise ConfigError(Diagnostic(f"--where {rule!r} matches none of the table's {len(table)} rows",
                                      filename=filename, hint="loosen the rule, or check its column names and values"))
@@ -58,7 +59,10 @@ def rows_matching(table: pd.DataFrame, rule: str) -> pd.Series:
 def prepare(spec: CheckedSpec, table: pd.DataFrame, *, with_responses: bool = True,
             levels: dict[str, tuple[str, ...]] | None = None, filename: str | None = None) -> PreparedData:
     """The spec's data as arrays; DataError listing every problem with the table."""
-    return _Preparer(spec, table.reset_index(drop=True), with_responses, levels, filename).run()
+    # data errors name rows by the table's integer index: a file's data rows counted from 0,
+    # kept through `--where` (select_rows)
+    row_numbers = table.index.to_numpy() if pd.api.types.is_integer_dtype(table.index) else np.arange(len(table))
+    return _Preparer(spec, table.reset_index(drop=True), row_numbers, with_responses, levels, filename).run()
 
 
 def describe_rows(prepared: PreparedData) -> str:
@@ -71,9 +75,9 @@ def describe_rows(prepared: PreparedData) -> str:
 
 
 class _Preparer:
-    def __init__(self, spec: CheckedSpec, table: pd.DataFrame, with_responses: bool,
+    def __init__(self, spec: CheckedSpec, table: pd.DataFrame, row_numbers: np.ndarray, with_responses: bool,
                  levels: dict[str, tuple[str, ...]] | None, filename: str | None):
-        self.spec, self.table, self.with_responses = spec, table, with_responses
+        self.spec, self.table, self.row_numbers, self.with_responses = spec, table, row_numbers, with_responses
         self.given_levels, self.filename = levels, filename
         self.n_rows = len(table)
         self.problems: dict[tuple, Diagnostic] = {}  # keyed so two laws do not report one problem twice
@@ -88,7 +92,8 @@ class _Preparer:
         if rows.size == 0:
             return
         diagnostic = Diagnostic(message, hint=hint, filename=self.filename, table_column=column,
-                                rows=tuple(int(r) for r in rows[:SHOWN_ROWS]), n_rows=int(rows.size))
+                                rows=tuple(int(r) for r in self.row_numbers[rows[:SHOWN_ROWS]]),
+                                n_rows=int(rows.size))
         self.problems.setdefault((message, column, diagnostic.rows), diagnostic)
 
     def run(self) -> PreparedData:

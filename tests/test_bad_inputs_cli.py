@@ -111,6 +111,11 @@ CASES = {
     "fit -o -": (5, FIT + " -o -", None, "a fit folder cannot go to standard output (-o -)"),
     "sweep --gpus-per-run -1": (8, "sweep {w}/sweep.toml -o {w}/runs.csv --gpus-per-run -1", None,
                                 "argument --gpus-per-run: must be >= 0, not -1"),
+    "compare --method map": (8, "compare {w}/spec.law {w}/spec.law {w}/runs.csv --method map", None,
+                             "compare ranks fits by PSIS-LOO, which needs a posterior"),
+    "compare with a bad second spec": (8, "compare {w}/spec.law {w}/typo.law {w}/runs.csv",
+                                       lambda w: (w / "typo.law").write_text("loss ~ A/N^^a + E\n"),
+                                       "typo.law:1:"),  # refused before the first spec's fit
     "sweep -o runs.txt": (8, "sweep {w}/sweep.toml -o {w}/runs.txt", None,
                           "runs.txt: error: the runs table must end in .parquet or .csv"),
 }
@@ -139,3 +144,11 @@ def test_bad_input_exits_2_with_its_diagnostic_and_writes_nothing(workspace, cap
     assert snapshot(workspace) == before
     if item == 5:
         assert elapsed < 1.0, f"an unwritable output took {elapsed:.1f} s to refuse"
+
+
+def test_compare_names_specs_by_file_stem_and_by_path_where_stems_repeat():
+    from infscale_dsl.cli.report import spec_names
+
+    assert spec_names(["models/a.law", "b.law"]) == ["a", "b"]
+    assert spec_names(["d1/chinchilla.law", "d2/chinchilla.law", "x.law"]) == ["d1/chinchilla.law",
+                                                                            "d2/chinchilla.law", "x"]

@@ -284,10 +284,14 @@ def run_compare(args: argparse.Namespace) -> int:
     from ..posterior.compare import compare_fits, describe
     from ..tables import read_table
 
+    if args.method != "nuts":
+        raise ConfigError(Diagnostic("compare ranks fits by PSIS-LOO, which needs a posterior",
+                                     hint="drop --method map: compare fits each spec with NUTS"))
     messages = sys.stderr if args.output == STDIO else sys.stdout
     table = read_table(args.table)
-    fits = {Path(s).stem: fit(load_spec(Path(s), columns=table.columns), table,
-                              filename=table_name(args.table), **options) for s in args.specs}
+    specs = {name: load_spec(Path(path), columns=table.columns)  # every spec checked before any fit
+             for name, path in zip(spec_names(args.specs), args.specs)}
+    fits = {name: fit(spec, table, filename=table_name(args.table), **options) for name, spec in specs.items()}
     comparison = compare_fits(fits, args.response)
     print(describe(comparison), file=messages)
     failed = [name for name, result in fits.items() if not result.diagnostics["ok"]]
@@ -301,6 +305,12 @@ def run_compare(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"written: {args.output}")
     return 1 if args.strict and failed else 0
+
+
+def spec_names(paths: list[str]) -> list[str]:
+    """Each spec's name in the comparison: its file's stem, or its path where stems repeat."""
+    stems = [Path(path).stem for path in paths]
+    return [stem if stems.count(stem) == 1 else path for stem, path in zip(stems, paths)]
 
 
 def run_backtest(args: argparse.Namespace) -> int:

@@ -99,6 +99,8 @@ CASES = {
     "duplicated CSV columns": (8, "check {w}/spec.law {w}/dup.csv", None,
                                "dup.csv: error: column 'loss' appears 2 times in the header"),
     "duplicated Parquet columns": (8, "check {w}/spec.law {w}/dup.parquet", None, "column 'loss' appears 2 times"),
+    "recommend a misspelt target, no candidates": (8, "recommend {w}/fit --flops 1e21 --target 'los <= 1.5'", None,
+                                                   "nothing gives 'los': it is not a fitted response"),
     "recommend --flops nan": (8, "recommend {w}/fit --flops nan", None, "argument --flops: must be a finite number"),
     "recommend --flops inf": (8, "recommend {w}/fit --flops inf", None, "argument --flops: must be a finite number"),
     "recommend --flops 0": (8, "recommend {w}/fit --flops 0", None, "argument --flops: must be > 0, not 0"),

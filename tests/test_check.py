@@ -128,14 +128,15 @@ def test_bian2025_model_reads_the_paper_columns(shared_data):
 def test_check_command(shared_data, capsys):
     code = main(["check", str(MODELS / "bian2025.law"), str(shared_data / "bian2025_models.csv")])
     assert code == 0
-    assert capsys.readouterr().out == f"ok: {MODELS / 'bian2025.law'}: 1 law, 7 parameters; loss: 76 rows\n"
+    assert capsys.readouterr().out == (f"ok: {MODELS / 'bian2025.law'}: 1 law, 7 parameters; loss: 76 rows\n"
+                                       "  parameters: E, A, alpha, B, eps, sigma_loss, drift_loss\n")
 
 
 def test_check_command_counts_the_runs_of_a_curve_table(tmp_path, capsys):
     (tmp_path / "curves.law").write_text("curves by run\nloss ~ E + A/N^alpha + B/D^beta\n")
     table = MODELS.parent / "examples" / "data" / "cpu_small_runs_curves.parquet"
     assert main(["check", str(tmp_path / "curves.law"), str(table)]) == 0
-    assert capsys.readouterr().out.endswith("1 law, 8 parameters; loss: 48 rows in 12 runs (curves by run)\n")
+    assert "1 law, 8 parameters; loss: 48 rows in 12 runs (curves by run)\n" in capsys.readouterr().out
 
 
 def test_check_command_reports_bad_input(tmp_path, capsys):
@@ -274,3 +275,10 @@ def test_whole_numbers_are_run_ids():
     spec = load_spec("curves by run\nloss ~ E + A/N^a", columns=table.columns)
     prepared = prepare(spec, table)
     assert prepared.levels["run"] == ("3", "7") and prepared.values["run"].tolist() == [1, 1, 0, 0]
+
+
+@pytest.mark.parametrize("law", ["loss ~ N", "loss ~ 3.0", "R = N / D\nloss ~ 2 * R"])
+def test_a_law_with_nothing_to_fit_is_a_spec_error(law):
+    # with no parameter, NUTS has nothing to move and its gate reported divergences and ESS nan
+    with pytest.raises(LawError, match="the law for 'loss' has no parameter to fit: it reads only data and constants"):
+        check(parse(law + "\n", "nothing.law"), ["N", "D", "loss"])

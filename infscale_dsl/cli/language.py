@@ -35,4 +35,6 @@ def run(args: argparse.Namespace) -> int:
         summary += f" in {len(prepared.levels[spec.curves.column])} runs ({spec.curves_text()})"
     print(f"ok: {args.spec}: {n_laws} law{'s' if n_laws != 1 else ''}, "
           f"{len(spec.parameters)} parameters; {summary}")
+    # every name that is not a column is a parameter: the list shows a misspelt column at once
+    print(f"  parameters: {', '.join(spec.parameters)}")
     return 0

@@ -67,6 +67,11 @@ class _Checker(PriorChecks):
             if law.response in names_in(law.expr):
                 self.error(law.span, f"the law for '{law.response}' uses '{law.response}' on its right side",
                            "a response cannot predict itself")
+            elif not self.problems and all(name in self.data or name in self.assigns or name in self.implicit_data
+                                           for name in names_in(law.expr)):  # NUTS would only report nonsense
+                self.error(law.span, f"the law for '{law.response}' has no parameter to fit: it reads only data and constants",
+                           f"give it parameters, e.g. {law.response} ~ A * N^alpha (a name that is not a "
+                           "column is a parameter)")
         self.priors = {name: self.check_prior_arguments(p) for name, p in self.priors.items()}
         parameters = self.order_parameters()
         self.check_priors(parameters)

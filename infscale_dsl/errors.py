@@ -55,6 +55,13 @@ class Diagnostic:
 SHOWN_WIDTH = 100  # characters of a long source line shown around the caret
 
 
+def listed(items, limit: int = 20) -> str:
+    """'a, b, c' for a hint, cut after `limit` items with ' and K more' so that nothing seems missing."""
+    items = [str(item) for item in items]
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
 def _window(line: str, column: int, width: int) -> tuple[str, int, int]:
     """A long line cut to SHOWN_WIDTH characters from just before `column`, with '...' where
     cut; the caret's column and width in the cut line."""

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import ConfigError, DataError, Diagnostic
+from .errors import ConfigError, DataError, Diagnostic, listed
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")  # the formats read_table and write_table know
 STDIO = "-"  # a table path or output given as `-`: CSV on standard input, or standard output
@@ -89,9 +89,8 @@ def check_output_folder(path: str | Path, own_files: Iterable[str], what: str = 
     if path.is_dir():
         others = sorted(p.name for p in path.iterdir() if p.name not in set(own_files))
         if others:
-            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
             raise ConfigError(Diagnostic(
-                f"the {what} already holds other files ({shown})", filename=str(path),
+                f"the {what} already holds other files ({listed(others, 5)})", filename=str(path),
                 hint=f"writing a {what} replaces the folder whole: give a new or empty folder, "
                      "or move those files out"))
     _check_parent(path, what)

@@ -125,3 +125,11 @@ def test_an_extra_whose_own_dependency_is_missing_is_not_reported_as_absent(tmp_
     assert error.value.diagnostics[0].hint == "install it with its dependencies: pip install 'infscale-dsl[corpus]'"
     with pytest.raises(ConfigError, match="needs the 'not_installed_xyz' package, which is not installed"):
         require_extra("not_installed_xyz", "ray", "--on ray")
+
+
+def test_long_lists_in_hints_say_how_many_are_left_out():
+    from infscale_dsl.errors import listed
+
+    assert listed(["a", "b"]) == "a, b"
+    assert listed([f"c{i}" for i in range(22)]) == ", ".join(f"c{i}" for i in range(20)) + " and 2 more"
+    assert listed(range(7), 5) == "0, 1, 2, 3, 4 and 2 more"

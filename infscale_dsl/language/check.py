@@ -16,7 +16,7 @@ import re
 from dataclasses import replace
 from typing import Iterable
 
-from ..errors import Diagnostic, SpecError
+from ..errors import Diagnostic, SpecError, listed
 from .ast import (
     DOMAINS, Assign, Call, CheckedSpec, CurvesDecl, DataDecl, Expr, Law, LawDecl, Name, NoiseDecl,
     PriorDecl, Span, Spec,
@@ -143,7 +143,7 @@ class _Checker(PriorChecks):
         if self.columns is not None and column not in self.columns:
             close = suggest(column, self.columns, 0.6)
             self.error(span, f"'{column}' is not a column of the table",
-                       f"did you mean '{close}'?" if close else f"columns: {', '.join(self.columns[:20])}")
+                       f"did you mean '{close}'?" if close else f"columns: {listed(self.columns)}")
 
     # --- names -----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError, Diagnostic
+from ..errors import ConfigError, DataError, Diagnostic, listed
 from ..language.ast import CheckedSpec, Law, Name
 from ..language.check import suggest
 from ..language.positivity import Requirement, value_requirements
@@ -113,7 +113,7 @@ class _Preparer:
                 self.problems[("missing", decl.column)] = Diagnostic(
                     f"column '{decl.column}' is not in the table", filename=self.filename, table_column=decl.column,
                     hint=f"did you mean '{close}'?" if close else
-                    f"the table has: {', '.join(map(str, self.table.columns[:20]))}")
+                    f"the table has: {listed(self.table.columns)}")
             elif decl.domain == "category":
                 self.read_category(name, decl.column)
             else:

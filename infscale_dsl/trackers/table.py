@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..errors import ConfigError, DataError, Diagnostic
+from ..errors import ConfigError, DataError, Diagnostic, listed
 
 RESERVED = ("run", "run_name", "step")  # the columns every imported table has (step: with history)
 SHOWN_NAMES = 20  # names listed in an "unknown name" error; the rest are counted
@@ -164,10 +164,9 @@ def _unknown(kind: str, name: str, logged: set[str], source: str) -> Diagnostic:
 def names_hint(name: str, known: set[str] | list[str], what: str) -> str:
     """'did you mean ...? {what} are: ...', for a name that is not among `known`."""
     names = sorted(known)
-    shown = ", ".join(names[:SHOWN_NAMES]) + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     guess = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
-    return f"{guess}{what} are: {shown}"
+    return f"{guess}{what} are: {listed(names, SHOWN_NAMES)}"
 
 
 def _reasons(run: TrackedRun, columns: Columns, include_unfinished: bool, history: bool) -> list[str]:

@@ -11,8 +11,8 @@ from infscale_dsl.errors import LawError
 from infscale_dsl.executors import InProcess, LocalProcesses
 from infscale_dsl.language import load_spec
 from infscale_dsl.prediction.coverage import coverage_p
-from infscale_dsl.report.backtest import (Holdout, backtest, backtests, describe_all, group_holdouts, pooled, split,
-                                         top_holdouts)
+from infscale_dsl.report.backtest import (Holdout, backtest, backtests, describe_all, fittable, group_holdouts, pooled,
+                                         split, top_holdouts)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHINCHILLA = ROOT / "models/chinchilla.law"
@@ -109,6 +109,28 @@ def test_group_holdouts_say_what_is_wrong(table, column, rank_by, message):
 def test_one_group_has_nothing_larger_to_predict(table):
     with pytest.raises(LawError, match="'size_group' has 1 group: nothing larger to predict"):
         group_holdouts(table.assign(size_group="all"), "size_group", "N")
+
+
+def test_hold_outs_leaving_too_few_rows_are_found_before_any_fit(spec, table):
+    # 'small' has 10 rows, enough for the 6 parameters; 3 tiny runs alone are not
+    tiny = table.assign(size_group=np.where(table["N"] <= table["N"].nsmallest(3).max(), "tiny", table["size_group"]))
+    holdouts = group_holdouts(tiny, "size_group", rank_by="N")
+    kept, skipped = fittable(spec, tiny, holdouts, "runs.csv")
+    assert kept == holdouts[1:]
+    assert skipped == ["holding out \"size_group == 'small'\": the law for loss has 6 parameters but only 3 rows"]
+    with pytest.raises(LawError, match="runs.csv: error: no hold-out can be fitted: holding out") as error:
+        fittable(spec, tiny, holdouts[:1], "runs.csv")
+    assert "hint: hold out fewer rows" in str(error.value)
+
+
+def test_backtest_command_names_a_misspelt_column(table, tmp_path, capsys):
+    table.to_csv(tmp_path / "runs.csv", index=False)
+    assert main(["backtest", str(CHINCHILLA), str(tmp_path / "runs.csv"), "--holdout-top", "0.2",
+                 "--rank-by", "size_grup"]) == 2
+    assert "--rank-by 'size_grup' is not a column of the table\n    hint: did you mean 'size_group'?" in \
+        capsys.readouterr().err
+    assert main(["backtest", str(CHINCHILLA), str(tmp_path / "runs.csv"), "--holdout", "n >= 1e8"]) == 2
+    assert "runs.csv: error: cannot evaluate the row rule 'n >= 1e8'" in capsys.readouterr().err
 
 
 def test_a_failed_backtest_names_its_rule(spec, table):

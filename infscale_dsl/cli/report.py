@@ -326,7 +326,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     from ..model.data import select_rows
     from ..executors import make_executor
     from ..language import load_spec
-    from ..report.backtest import all_predictions, backtests, describe, describe_all, pooled
+    from ..report.backtest import all_predictions, backtests, describe, describe_all, fittable, pooled
     from ..tables import read_table, write_table
 
     messages = sys.stderr if args.output == STDIO else sys.stdout
@@ -334,7 +334,9 @@ def run_backtest(args: argparse.Namespace) -> int:
     if args.where:
         table = select_rows(table, args.where, table_name(args.table))
     spec = load_spec(Path(args.spec), columns=table.columns)
-    holdouts = holdouts_from(args, spec, table)
+    holdouts, skipped = fittable(spec, table, holdouts_from(args, spec, table), table_name(args.table))
+    for line in skipped:
+        print(f"warning: skipped, too few rows to fit: {line}", file=sys.stderr)
     with make_executor(args.on, args.workers, args.address) as executor:
         if not executor.in_process:  # bars of fits in other processes would write over each other
             options["progress"] = False
@@ -362,7 +364,8 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 def holdouts_from(args: argparse.Namespace, spec, table) -> list:
     """The hold-outs that --holdout, --holdout-groups and --holdout-top ask for, in that order."""
-    from ..errors import ConfigError, Diagnostic
+    from ..errors import ConfigError, Diagnostic, listed
+    from ..language.names import suggest
     from ..report.backtest import Holdout, group_holdouts, top_holdouts
 
     holdouts = [Holdout(rule) for rule in args.holdout]
@@ -371,6 +374,12 @@ def holdouts_from(args: argparse.Namespace, spec, table) -> list:
         if rank_by is None:
             raise ConfigError(Diagnostic("cannot tell which column orders the runs by size: the spec has no N",
                                          hint="name it with --rank-by, e.g. --rank-by params"))
+        if rank_by not in table.columns:
+            close = suggest(rank_by, map(str, table.columns), 0.6)
+            raise ConfigError(Diagnostic(f"--rank-by {rank_by!r} is not a column of the table",
+                                         filename=table_name(args.table),
+                                         hint=f"did you mean '{close}'?" if close else f"the table has: "
+                                                                                     f"{listed(table.columns)}"))
         if args.holdout_groups:
             holdouts += group_holdouts(table, args.holdout_groups, rank_by)
         if args.holdout_top:

@@ -7,6 +7,7 @@ column, the rows and how to fix it.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,24 +35,30 @@ class PreparedData:
 def select_rows(table: pd.DataFrame, rule: str, filename: str | None = None) -> pd.DataFrame:
     """The rows matching `rule` (see rows_matching), keeping their row numbers so that data
     errors name the rows of the file; ConfigError if none does."""
-    selected = table[rows_matching(table, rule)]
+    selected = table[rows_matching(table, rule, filename)]
     if selected.empty:
         raise ConfigError(Diagnostic(f"--where {rule!r} matches none of the table's {len(table)} rows",
                                      filename=filename, hint="loosen the rule, or check its column names and values"))
     return selected
 
 
-def rows_matching(table: pd.DataFrame, rule: str) -> pd.Series:
+def rows_matching(table: pd.DataFrame, rule: str, filename: str | None = None) -> pd.Series:
     """Boolean per row from a pandas query string such as "N >= 1e9"."""
     try:
         matching = table.eval(rule, engine="python")
+    except pd.errors.UndefinedVariableError as error:
+        name = re.search(r"name '([^']+)'", str(error))
+        close = suggest(name.group(1), map(str, table.columns), 0.6) if name else None
+        raise ConfigError(Diagnostic(
+            f"cannot evaluate the row rule {rule!r}: {error}", filename=filename,
+            hint=f"did you mean '{close}'?" if close else f"the table has: {listed(table.columns)}")) from None
     except Exception as error:  # pandas raises many types for a bad expression
         raise ConfigError(Diagnostic(
-            f"cannot evaluate the row rule {rule!r}: {error}",
+            f"cannot evaluate the row rule {rule!r}: {error}", filename=filename,
             hint="write a pandas query over the table's columns, e.g. \"N >= 1e9\" or "
                  "\"C >= C.quantile(0.9)\"")) from None
     if not (isinstance(matching, pd.Series) and matching.dtype == bool):
-        raise ConfigError(Diagnostic(f"the row rule {rule!r} is not a true/false test per row",
+        raise ConfigError(Diagnostic(f"the row rule {rule!r} is not a true/false test per row", filename=filename,
                                      hint="compare a column with a value, e.g. \"N >= 1e9\""))
     return matching
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..model.data import rows_matching
-from ..errors import ConfigError, Diagnostic, InfscaleError
+from ..model.data import prepare, rows_matching
+from ..errors import ConfigError, DataError, Diagnostic, InfscaleError
 from ..executors import Executor, make_executor
 from ..inference.fit import fit
 from ..language.ast import CheckedSpec
@@ -62,17 +62,37 @@ class Backtest:
     covered_draws: dict[str, np.ndarray]  # response -> (S,) held-out runs covered were draw s the truth
 
 
-def split(table: pd.DataFrame, holdout: str | Holdout) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split(table: pd.DataFrame, holdout: str | Holdout,
+          filename: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows to fit, rows held out) by a hold-out or a pandas query string such as "N >= 1e9"."""
     holdout = _as_holdout(holdout)
-    held = rows_matching(table, holdout.rule)
-    fitted = ~held if holdout.fit_on is None else ~held & rows_matching(table, holdout.fit_on)
+    held = rows_matching(table, holdout.rule, filename)
+    fitted = ~held if holdout.fit_on is None else ~held & rows_matching(table, holdout.fit_on, filename)
     if not held.any() or not fitted.any():
         raise ConfigError(Diagnostic(
             f"the hold-out rule {holdout.rule!r} holds out {int(held.sum())} of {len(table)} rows "
-            f"and leaves {int(fitted.sum())} to fit",
+            f"and leaves {int(fitted.sum())} to fit", filename=filename,
             hint="choose a rule that leaves rows on both sides"))
     return table[fitted], table[held]
+
+
+def fittable(spec: CheckedSpec, table: pd.DataFrame, holdouts: list[str | Holdout],
+             filename: str | None = None) -> tuple[list[Holdout], list[str]]:
+    """The hold-outs whose rows to fit pass the data checks, and a line for each that does not
+    (the smallest size group left with fewer rows than the law has parameters, say), before any
+    fit runs. A problem of the whole table raises as it is; DataError if no hold-out is left."""
+    prepare(spec, table, filename=filename)
+    kept, skipped = [], []
+    for holdout in map(_as_holdout, holdouts):
+        try:
+            prepare(spec, split(table, holdout, filename)[0], filename=filename)
+            kept.append(holdout)
+        except DataError as error:
+            skipped.append(f"holding out {holdout.rule!r}: {error.diagnostics[0].message}")
+    if not kept:
+        raise DataError([Diagnostic(f"no hold-out can be fitted: {line}", filename=filename,
+                                    hint="hold out fewer rows, e.g. --holdout-top 0.1") for line in skipped])
+    return kept, skipped
 
 
 def group_holdouts(table: pd.DataFrame, column: str, rank_by: str) -> list[Holdout]:
@@ -207,8 +227,9 @@ def describe(backtest: Backtest) -> str:
     lines = [f"backtest, holding out {backtest.holdout!r}:"]
     for s in backtest.scores:
         lines.append(f"  {s.response}: fitted on {s.n_fit} rows, {s.n_held_out} held out; 90% interval "
-                     f"coverage {s.coverage_90:.2f} ({_expected(s)}); absolute relative error mean "
-                     f"{s.mean_abs_rel_error:.4f}, max {s.max_abs_rel_error:.4f}")
+                     f"coverage {s.coverage_90:.2f} ({_expected(s)}), mean width {s.mean_rel_width_90:.2%} of "
+                     f"the actual; absolute relative error median (MARE) {s.median_abs_rel_error:.2%}, mean "
+                     f"{s.mean_abs_rel_error:.2%}, max {s.max_abs_rel_error:.2%}")
     if not backtest.result.diagnostics["ok"]:
         lines.append("  warning: the fit failed its diagnostics: " + "; ".join(backtest.result.diagnostics["problems"]))
     return "\n".join(lines)

@@ -18,15 +18,18 @@ from .files import STDIN_NAME, STDIO, TABLE_SUFFIXES, atomic_write, check_output
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A .csv or .parquet (.pq) table; `-` reads CSV from standard input."""
+    """A .csv or .parquet (.pq) table; `-` reads standard input, CSV (or Parquet, by its first bytes)."""
     if str(path) == STDIO:
-        return _read_csv_source(io.StringIO(sys.stdin.read()), STDIN_NAME)
+        return _read_stdin()
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise DataError(Diagnostic(f"cannot read a '{suffix or path.name}' table", filename=str(path),
                                   hint="give a .csv or .parquet file, or - for CSV on standard input"))
     if suffix == ".csv":
+        if _is_parquet(path):
+            raise DataError(Diagnostic("this file is Parquet, not CSV", filename=str(path),
+                                       hint=f"rename it to {path.with_suffix('.parquet').name}"))
         return _read_csv_source(path, str(path))
     try:
         _refuse_repeated_columns(pq.read_schema(path).names, str(path))
@@ -37,6 +40,35 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise _unreadable(error, str(path)) from None
 
 
+PARQUET_MAGIC = b"PAR1"  # a Parquet file's first (and last) four bytes
+
+
+def _is_parquet(path: Path) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) == PARQUET_MAGIC
+    except OSError:
+        return False  # reading it as CSV says what is wrong
+
+
+def _read_stdin() -> pd.DataFrame:
+    buffer = getattr(sys.stdin, "buffer", None)  # absent where a test or a notebook put text there
+    if buffer is None:
+        return _read_csv_source(io.StringIO(sys.stdin.read()), STDIN_NAME)
+    data = buffer.read()
+    if data[:4] == PARQUET_MAGIC:
+        try:
+            return pd.read_parquet(io.BytesIO(data))
+        except (OSError, ValueError) as error:
+            raise _unreadable(error, STDIN_NAME) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DataError(Diagnostic(f"standard input is not UTF-8 text ({error.reason} at byte {error.start})",
+                                   filename=STDIN_NAME, hint="pipe a CSV file (UTF-8) or a Parquet file")) from None
+    return _read_csv_source(io.StringIO(text), STDIN_NAME)
+
+
 def _read_csv_source(source: Path | io.StringIO, name: str) -> pd.DataFrame:
     """A CSV file or text; its header is checked as written, before pandas makes repeated
     names unique (it would read a second 'loss' as 'loss.1' and fit the first without a word)."""
@@ -45,11 +77,18 @@ def _read_csv_source(source: Path | io.StringIO, name: str) -> pd.DataFrame:
         _refuse_repeated_columns([str(n) for n in header.iloc[0]] if len(header) else [], name)
         if isinstance(source, io.StringIO):
             source.seek(0)
-        return pd.read_csv(source)
+        table = pd.read_csv(source)
     except FileNotFoundError:
         raise DataError(Diagnostic("table not found", filename=name, hint="check the path")) from None
     except (OSError, ValueError, pd.errors.ParserError) as error:  # EmptyDataError is a ValueError
         raise _unreadable(error, name) from None
+    only = str(table.columns[0]) if len(table.columns) == 1 else ""
+    separator = next((mark for mark in (";", "\t", "|") if mark in only), None)
+    if separator is not None:  # a European-style or tab-separated file read as one column
+        raise DataError(Diagnostic(f"the header reads as one column, {only!r}: the file separates its "
+                                   f"columns with {separator!r}", filename=name,
+                                   hint="save it with commas between columns, e.g. with pandas' DataFrame.to_csv"))
+    return table
 
 
 def _refuse_repeated_columns(names: list[str], name: str) -> None:

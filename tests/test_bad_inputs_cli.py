@@ -96,6 +96,12 @@ CASES = {
                                              lambda w: (w / "zero.parquet").write_bytes(b""),
                                              "zero.parquet: error: cannot read the runs table"),
     # 8: smaller ones
+    "a ;-separated CSV": (8, "check {w}/spec.law {w}/semi.csv", lambda w: (w / "semi.csv").write_text("N;D;loss\n1;2;3\n"),
+                          "semi.csv: error: the header reads as one column, 'N;D;loss': the file separates its "
+                          "columns with ';'"),
+    "Parquet named .csv": (8, "check {w}/spec.law {w}/pq.csv",
+                           lambda w: pd.read_csv(w / "runs.csv").to_parquet(w / "pq.csv"),
+                           "pq.csv: error: this file is Parquet, not CSV\n    hint: rename it to pq.parquet"),
     "duplicated CSV columns": (8, "check {w}/spec.law {w}/dup.csv", None,
                                "dup.csv: error: column 'loss' appears 2 times in the header"),
     "duplicated Parquet columns": (8, "check {w}/spec.law {w}/dup.parquet", None, "column 'loss' appears 2 times"),

@@ -106,6 +106,17 @@ def test_check_reads_standard_input_and_quiet_prints_nothing(runs_csv, monkeypat
     assert capsys.readouterr().out == ""
 
 
+def test_standard_input_may_be_parquet_and_binary_junk_is_bad_input(runs_csv, tmp_path, monkeypatch, capsys):
+    pd.read_csv(runs_csv).to_parquet(tmp_path / "runs.parquet")
+    # a real stdin has bytes under .buffer: Parquet is told from CSV by its first four bytes
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((tmp_path / "runs.parquet").read_bytes())))
+    assert main(["check", SPEC, "-"]) == 0
+    assert "ok:" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe\x00junk")))
+    assert main(["check", SPEC, "-"]) == 2
+    assert "<stdin>: error: standard input is not UTF-8 text" in capsys.readouterr().err
+
+
 def test_an_empty_standard_input_is_bad_input(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     assert main(["check", SPEC, "-"]) == 2

@@ -44,7 +44,7 @@ exit codes:
      fails its diagnostics gate; backtest --min-coverage not met; a sweep run failed
   2  bad input: a spec, table or option error (printed as file:line:col diagnostics)
 
-conventions: a table argument given as - is CSV read from standard input; -o - writes the
+conventions: a table argument given as - is read from standard input (CSV, or Parquet); -o - writes the
 table (CSV) or report (JSON) to standard output, and messages go to standard error;
 -q/--quiet drops progress bars and status lines, never results, warnings or errors."""
 

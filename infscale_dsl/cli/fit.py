@@ -14,7 +14,7 @@ def register(subparsers) -> None:
                                 description="Fit a .law spec to a table (CSV or Parquet) and "
                                             "write the posterior and its summary to a folder.")
     fit.add_argument("spec", help=".law file")
-    fit.add_argument("table", help="runs table, .csv or .parquet (- reads CSV from standard input)")
+    fit.add_argument("table", help="runs table, .csv or .parquet (- reads standard input, CSV or Parquet)")
     fit.add_argument("-o", "--output", default="fit", help="fit folder to write")
     fit.add_argument("--where", help="fit only the rows matching this pandas query, "
                                      "e.g. \"epoch_excluded_outlier == 0\" (default: every row)")
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
                                                 "law's draws in proportion to its PSIS-LOO stacking "
                                                 "weight, printed to standard error.")
     predict.add_argument("fit", nargs="+", help="fit folder written by `infscale-dsl fit` (several: stacked)")
-    predict.add_argument("table", help="candidates, .csv or .parquet (- reads CSV from standard input)")
+    predict.add_argument("table", help="candidates, .csv or .parquet (- reads standard input, CSV or Parquet)")
     predict.add_argument("-o", "--output", required=True,
                          help="output .csv or .parquet (- writes CSV to standard output)")
     predict.add_argument("--seed", type=count, default=0, help="seed of the noise draws")
@@ -43,7 +43,7 @@ def register(subparsers) -> None:
                                  formatter_class=HelpFormatter)
     show.add_argument("spec", help=".law file")
     show.add_argument("table", nargs="?", help="runs table: resolves columns and the scales that default "
-                                               "priors read (- reads CSV from standard input)")
+                                               "priors read (- reads standard input, CSV or Parquet)")
     add_quiet(show, "no note about what a missing table leaves symbolic")
     show.set_defaults(func=run_show)
 

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "each law uses. Prints a summary; exits 2 listing every problem found.",
     )
     parser.add_argument("spec", help="the .law file")
-    parser.add_argument("table", help="the data table (.csv or .parquet; - reads CSV from standard input)")
+    parser.add_argument("table", help="the data table (.csv or .parquet; - reads standard input, CSV or Parquet)")
     add_quiet(parser, "print nothing when the spec and table are fine (the exit code says so)")
     parser.set_defaults(func=run)
 

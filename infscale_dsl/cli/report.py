@@ -21,7 +21,7 @@ def register(subparsers) -> None:
                     "allocation, lifetime compute and costs. Output by extension: .html, .md, .json.")
     report.add_argument("fit", help="fit folder written by `infscale-dsl fit`")
     report.add_argument("--candidates", help="table of candidate configurations (.csv/.parquet); "
-                                             "default: the --latency table; - reads CSV from standard input")
+                                             "default: the --latency table; - reads standard input, CSV or Parquet")
     report.add_argument("-o", "--output", default="report.html",
                         help="report file: .html, .md or .json; - writes the JSON to standard output")
     report.add_argument("--flops", type=positive_float, help="also give the compute-optimal allocation at this "
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
                     "and the recommended shape; with --inference-tokens, the lifetime optimum.")
     recommend.add_argument("fit", help="fit folder written by `infscale-dsl fit`")
     recommend.add_argument("--flops", type=positive_float, required=True, help="training budget C in FLOPs")
-    recommend.add_argument("--candidates", help="candidate shapes (.csv/.parquet; - reads CSV from standard input) "
+    recommend.add_argument("--candidates", help="candidate shapes (.csv/.parquet; - reads standard input, CSV or Parquet) "
                                                 "with the N column (default: the --latency table)")
     recommend.add_argument("-o", "--output", help="also write the full report (.html, .md, .json; - writes the "
                                                   "JSON to standard output) (default: none)")
@@ -46,7 +46,7 @@ def register(subparsers) -> None:
     compare = subparsers.add_parser("compare", help="compare laws by PSIS-LOO", formatter_class=HelpFormatter,
                                     description="Fit each spec to the same table and rank them by PSIS-LOO.")
     compare.add_argument("specs", nargs="+", help=".law files (two or more)")
-    compare.add_argument("table", help="runs table, .csv or .parquet (- reads CSV from standard input)")
+    compare.add_argument("table", help="runs table, .csv or .parquet (- reads standard input, CSV or Parquet)")
     compare.add_argument("--response", help="response to compare on (default: the first shared one)")
     compare.add_argument("-o", "--output", help="write the comparison table (.csv; - writes it to standard "
                                                 "output) (default: none)")
@@ -65,7 +65,7 @@ def register(subparsers) -> None:
                "--holdout-top 0.1,0.2 --workers 2 --min-coverage 0.8",
         formatter_class=HelpFormatter)
     backtest.add_argument("spec", help=".law file")
-    backtest.add_argument("table", help="runs table, .csv or .parquet (- reads CSV from standard input)")
+    backtest.add_argument("table", help="runs table, .csv or .parquet (- reads standard input, CSV or Parquet)")
     backtest.add_argument("--holdout", action="append", default=[],
                           help='rows to hold out, e.g. "N >= 1e9" (repeatable: one backtest each) (default: none)')
     backtest.add_argument("--holdout-groups", metavar="COLUMN",

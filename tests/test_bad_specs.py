@@ -142,6 +142,15 @@ def test_typo_hint_suggests_the_column():
     assert error.value.diagnostics[0].hint == "did you mean 'n_layers'? (give it a prior to make it a parameter)"
 
 
+def test_a_misspelt_group_column_gets_the_column_in_its_hint():
+    with pytest.raises(SpecError) as error:
+        load_spec("E[nlayers] ~ LogNormal(0, 1)\nloss ~ E + A/N^a", columns=["N", "n_layers", "loss"])
+    assert error.value.diagnostics[0].hint == "did you mean 'n_layers'? then declare it: data n_layers : category"
+    with pytest.raises(SpecError) as error:  # a column, not declared as a category
+        load_spec("E[family] ~ LogNormal(0, 1)\nloss ~ E + A/N^a", columns=["N", "family", "loss"])
+    assert error.value.diagnostics[0].hint == "declare it: data family : category"
+
+
 def test_a_long_line_is_shown_around_the_caret():
     with pytest.raises(SpecError) as error:
         load_spec("loss ~ " + " + ".join(["A"] * 80) + " + log(-1) + " + " + ".join(["B"] * 80))

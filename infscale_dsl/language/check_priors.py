@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from ..errors import listed
 from .ast import NOISE_SCALES, Expr, Noise, Number, Parameter, PriorDecl, Span
 from .distributions import (
     DEFAULT_NU, DISTRIBUTIONS, GROUPED_FAMILIES, NOISE_FAMILIES, TRUNCATABLE, argument_problems,
@@ -122,9 +123,13 @@ class PriorChecks:
             return  # check_curves says why a parameter cannot vary by the runs
         group = self.data.get(prior.group)
         if group is None or group.domain != "category":
+            hint = f"declare it: data {prior.group} : category"
+            if group is None and self.columns is not None and prior.group not in self.columns:
+                close = suggest(prior.group, self.columns, 0.6)
+                hint = (f"did you mean '{close}'? then declare it: data {close} : category" if close else
+                        f"'{prior.group}' is not a column either; the table has: {listed(self.columns)}")
             self.error(self.word_span(prior.span, prior.group),
-                       f"'{prior.name}' varies by '{prior.group}', which is not a category column",
-                       f"declare it: data {prior.group} : category")
+                       f"'{prior.name}' varies by '{prior.group}', which is not a category column", hint)
         if prior.distribution.name not in GROUPED_FAMILIES or prior.lower is not None or prior.upper is not None:
             self.error(prior.distribution.span,
                        f"grouped parameter '{prior.name}' needs a {' or '.join(GROUPED_FAMILIES)} "

@@ -72,6 +72,8 @@ def test_show_prints_the_drift_and_a_declared_prior_overrides_it():
     default = compile_spec(load_spec("loss ~ E + A/N^alpha", columns=["N", "loss"]), None).describe()
     assert "drift_loss   drift        HalfNormal(sqrt(0.01^2 + (2*sigma_loss)^2))" in default
     assert "misfit grows by drift_loss per log unit of distance in N" in default
+    unknown_inputs = compile_spec(load_spec("loss ~ E + A/N^alpha"), None).describe()  # no table: N a parameter
+    assert "distance in its inputs (none is data yet: give the table)" in unknown_inputs
     declared = load_spec("drift_loss ~ HalfNormal(0.05)\nloss ~ E + A/N^alpha\n", columns=["N", "loss"])
     assert "HalfNormal(0.05)" in compile_spec(declared, None).describe()
 

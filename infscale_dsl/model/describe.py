@@ -13,7 +13,8 @@ def describe(compiled: CompiledModel) -> str:
     for law in compiled.spec.laws:
         lines.append(f"law {law.response}: noise {noise_text(law.noise)}{_noise_source(compiled, law)}, "
                      f"scale parameter {law.sigma}; beyond the fitted data, misfit grows by "
-                     f"{law.drift} per log unit of distance in {', '.join(compiled.spec.law_inputs(law)) or '-'}")
+                     f"{law.drift} per log unit of distance in "
+                     f"{', '.join(compiled.spec.law_inputs(law)) or 'its inputs (none is data yet: give the table)'}")
     if compiled.spec.derived:
         lines.append("derived: " + ", ".join(d.name for d in compiled.spec.derived))
     lines.append("")

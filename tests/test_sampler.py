@@ -205,7 +205,9 @@ def test_a_second_fit_of_the_same_structure_lowers_and_compiles_nothing(runs, ca
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
     assert lowered == []
-    assert "240/240" in capsys.readouterr().err  # 2 chains x (60 warm-up + 60 draws), to the end
+    err = capsys.readouterr().err
+    assert "240/240" in err  # 2 chains x (60 warm-up + 60 draws), to the end
+    assert "compiling the model" not in err  # it would say so only where a program is compiled
     # the padding rows are nowhere in what the fit returns
     assert result.idata.log_likelihood["loss"].shape == (2, 60, 57)
     np.testing.assert_allclose(result.idata.observed_data["loss"].values, other["loss"].to_numpy())
@@ -234,3 +236,12 @@ def test_more_draws_follow_while_a_noise_scale_integrated_out_mixes_badly(runs, 
     monkeypatch.setattr(compiled, "draw_collapsed_noise", lambda *a: {
         name: v * np.repeat([1.0, 1.0, 1.0, 1.5], 500) for name, v in draw(*a).items()})
     assert not enough(samples)
+
+
+def test_a_fit_that_must_compile_says_so_once_when_it_shows_progress(runs, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("INFSCALE_DSL_CACHE", str(tmp_path))  # nothing stored: every program is compiled
+    spec = check(parse("loss ~ E + A/N^alpha + 0.25"), columns=runs.columns)  # a structure no other test fits
+    fit(spec, runs, method="map", n_starts=64, progress=True)
+    assert capsys.readouterr().err.count("compiling the model: the first fit of a model's structure") == 1
+    fit(spec, runs, method="map", n_starts=64, progress=True)
+    assert "compiling the model" not in capsys.readouterr().err

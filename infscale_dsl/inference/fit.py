@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import sys
 
 import jax
 import numpy as np
@@ -69,7 +70,7 @@ def fit(spec: CheckedSpec, table: pd.DataFrame, *, method: str = "nuts", chains:
         data = prepare(spec, table, filename=filename)
         compiled = compile_spec(spec, data)
         settings = (method, chains, warmup, draws, max_draws, target_accept, mass, progress, loss, delta, n_starts)
-        with LoadAhead(("fit", settings) + compiled.structure_key(data)):
+        with LoadAhead(("fit", settings) + compiled.structure_key(data), on_compile=_say_compiling if progress else None):
             # ~1 s of Python imports the fit needs later, while the programs load (programs.py)
             importlib.import_module("arviz")
             importlib.import_module("scipy.stats")
@@ -182,6 +183,11 @@ def _gate_met(compiled: CompiledModel, inputs: dict, seed: int):
         r_hat = np.concatenate([np.ravel(v) for v in az.rhat(checked).to_array().values])
         return bool(np.nanmin(ess) >= 1.1 * MIN_ESS and np.nanmax(r_hat) <= MAX_R_HAT - 0.002)
     return enough
+
+
+def _say_compiling() -> None:
+    print("compiling the model: the first fit of a model's structure takes up to a minute more; "
+          "later fits load the programs", file=sys.stderr)
 
 
 def _misfit_checks(compiled: CompiledModel, data: PreparedData, result: FitResult) -> dict:

@@ -166,6 +166,8 @@ class StoredProgram:
             else:
                 _quietly(path.touch)  # recently used: the last to go when the folder is trimmed
                 return program
+        if _loading_ahead is not None:
+            _loading_ahead.compiling()
         with tracing():
             lowered = self.traced.lower(*args)
         with _outside_jax_cache():
@@ -208,7 +210,10 @@ class LoadAhead:
     loaded ahead but not called are dropped on exit; programs this process holds already
     are not loaded again."""
 
-    def __init__(self, key: tuple):
+    def __init__(self, key: tuple, on_compile: Callable[[], None] | None = None):
+        """`on_compile`: called once, when the first program this fit needs has to be compiled
+        (a fit that shows progress says why nothing moves for a while)."""
+        self.on_compile = on_compile
         self.list_path = program_folder() / "lists" / f"{_digest(repr(key), _environment())}.txt"
         self.listed = _read_list(self.list_path)
         self.used: dict[str, int] = {}  # file name -> devices, of every program called inside
@@ -216,6 +221,11 @@ class LoadAhead:
 
     def take(self, name: str) -> Future | None:
         return self._loading.pop(name, None)
+
+    def compiling(self) -> None:
+        announce, self.on_compile = self.on_compile, None  # once per fit, from whichever thread is first
+        if announce is not None:
+            announce()
 
     def __enter__(self) -> LoadAhead:
         global _loading_ahead

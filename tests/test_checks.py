@@ -58,6 +58,27 @@ def test_an_input_held_at_one_value_is_noted_not_failed():
     assert note.startswith("R takes one value (64) in the 12 fitted rows of loss")
 
 
+def test_a_strong_trend_on_few_rows_is_noted_with_its_p_and_not_failed():
+    # 9 rows whose residuals rise with N, out of order here and there: on so few rows a rho of 0.77
+    # has p 0.016, which the gate leaves to the user's eye; in perfect order p is far under 0.01
+    N = np.geomspace(1e7, 1e9, 9)
+    law = 2.0 + 50 / N ** 0.3
+    spec = load_spec("loss ~ E + A/N^alpha", columns=["N", "loss"])
+
+    def report_for(order):
+        y = law * np.exp(0.01 * np.asarray(order, dtype=float) / 8)
+        return misfit_checks(spec, {"loss": law[None, :].repeat(10, 0)}, {"loss": y}, {"loss": {"N": N}}, {"loss": 0.01})
+
+    weak = report_for([3, 0, 2, 1, 6, 4, 8, 5, 7])  # rho 0.77, p 0.016
+    rho, p = weak["laws"]["loss"]["trend"]["N"], weak["laws"]["loss"]["trend_p"]["N"]
+    assert rho > 0.6 and p >= 0.01 and weak["problems"] == []
+    assert weak["notes"] == [f"loss's residuals trend with N (Spearman {rho:+.2f}), but at p = {p:.3f} on 9 rows "
+                             "the gate does not call it misfit: plot loss against N"]
+    strong = report_for(range(9))  # rho 1
+    assert strong["laws"]["loss"]["trend_p"]["N"] < 0.01 and strong["notes"] == []
+    assert any("residuals trend with N" in problem for problem in strong["problems"])
+
+
 def test_a_noise_scale_near_the_data_spread_is_misfit():
     rng = np.random.default_rng(2)
     N = np.exp(rng.uniform(np.log(1e7), np.log(1e9), 30))

@@ -27,7 +27,8 @@ from ..model.likelihood import Likelihood, law_parameters
 
 MIN_R2 = 0.5  # the law explains at least half of the response's variance on its scale
 MAX_NOISE_SHARE = 0.7  # sigma at most 70 % of the response's standard deviation
-MAX_TREND = 0.6  # |Spearman rho| of residuals against an input (with p < 0.01)
+MAX_TREND = 0.6  # |Spearman rho| of residuals against an input, with p < TREND_P, fails the gate
+TREND_P = 0.01  # a trend as strong with a larger p (few rows) is noted, not failed
 MAX_PARETO_K = 1.0  # above it PSIS-LOO is unreliable: the fit hangs on that row
 MIN_ROWS_FOR_TREND = 8
 MIN_ROWS_PER_PARAMETER = 5  # below it the Pareto k check is reported, not part of the gate
@@ -64,8 +65,12 @@ def misfit_checks(spec: CheckedSpec, law_draws: Mapping[str, np.ndarray],
         k_checked = k is not None and len(y) >= MIN_ROWS_PER_PARAMETER * n_parameters
         report["laws"][r] = {"r2": _plain(r2), "noise_share": _plain(share),
                              "trend": {n: _plain(rho) for n, (rho, _) in trend.items()},
+                             "trend_p": {n: _plain(p) for n, (_, p) in trend.items()},
                              "max_pareto_k": _plain(k), "pareto_k_checked": bool(k_checked)}
         report["problems"] += _problems(r, r2, share, trend, k if k_checked else None)
+        report["notes"] += [f"{r}'s residuals trend with {name} (Spearman {rho:+.2f}), but at p = {p:.3f} on "
+                            f"{len(y)} rows the gate does not call it misfit: plot {r} against {name}"
+                            for name, (rho, p) in trend.items() if abs(rho) > MAX_TREND and p >= TREND_P]
     return report
 
 
@@ -91,7 +96,7 @@ def _problems(response: str, r2: float, share: float, trend: dict, k: float | No
         problems.append(f"misfit: the noise scale of {response} is {share:.0%} of its spread: the law "
                         "barely follows the data; check its form and the priors of its coefficients")
     for name, (rho, p) in trend.items():
-        if abs(rho) > MAX_TREND and p < 0.01:
+        if abs(rho) > MAX_TREND and p < TREND_P:
             problems.append(f"misfit: {response}'s residuals trend with {name} (Spearman {rho:+.2f}): "
                             f"the law misses how {response} changes with {name}")
     if k is not None and k > MAX_PARETO_K:

@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     common.add_argument("-o", "--output", required=True,
                         help="runs table to write: .csv or .parquet, or - for CSV on standard output")
     common.add_argument("--metric", type=mapping, action="append", required=True, metavar="NAME[=COLUMN]",
-                        help="a logged metric (TensorBoard tag) and the column it fills; repeat for more")
+                        help="a logged metric (a TensorBoard tag, an MLflow or W&B metric key) and the column it fills; repeat for more")
     common.add_argument("--param", type=mapping, action="append", default=[], metavar="NAME[=COLUMN]",
                         help="a numeric hyperparameter and the column it fills; repeat for more (default: none)")
     common.add_argument("--category", type=mapping, action="append", default=[], metavar="NAME[=COLUMN]",

@@ -81,11 +81,12 @@ def fittable(spec: CheckedSpec, table: pd.DataFrame, holdouts: list[str | Holdou
     """The hold-outs whose rows to fit pass the data checks, and a line for each that does not
     (the smallest size group left with fewer rows than the law has parameters, say), before any
     fit runs. A problem of the whole table raises as it is; DataError if no hold-out is left."""
+    fitted = [(holdout, split(table, holdout, filename)[0]) for holdout in map(_as_holdout, holdouts)]  # rules first
     prepare(spec, table, filename=filename)
     kept, skipped = [], []
-    for holdout in map(_as_holdout, holdouts):
+    for holdout, rows in fitted:
         try:
-            prepare(spec, split(table, holdout, filename)[0], filename=filename)
+            prepare(spec, rows, filename=filename)
             kept.append(holdout)
         except DataError as error:
             skipped.append(f"holding out {holdout.rule!r}: {error.diagnostics[0].message}")

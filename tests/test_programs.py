@@ -209,6 +209,20 @@ def test_a_damaged_list_or_a_failed_fit_loads_nothing_ahead_and_lists_nothing(tm
     assert ahead.list_path.read_text() == "not a list\n"  # a failed fit's path is no guide
 
 
+def test_a_fit_hears_once_that_it_must_compile_and_not_when_it_loads(tmp_path, monkeypatch):
+    """A fit that shows progress says why nothing moves while its programs compile (fit.py)."""
+    monkeypatch.setenv("INFSCALE_DSL_CACHE", str(tmp_path))
+    heard = []
+    with programs.LoadAhead(("fit", "announced"), on_compile=lambda: heard.append("compiling")):
+        for k in (2, 3):  # two programs compiled: one announcement
+            StoredProgram(("announced", k), jax.jit(lambda x, k=k: k * x))(jnp.ones(2))
+    assert heard == ["compiling"]
+    with programs.LoadAhead(("fit", "announced"), on_compile=lambda: heard.append("again")):
+        for k in (2, 3):  # as a new process's fit: both stored, loaded, nothing compiled
+            StoredProgram(("announced", k), jax.jit(lambda x, k=k: k * x))(jnp.ones(2))
+    assert heard == ["compiling"]
+
+
 @pytest.mark.slow
 def test_a_fit_in_a_new_process_loads_its_programs_and_gives_the_same_posterior(tmp_path):
     # the CLI twice on one cache: the second fit traces and compiles none of the stored programs

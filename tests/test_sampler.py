@@ -237,11 +237,3 @@ def test_more_draws_follow_while_a_noise_scale_integrated_out_mixes_badly(runs, 
         name: v * np.repeat([1.0, 1.0, 1.0, 1.5], 500) for name, v in draw(*a).items()})
     assert not enough(samples)
 
-
-def test_a_fit_that_must_compile_says_so_once_when_it_shows_progress(runs, monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("INFSCALE_DSL_CACHE", str(tmp_path))  # nothing stored: every program is compiled
-    spec = check(parse("loss ~ E + A/N^alpha + 0.25"), columns=runs.columns)  # a structure no other test fits
-    fit(spec, runs, method="map", n_starts=64, progress=True)
-    assert capsys.readouterr().err.count("compiling the model: the first fit of a model's structure") == 1
-    fit(spec, runs, method="map", n_starts=64, progress=True)
-    assert "compiling the model" not in capsys.readouterr().err

@@ -364,8 +364,8 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 def holdouts_from(args: argparse.Namespace, spec, table) -> list:
     """The hold-outs that --holdout, --holdout-groups and --holdout-top ask for, in that order."""
-    from ..errors import ConfigError, Diagnostic, listed
-    from ..language.names import suggest
+    from ..errors import ConfigError, Diagnostic
+    from ..language.names import column_hint
     from ..report.backtest import Holdout, group_holdouts, top_holdouts
 
     holdouts = [Holdout(rule) for rule in args.holdout]
@@ -375,11 +375,8 @@ def holdouts_from(args: argparse.Namespace, spec, table) -> list:
             raise ConfigError(Diagnostic("cannot tell which column orders the runs by size: the spec has no N",
                                          hint="name it with --rank-by, e.g. --rank-by params"))
         if rank_by not in table.columns:
-            close = suggest(rank_by, map(str, table.columns), 0.6)
             raise ConfigError(Diagnostic(f"--rank-by {rank_by!r} is not a column of the table",
-                                         filename=table_name(args.table),
-                                         hint=f"did you mean '{close}'?" if close else f"the table has: "
-                                                                                     f"{listed(table.columns)}"))
+                                         filename=table_name(args.table), hint=column_hint(rank_by, table.columns)))
         if args.holdout_groups:
             holdouts += group_holdouts(table, args.holdout_groups, rank_by)
         if args.holdout_top:

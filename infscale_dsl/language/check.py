@@ -16,14 +16,14 @@ import re
 from dataclasses import replace
 from typing import Iterable
 
-from ..errors import Diagnostic, SpecError, listed
+from ..errors import Diagnostic, SpecError
 from .ast import (
     DOMAINS, Assign, Call, CheckedSpec, CurvesDecl, DataDecl, Expr, Law, LawDecl, Name, NoiseDecl,
     PriorDecl, Span, Spec,
 )
 from .check_priors import PriorChecks
 from .evaluate import FUNCTIONS, ConstantError, fold, names_in, nodes
-from .names import arguments_of, depth_first, name_nodes, suggest
+from .names import arguments_of, column_hint, depth_first, name_nodes, suggest
 from .parse import diagnostic_at, source_lines
 from .positivity import value_requirements
 
@@ -141,9 +141,7 @@ class _Checker(PriorChecks):
 
     def require_column(self, column: str, span: Span | None) -> None:
         if self.columns is not None and column not in self.columns:
-            close = suggest(column, self.columns, 0.6)
-            self.error(span, f"'{column}' is not a column of the table",
-                       f"did you mean '{close}'?" if close else f"columns: {listed(self.columns)}")
+            self.error(span, f"'{column}' is not a column of the table", column_hint(column, self.columns))
 
     # --- names -----------------------------------------------------------------------------
 

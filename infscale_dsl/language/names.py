@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 from typing import Callable, Iterable, Iterator
 
+from ..errors import listed
 from .ast import Distribution, Expr, Name
 from .evaluate import nodes
 
@@ -20,6 +21,13 @@ def suggest(name: str, candidates: Iterable[str], cutoff: float = TYPO_CUTOFF) -
         return same_but_case[0]
     matches = difflib.get_close_matches(name, others, n=1, cutoff=cutoff)
     return matches[0] if matches else None
+
+
+def column_hint(name: str, columns: Iterable) -> str:
+    """The hint for a name that is not a column: the closest column, or the columns there are."""
+    columns = [str(column) for column in columns]
+    close = suggest(name, columns, 0.6)
+    return f"did you mean '{close}'?" if close else f"the table has: {listed(columns)}"
 
 
 def depth_first(roots: Iterable[str], dependencies: Callable[[str], list[str]]

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError, Diagnostic, listed
+from ..errors import ConfigError, DataError, Diagnostic
 from ..language.ast import CheckedSpec, Law, Name
-from ..language.check import suggest
+from ..language.names import column_hint, suggest
 from ..language.positivity import Requirement, value_requirements
 from ..language.evaluate import evaluate
 
@@ -48,10 +48,9 @@ def rows_matching(table: pd.DataFrame, rule: str, filename: str | None = None) -
         matching = table.eval(rule, engine="python")
     except pd.errors.UndefinedVariableError as error:
         name = re.search(r"name '([^']+)'", str(error))
-        close = suggest(name.group(1), map(str, table.columns), 0.6) if name else None
         raise ConfigError(Diagnostic(
             f"cannot evaluate the row rule {rule!r}: {error}", filename=filename,
-            hint=f"did you mean '{close}'?" if close else f"the table has: {listed(table.columns)}")) from None
+            hint=column_hint(name.group(1) if name else "", table.columns))) from None
     except Exception as error:  # pandas raises many types for a bad expression
         raise ConfigError(Diagnostic(
             f"cannot evaluate the row rule {rule!r}: {error}", filename=filename,
@@ -116,11 +115,9 @@ class _Preparer:
                 if name in responses and not self.with_responses:
                     self.values[name], self.valid[name] = np.full(self.n_rows, np.nan), np.zeros(self.n_rows, bool)
                     continue
-                close = suggest(decl.column, map(str, self.table.columns), 0.6)
                 self.problems[("missing", decl.column)] = Diagnostic(
                     f"column '{decl.column}' is not in the table", filename=self.filename, table_column=decl.column,
-                    hint=f"did you mean '{close}'?" if close else
-                    f"the table has: {listed(self.table.columns)}")
+                    hint=column_hint(decl.column, self.table.columns))
             elif decl.domain == "category":
                 self.read_category(name, decl.column)
             else:

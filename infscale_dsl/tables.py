@@ -25,7 +25,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise DataError(Diagnostic(f"cannot read a '{suffix or path.name}' table", filename=str(path),
-                                  hint="give a .csv or .parquet file, or - for CSV on standard input"))
+                                  hint="give a .csv or .parquet file, or - for standard input"))
     if suffix == ".csv":
         if _is_parquet(path):
             raise DataError(Diagnostic("this file is Parquet, not CSV", filename=str(path),

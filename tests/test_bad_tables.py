@@ -78,6 +78,15 @@ def test_bad_table(table, expected):
     assert all(d.hint and d.filename == "runs.csv" for d in error.value.diagnostics)
 
 
+def test_too_few_rows_names_the_parameters_they_must_fit():
+    spec = load_spec(SPEC, columns=good_table().columns)
+    with pytest.raises(DataError) as error:
+        prepare(spec, with_values("loss", {i: np.nan for i in range(6, N_ROWS)}))
+    # 8 = E per family (2) + A, alpha, B, g, c + sigma_loss; drift_loss is not among them: no row informs it
+    assert error.value.diagnostics[0].hint == ("add rows, or tie or drop parameters "
+                                               "(its rows fit E, A, alpha, B, g, c, sigma_loss)")
+
+
 def test_good_table_values_levels_and_rows():
     table = with_values("loss", {0: np.nan, 5: np.nan})
     prepared = prepare(load_spec(SPEC, columns=table.columns), table)

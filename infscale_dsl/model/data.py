@@ -221,13 +221,14 @@ class _Preparer:
                 filename=self.filename, table_column=column,
                 hint="fill the column, or remove its law from the spec")
         elif self.with_responses:
+            names = self.spec.law_parameters(law)  # the law's and its noise scale's: not the drift, no row informs it
             n_parameters = sum(len(self.levels.get(self.spec.parameters[p].group, ())) or 1
-                               if self.spec.parameters[p].group else 1 for p in self.spec.law_parameters(law))
+                               if self.spec.parameters[p].group else 1 for p in names)
             if rows.sum() < n_parameters:
                 self.problem(self.spec.data[law.response].column, rows,
                              f"the law for {law.response} has {n_parameters} parameters but only {int(rows.sum())} "
                              f"row{'s' if rows.sum() != 1 else ''}",
-                             "add rows, or tie or drop parameters")
+                             f"add rows, or tie or drop parameters (its rows fit {', '.join(names)})")
 
     def inputs_valid(self, expr) -> np.ndarray:
         """Rows where every data name `expr` reads (through derived variables) passed its checks."""

@@ -56,6 +56,7 @@ BAD_TABLES = [
     (with_values("loss", {i: np.nan for i in range(6, N_ROWS)}),
      [("loss", tuple(range(5)), "the law for loss has 8 parameters but only 6 rows")]),
     (with_values("loss", {2: "4.1 nats"}), [("loss", (2,), "column 'loss' has non-numeric values")]),
+    (good_table(N=[True, False] * (N_ROWS // 2)), [("N", tuple(range(5)), "column 'N' has non-numeric values")]),
     # no usable rows is a data error, not an all-NaN fit
     (good_table().iloc[:0], [(None, (), "the table has no rows: no values of 'loss' to fit")]),
     (with_values("loss", {i: np.nan for i in range(N_ROWS)}),

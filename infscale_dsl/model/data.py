@@ -144,7 +144,11 @@ class _Preparer:
 
     def read_number(self, name: str, column: str) -> None:
         raw = self.table[column]
-        numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        if pd.api.types.is_bool_dtype(raw):  # true/false is no size or loss: pandas would read it as 1/0
+            raw = raw.astype(object)
+            numbers = np.full(len(raw), np.nan)
+        else:
+            numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         self.values[name] = numbers
         self.valid[name] = np.isfinite(numbers)
         self.non_numeric[name] = raw.notna().to_numpy() & np.isnan(numbers)

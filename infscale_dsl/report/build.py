@@ -107,8 +107,9 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
         report.units["cost"] = options.cost.currency
     conditions = options.targets + options.budgets
     if candidates is None or not len(candidates):  # with candidates, their columns may be named too (below)
+        # a target is read without candidates too (the lifetime optimum); budgets then go unused
         fitted = responses + ([law.response for law in latency_fit.spec.laws] if latency_fit is not None else [])
-        for name in [c.name for c in conditions if c.name not in fitted]:
+        for name in [c.name for c in options.targets if c.name not in fitted]:
             raise ConfigError(Diagnostic(f"nothing gives {name!r}: it is not a fitted response, and there are "
                                          "no candidates whose columns it could name",
                                          hint=f"responses: {', '.join(fitted)}"))

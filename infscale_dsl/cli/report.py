@@ -138,9 +138,9 @@ def add_decision_options(parser: argparse.ArgumentParser) -> None:
 
 def decision_inputs(args: argparse.Namespace):
     """Options, the latency fit (if any) and the shapes table (if any) from the arguments."""
-    from ..errors import ConfigError, DataError, Diagnostic
+    from ..errors import ConfigError, DataError, Diagnostic, listed
     from ..posterior.result import FitResult
-    from ..report.build import ReportOptions
+    from ..report.build import ReportOptions, candidate_names
     from ..report.conditions import parse_conditions
     from ..report.cost import CostAssumptions
     from ..tables import read_table
@@ -166,6 +166,9 @@ def decision_inputs(args: argparse.Namespace):
                 raise DataError(Diagnostic(f"{args.mfu_from} has no mfu column", filename=args.mfu_from,
                                            hint="give a sweep table written by `infscale-dsl sweep`, or --mfu"))
             mfu = float(sweep["mfu"].median())
+            if not mfu > 0:  # a CPU sweep measures no MFU: its column is empty
+                raise DataError(Diagnostic(f"{args.mfu_from}'s mfu column holds no measured value",
+                                           filename=args.mfu_from, hint="give a GPU sweep's table, or --mfu"))
         cost = CostAssumptions(args.gpu_hour_price, currency=args.currency, mfu=mfu, peak_flops=args.peak_flops,
                                requests_per_year=args.requests_per_year,
                                tokens_per_request=args.tokens_per_request, years=args.years)
@@ -182,7 +185,19 @@ def decision_inputs(args: argparse.Namespace):
             raise DataError(Diagnostic("cannot join the latency table to the candidates: no shape column in common",
                                        hint=f"give both tables some of {', '.join(SHAPE_COLUMNS)}"))
         extra = [c for c in latency_table.columns if c not in candidates.columns or c in on]
-        candidates = candidates.merge(latency_table[extra], on=on, how="left")
+        joined = candidates.merge(latency_table[extra], on=on, how="left")
+        if len(joined) > len(candidates):  # a shape timed at several batch sizes would be several candidates
+            raise DataError(Diagnostic(f"the latency table has several rows for a shape (by {', '.join(on)})",
+                                       filename=args.latency, hint="keep one row per shape, e.g. one batch size"))
+        timed = [c for c in extra if c not in on]
+        untimed = joined[timed].isna().all(axis=1).to_numpy() if timed else []
+        if any(untimed):
+            names = candidate_names(joined[untimed])
+            raise DataError(Diagnostic(f"{len(names)} candidate(s) have no row in the latency table: {listed(names, 5)}",
+                                       filename=args.latency,
+                                       hint="time them (infscale-dsl latency CANDIDATES -o TABLE), or give a "
+                                            "latency fit's folder to --latency"))
+        candidates = joined
     elif candidates is None:
         candidates = latency_table
     options = ReportOptions(

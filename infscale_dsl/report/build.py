@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError, Diagnostic
+from ..errors import ConfigError, DataError, Diagnostic, listed
 from ..latency import cv_column, high_cv_warning
 from ..posterior.result import FitResult
 from ..prediction.predict import predict_draws
@@ -133,6 +133,10 @@ def build_report(result: FitResult, candidates: pd.DataFrame | None, options: Re
             quantities[name] = Quantity(observed=candidates[name].to_numpy(dtype=np.float64)[None, :],
                                         source="table")
         names = candidate_names(candidates)
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:  # results are kept by name: a repeated one would take another's figures
+            raise ConfigError(Diagnostic(f"candidate names repeat: {listed(repeated, 5)}",
+                                         hint="give each candidate its own name (a name column, or distinct shapes)"))
         if latency is not None:
             check_latency(report, latency, quantities[latency], candidates, names, options, [result, latency_fit])
         inputs = {k: v for k, v in variable_values(spec, candidates).items() if k not in responses}

@@ -176,3 +176,11 @@ def test_compare_names_specs_by_file_stem_and_by_path_where_stems_repeat():
     assert spec_names(["models/a.law", "b.law"]) == ["a", "b"]
     assert spec_names(["d1/chinchilla.law", "d2/chinchilla.law", "x.law"]) == ["d1/chinchilla.law",
                                                                             "d2/chinchilla.law", "x"]
+
+
+def test_report_prints_no_probability_line_when_nothing_was_asked(workspace, capsys):
+    command = f"report {workspace}/fit --candidates {workspace}/cand.csv -o {workspace}/r.json"
+    assert main(shlex.split(command)) == 0
+    assert "P(all met)" not in capsys.readouterr().out  # was "NOT RELIABLE" for every candidate, even of a good fit
+    assert main(shlex.split(command + " --target 'loss <= 3'")) == 0
+    assert "P(all met) NOT RELIABLE" in capsys.readouterr().out  # a point fit withholds it

@@ -274,7 +274,7 @@ def summary_text(report) -> str:
         life = doc["lifetime"]
         lines.append(f"lifetime optimum for loss {life['target_loss']:g} and {life['inference_tokens']:.3g} "
                      f"inference tokens: N {interval(life['n_opt'])}, D_train {interval(life['d_train'])}")
-    for c in doc["candidates"]:
+    for c in doc["candidates"] if doc["conditions"] else []:  # with no target or budget there is no P to give
         p = "NOT RELIABLE" if c["p_all_met"] is None else f"{c['p_all_met']:.3f}"
         lines.append(f"  {c['name']}: P(all met) {p}")
     if doc["recommendation"]:

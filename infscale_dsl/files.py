@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 from .errors import ConfigError, DataError, Diagnostic, listed
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")  # the formats read_table and write_table know
-STDIO = "-"  # a table path or output given as `-`: CSV on standard input, or standard output
+STDIO = "-"  # a table path or output given as `-`: standard input (CSV or Parquet), or standard output
 STDIN_NAME = "<stdin>"  # how diagnostics name a table read from standard input
 _interrupted = False  # a Ctrl-C seen by the command line's handler (mark_interrupted)
 

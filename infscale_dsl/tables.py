@@ -58,6 +58,7 @@ def _read_stdin() -> pd.DataFrame:
     data = buffer.read()
     if data[:4] == PARQUET_MAGIC:
         try:
+            _refuse_repeated_columns(pq.read_schema(io.BytesIO(data)).names, STDIN_NAME)  # as a file's
             return pd.read_parquet(io.BytesIO(data))
         except (OSError, ValueError) as error:
             raise _unreadable(error, STDIN_NAME) from None
